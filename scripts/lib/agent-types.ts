@@ -1,0 +1,46 @@
+// The contract between the task lifecycle and an agent runner (mock or real `claude -p`).
+import type { TaskRecord } from './schema.ts';
+
+/** What a runner knows about the task it executes. */
+export interface AgentContext {
+  taskName: string;
+  /** `Agent-01`, ... */
+  agent: string;
+  goal: string;
+  dependsOn: string[];
+  files: string[];
+  /** 1-based attempt number of this run. */
+  attempt: number;
+  session_id: string;
+  /** The directory the agent works in (the user's project). */
+  cwd: string;
+  /** Absolute path the result file will be written to (by the lifecycle, not the runner). */
+  resultPath: string;
+  /** Result files of completed dependencies, by task name (absolute paths). */
+  dependencyResults: Record<string, string>;
+  /** Aborted on cancel, timeout or a termination signal: stop work and return promptly. */
+  signal: AbortSignal;
+  /**
+   * Marks the task `retrying` between tries of a transient failure.
+   * @param reason - why the last try failed; @param delayMs - the backoff before the next try.
+   */
+  markRetrying(reason: string, delayMs: number): Promise<void>;
+  /** Marks the task `running` again when the next try starts (counts an attempt). */
+  markRunning(): Promise<void>;
+}
+
+/** What a runner reports when it ends. */
+export interface AgentOutcome {
+  status: 'completed' | 'failed';
+  /** Markdown body of the result file. */
+  body: string;
+  /** The failure's message (recorded as the task's `error`). */
+  error?: string | null;
+  /** Extra result-file frontmatter (cost, tokens, turns, ...). */
+  frontmatter?: Record<string, unknown>;
+  /** Extra fields for the task's state record (cost_usd, input_tokens, ...). */
+  record?: Partial<TaskRecord>;
+}
+
+/** Runs one task's agent. Must not throw for an agent failure: return `status: 'failed'`. */
+export type AgentExecutor = (ctx: AgentContext) => Promise<AgentOutcome>;

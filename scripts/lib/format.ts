@@ -1,0 +1,52 @@
+// Small text formatters shared by poll-session and aggregate: durations, status icons, plain tables.
+import type { TaskStatus } from './schema.ts';
+
+/** The seeds' status icons. */
+export const STATUS_ICONS: Record<TaskStatus, string> = {
+  pending: '🟡',
+  waiting: '⏸️',
+  running: '🔵',
+  retrying: '🔄',
+  completed: '✅',
+  failed: '❌',
+  skipped: '⏭️',
+  cancelled: '🚫',
+};
+
+/** Formats milliseconds as `850 ms`, `3.2 s`, `4 m 05 s` or `1 h 02 m`; null as `-`. */
+export function formatDuration(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '-';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const totalSeconds = Math.round(ms / 1000);
+  if (totalSeconds < 3600) return `${Math.floor(totalSeconds / 60)} m ${String(totalSeconds % 60).padStart(2, '0')} s`;
+  return `${Math.floor(totalSeconds / 3600)} h ${String(Math.floor((totalSeconds % 3600) / 60)).padStart(2, '0')} m`;
+}
+
+/** Renders rows as a plain-text table with a header rule, columns padded to their widest cell. */
+export function renderTextTable(header: string[], rows: string[][]): string {
+  const widths = header.map((cell, i) => Math.max(displayWidth(cell), ...rows.map((row) => displayWidth(row[i] ?? ''))));
+  const line = (cells: string[]) => cells.map((cell, i) => cell + ' '.repeat(widths[i]! - displayWidth(cell))).join('  ').trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** Renders rows as a Markdown table; `|` in cells is escaped. */
+export function renderMarkdownTable(header: string[], rows: string[][]): string {
+  const esc = (cell: string) => cell.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  return [
+    `| ${header.map(esc).join(' | ')} |`,
+    `| ${header.map(() => '---').join(' | ')} |`,
+    ...rows.map((row) => `| ${row.map(esc).join(' | ')} |`),
+  ].join('\n');
+}
+
+/** Terminal width of a string: emoji count as two columns, variation selectors as none. */
+export function displayWidth(text: string): number {
+  let width = 0;
+  for (const char of text) {
+    const code = char.codePointAt(0)!;
+    if (code === 0xfe0f || code === 0x200d) continue;
+    width += code >= 0x1f000 || (code >= 0x2300 && code <= 0x2bff) ? 2 : 1;
+  }
+  return width;
+}

@@ -1,0 +1,27 @@
+// Starts this skill's scripts as child processes: one `node --import tsx` process each, never through npx or a shell.
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { execa, type Options, type ResultPromise } from 'execa';
+
+/** Absolute folder of the skill's scripts. */
+export const SCRIPTS_DIR = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+
+/** The tsx loader, resolved from the skill folder (so it works from any working directory). */
+export const TSX_LOADER = import.meta.resolve('tsx');
+
+/**
+ * The node arguments that run a script of the skill: `--import <tsx> <scripts>/<name>.ts ...args`.
+ * Arguments are passed as an array (no shell), so goals and prompts are never interpreted.
+ */
+export function scriptArgv(name: string, args: readonly string[]): string[] {
+  return ['--import', TSX_LOADER, path.join(SCRIPTS_DIR, `${name}.ts`), ...args];
+}
+
+/**
+ * Runs a script of the skill as a child process with execa.
+ * @param name - script name without extension, e.g. `spawn-agent-mock`.
+ * @param options - execa options (cwd, stdio, detached, reject, ...).
+ */
+export function runScript<O extends Options>(name: string, args: readonly string[], options: O): ResultPromise<O> {
+  return execa(process.execPath, scriptArgv(name, args), options);
+}
