@@ -1,9 +1,10 @@
 // The life of one background agent process: register, wait for dependencies and a worker slot, run, report.
 import { OrchestratorError, errorMessage } from './errors.ts';
-import type { AgentContext, AgentExecutor, AgentOutcome } from './agent-types.ts';
-import { resultPathFor, writeResultFile } from './result-file.ts';
-import { checkDependencies, fileConflicts, runnableTasks, SLOT_STATUSES } from './scheduling.ts';
-import { TERMINAL_STATUSES, type SessionState, type TaskRecord, type TaskStatus } from './schema.ts';
+import type { AgentExecutor } from './agent-types.ts';
+import { resultPathFor } from './result-file.ts';
+import { checkDependencies, fileConflicts, runnableTasks } from './scheduling.ts';
+import type { SessionState, TaskRecord, TaskStatus } from './schema.ts';
+import { executeClaimedTask, ownsTask, transitionOwnTask } from './task-execution.ts';
 import type { SessionPaths } from './session-paths.ts';
 import { readState, updateState } from './state-store.ts';
 import { watchState } from './state-watcher.ts';
@@ -86,17 +87,20 @@ export async function runBackgroundTask(options: BackgroundTaskOptions): Promise
       return { status: turn.status, record: turn.record, sessionId };
     }
     log(`[${registered.record.agent}] ${task.name}: running`);
-    const finished = await execute(options, turn.state, resultPath, controller);
+    const finished = await executeClaimedTask({
+      paths: options.paths,
+      name: task.name,
+      state: turn.state,
+      resultPath,
+      agentCwd: options.agentCwd,
+      executor: options.executor,
+      controller,
+    });
     log(`[${registered.record.agent}] ${task.name}: ${finished.status}${finished.record?.error ? ` (${finished.record.error})` : ''}`);
     return { ...finished, sessionId };
   } finally {
     for (const signal of signals) process.off(signal, onSignal);
   }
-}
-
-/** True while this process still owns the task (nobody cancelled, reaped or replaced it). */
-function owns(record: TaskRecord | undefined): boolean {
-  return record !== undefined && record.pid === process.pid && !TERMINAL_STATUSES.has(record.status);
 }
 
 async function waitForTurn(
@@ -112,10 +116,10 @@ async function waitForTurn(
     for (;;) {
       const state = await readState(paths);
       const record = state?.tasks[task.name];
-      if (!state || !record || !owns(record)) return { status: record?.status ?? 'cancelled', record: record ?? null, state: state! };
+      if (!state || !record || !ownsTask(record)) return { status: record?.status ?? 'cancelled', record: record ?? null, state: state! };
       if (signal.aborted) {
         const reason = errorMessage(signal.reason);
-        const failed = await transition(paths, task.name, (tx, s) => setStatus(tx, s, task.name, 'failed', { reason }));
+        const failed = await transitionOwnTask(paths, task.name, (tx, s) => setStatus(tx, s, task.name, 'failed', { reason }));
         return { status: 'failed', record: failed, state };
       }
       const now = new Date();
@@ -126,7 +130,7 @@ async function waitForTurn(
       const verdict = checkDependencies(state, task.name);
       if (verdict.kind === 'dependency_failed') {
         const reason = `dependency ${verdict.dependency} ${verdict.status === 'cancelled' ? 'was cancelled' : verdict.status}`;
-        const skipped = await transition(paths, task.name, (tx, s) => {
+        const skipped = await transitionOwnTask(paths, task.name, (tx, s) => {
           const again = checkDependencies(s, task.name);
           return again.kind === 'dependency_failed' ? setStatus(tx, s, task.name, 'skipped', { reason }) : null;
         });
@@ -137,7 +141,7 @@ async function waitForTurn(
         missingSince ??= Date.now();
         if (Date.now() - missingSince > depTimeoutMs) {
           const reason = `dependency ${verdict.names.join(', ')} never appeared in the session (waited ${Math.round(depTimeoutMs / 1000)} s)`;
-          const failed = await transition(paths, task.name, (tx, s) => setStatus(tx, s, task.name, 'failed', { reason }));
+          const failed = await transitionOwnTask(paths, task.name, (tx, s) => setStatus(tx, s, task.name, 'failed', { reason }));
           return { status: 'failed', record: failed, state };
         }
       } else {
@@ -145,7 +149,7 @@ async function waitForTurn(
       }
       const mine = new Set([task.name]);
       if (verdict.kind === 'ready' && runnableTasks(state, mine).length === 1) {
-        const claimed = await transition(paths, task.name, (tx, s) =>
+        const claimed = await transitionOwnTask(paths, task.name, (tx, s) =>
           runnableTasks(s, mine).length === 1 ? setStatus(tx, s, task.name, 'running') : null,
         );
         if (claimed) return { status: 'running', record: claimed, state: (await readState(paths))! };
@@ -153,7 +157,7 @@ async function waitForTurn(
       }
       if (record.status === 'pending') {
         const waitingOn = verdict.kind === 'blocked' ? verdict.on : verdict.kind === 'missing' ? verdict.names : fileConflicts(state, task.name);
-        await transition(paths, task.name, (tx, s) =>
+        await transitionOwnTask(paths, task.name, (tx, s) =>
           s.tasks[task.name]!.status === 'pending'
             ? setStatus(tx, s, task.name, 'waiting', { waiting_on: waitingOn })
             : null,
@@ -173,117 +177,3 @@ function abortPromise(signal: AbortSignal): Promise<void> {
   });
 }
 
-/**
- * Applies `change` to the task under the lock if this process still owns it.
- * @returns what `change` returned, or null if the task is no longer ours.
- */
-async function transition<T>(
-  paths: SessionPaths,
-  name: string,
-  change: (tx: Parameters<Parameters<typeof updateState>[1]>[0], state: SessionState) => T | null,
-): Promise<T | null> {
-  return updateState(paths, (tx) => {
-    const state = tx.state;
-    if (!state || !owns(state.tasks[name])) return null;
-    return change(tx, state);
-  });
-}
-
-async function execute(
-  options: BackgroundTaskOptions,
-  state: SessionState,
-  resultPath: string,
-  controller: AbortController,
-): Promise<{ status: TaskStatus; record: TaskRecord | null }> {
-  const { paths, task } = options;
-  const record = state.tasks[task.name]!;
-  const heartbeat = setInterval(() => {
-    void updateState(paths, (tx) => {
-      const current = tx.state?.tasks[task.name];
-      if (current?.status === 'cancelled' && current.pid === process.pid) controller.abort(new Error('cancelled'));
-      if (current && owns(current) && SLOT_STATUSES.has(current.status)) current.heartbeat_at = tx.now.toISOString();
-    }).catch(() => {
-      // A missed heartbeat is retried at the next tick; the lease allows for several.
-    });
-  }, Math.max(1000, Math.floor(state.lease_ms / 3)));
-  heartbeat.unref();
-
-  const dependencyResults = Object.fromEntries(
-    record.depends_on.flatMap((dep) => {
-      const depPath = state.tasks[dep]?.result_path;
-      return depPath ? [[dep, depPath]] : [];
-    }),
-  );
-  const ctx: AgentContext = {
-    taskName: task.name,
-    agent: record.agent,
-    goal: record.goal,
-    dependsOn: record.depends_on,
-    files: record.files,
-    attempt: record.attempts,
-    session_id: state.session_id,
-    cwd: options.agentCwd,
-    resultPath,
-    dependencyResults,
-    signal: controller.signal,
-    markRetrying: async (reason, delayMs) => {
-      await transition(paths, task.name, (tx, s) => setStatus(tx, s, task.name, 'retrying', { reason, next_retry_at: new Date(tx.now.getTime() + delayMs).toISOString() }));
-    },
-    markRunning: async () => {
-      await transition(paths, task.name, (tx, s) => setStatus(tx, s, task.name, 'running'));
-      const fresh = (await readState(paths))?.tasks[task.name];
-      if (fresh) ctx.attempt = fresh.attempts;
-    },
-  };
-
-  let outcome: AgentOutcome;
-  try {
-    outcome = await options.executor(ctx);
-  } catch (error) {
-    outcome = { status: 'failed', error: errorMessage(controller.signal.aborted ? controller.signal.reason : error), body: '' };
-  } finally {
-    clearInterval(heartbeat);
-  }
-  if (controller.signal.aborted) {
-    const reason = errorMessage(controller.signal.reason);
-    const failed = await transition(paths, task.name, (tx, s) => setStatus(tx, s, task.name, 'failed', { reason }));
-    const latest = (await readState(paths))?.tasks[task.name] ?? null;
-    return { status: failed ? 'failed' : (latest?.status ?? 'cancelled'), record: failed ?? latest };
-  }
-
-  const current = (await readState(paths))?.tasks[task.name];
-  if (!current || !owns(current)) return { status: current?.status ?? 'cancelled', record: current ?? null };
-  const endedAt = new Date();
-  const startedAt = current.started_at;
-  await writeResultFile(
-    resultPath,
-    {
-      task: task.name,
-      agent: current.agent,
-      status: outcome.status,
-      session_id: state.session_id,
-      attempt: current.attempts,
-      runner: current.runner,
-      started_at: startedAt,
-      ended_at: endedAt.toISOString(),
-      duration_ms: startedAt ? endedAt.getTime() - Date.parse(startedAt) : null,
-      depends_on: current.depends_on,
-      error: outcome.status === 'failed' ? (outcome.error ?? 'agent failed') : undefined,
-      ...outcome.frontmatter,
-    },
-    outcome.body,
-  );
-  const finished = await transition(paths, task.name, (tx, s) =>
-    setStatus(tx, s, task.name, outcome.status, {
-      ...outcome.record,
-      ended_at: endedAt.toISOString(),
-      result_path: resultPath,
-      reason: outcome.status === 'failed' ? (outcome.error ?? 'agent failed') : undefined,
-    }),
-  );
-  if (!finished) {
-    const latest = (await readState(paths))?.tasks[task.name] ?? null;
-    return { status: latest?.status ?? 'cancelled', record: latest };
-  }
-  return { status: finished.status, record: finished };
-}

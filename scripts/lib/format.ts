@@ -50,3 +50,51 @@ export function displayWidth(text: string): number {
   }
   return width;
 }
+
+/**
+ * Cuts text to at most `width` terminal columns, ending with `…` when something was cut.
+ * @param width - columns (see {@link displayWidth}); 0 or less gives ''.
+ */
+export function truncateToWidth(text: string, width: number): string {
+  if (displayWidth(text) <= width) return text;
+  if (width <= 0) return '';
+  let out = '';
+  let used = 0;
+  for (const char of text) {
+    const w = displayWidth(char);
+    if (used + w > width - 1) break;
+    out += char;
+    used += w;
+  }
+  return `${out}…`;
+}
+
+/** Pads text with spaces to `width` columns (left-aligned, or right-aligned with `align: 'right'`). */
+export function padToWidth(text: string, width: number, align: 'left' | 'right' = 'left'): string {
+  const pad = ' '.repeat(Math.max(0, width - displayWidth(text)));
+  return align === 'left' ? text + pad : pad + text;
+}
+
+/** Formats milliseconds as a clock, `mm:ss` or `h:mm:ss` (the seeds' "Time elapsed: 00:42"); null as `--:--`. */
+export function formatClock(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '--:--';
+  const total = Math.max(0, Math.floor(ms / 1000));
+  const s = String(total % 60).padStart(2, '0');
+  const m = Math.floor(total / 60) % 60;
+  const h = Math.floor(total / 3600);
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${String(m).padStart(2, '0')}:${s}`;
+}
+
+/** Formats US dollars: `$0.0123` below one dollar, `$1.23` above; null as `-`. */
+export function formatUsd(usd: number | null | undefined): string {
+  if (usd === null || usd === undefined || !Number.isFinite(usd)) return '-';
+  return usd < 1 ? `$${usd.toFixed(4)}` : `$${usd.toFixed(2)}`;
+}
+
+/** Formats a token count: `950`, `12.3k`, `4.56M`; null as `-`. */
+export function formatTokens(count: number | null | undefined): string {
+  if (count === null || count === undefined || !Number.isFinite(count)) return '-';
+  if (count < 1000) return String(Math.round(count));
+  if (count < 1_000_000) return `${(count / 1000).toFixed(1)}k`;
+  return `${(count / 1_000_000).toFixed(2)}M`;
+}

@@ -1,7 +1,7 @@
 // Starts this skill's scripts as child processes: one `node --import tsx` process each, never through npx or a shell.
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { execa, type Options, type ResultPromise } from 'execa';
+import { execa, type Options } from 'execa';
 
 /** Absolute folder of the skill's scripts. */
 export const SCRIPTS_DIR = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
@@ -22,6 +22,6 @@ export function scriptArgv(name: string, args: readonly string[]): string[] {
  * @param name - script name without extension, e.g. `spawn-agent-mock`.
  * @param options - execa options (cwd, stdio, detached, reject, ...).
  */
-export function runScript<O extends Options>(name: string, args: readonly string[], options: O): ResultPromise<O> {
+export function runScript<O extends Options>(name: string, args: readonly string[], options: O) {
   return execa(process.execPath, scriptArgv(name, args), options);
 }

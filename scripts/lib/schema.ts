@@ -72,6 +72,10 @@ export const TaskRecordSchema = z.object({
   waiting_on: z.array(z.string()).default([]),
   /** While `retrying`: when the next try starts. */
   next_retry_at: nullableIso,
+  /** Set when the task failed because its agent process died or its lease expired (not because the agent reported failure). */
+  agent_died: z.boolean().default(false),
+  /** The attempt a replacement agent was last started for (`poll-session --replace_dead`), so it is started once. */
+  replaced_attempt: z.number().int().nonnegative().nullable().default(null),
   /** How to start this task's agent again (`poll-session --replace_dead`): node arguments, no shell. */
   launch: z
     .object({ argv: z.array(z.string()), cwd: z.string() })

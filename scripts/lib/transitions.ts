@@ -133,6 +133,7 @@ export function setStatus(
     record.ended_at = null;
     record.duration_ms = null;
     record.error = null;
+    record.agent_died = false;
     record.attempts += 1;
   }
   if (TERMINAL_STATUSES.has(status)) {
@@ -174,7 +175,7 @@ export function reapDeadTasks(tx: StateTransaction, state: SessionState, alive =
   for (const [name, record] of Object.entries(state.tasks)) {
     const reason = deathReason(state, record, tx.now, alive);
     if (reason) {
-      setStatus(tx, state, name, 'failed', { reason });
+      setStatus(tx, state, name, 'failed', { reason, agent_died: true });
       reaped.push(name);
     }
   }

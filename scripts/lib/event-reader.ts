@@ -1,0 +1,128 @@
+// Incremental reading of events.jsonl by byte offset: only new complete lines, robust to a torn last line and to rotation.
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import type { SessionEvent } from './events.ts';
+
+/** What one {@link EventReader.read} found. */
+export interface EventBatch {
+  /** New events, in the order they were written. */
+  events: SessionEvent[];
+  /** The file was replaced (session archived and a new one started) or truncated since the last read. */
+  rotated: boolean;
+  /** Complete lines that were not JSON objects, skipped (a torn line at the end of a rotated file counts too). */
+  invalidLines: number;
+}
+
+/** Reads an append-only JSON-lines file a little at a time. */
+export interface EventReader {
+  /**
+   * Returns the events appended since the last call (all of them on the first call).
+   * A missing file is an empty log. Never returns a line that has no newline yet: it waits for the rest.
+   */
+  read(): Promise<EventBatch>;
+  /** Closes the open file, if any. */
+  close(): Promise<void>;
+}
+
+const CHUNK_BYTES = 64 * 1024;
+
+/**
+ * Opens a reader on `events.jsonl`.
+ *
+ * The file is read from an open descriptor at a byte offset, so nothing appended between two reads
+ * is missed. When the session is archived, the file is renamed to `<session_id>.events.jsonl` and
+ * a new `events.jsonl` appears: the reader notices the different inode, drains the rest of the old
+ * file through the descriptor it still holds, then follows the new file from its start. A file that
+ * shrank in place (truncated) is read again from the start.
+ *
+ * @param eventsPath - absolute path of the log (see `SessionPaths.eventsPath`).
+ * @example
+ * const reader = openEventReader(paths.eventsPath);
+ * for (const event of (await reader.read()).events) console.log(event.type);
+ */
+export function openEventReader(eventsPath: string): EventReader {
+  let handle: FileHandle | null = null;
+  let inode: number | null = null;
+  let offset = 0;
+  let pending: Buffer = Buffer.alloc(0);
+
+  const openCurrent = async (): Promise<boolean> => {
+    try {
+      handle = await open(eventsPath, 'r');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw error;
+    }
+    inode = (await handle.stat()).ino;
+    offset = 0;
+    pending = Buffer.alloc(0);
+    return true;
+  };
+
+  /** Reads everything from the offset to the end of the open file into complete lines. */
+  const drain = async (out: EventBatch): Promise<void> => {
+    if (!handle) return;
+    const buffer = Buffer.alloc(CHUNK_BYTES);
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, CHUNK_BYTES, offset);
+      if (bytesRead === 0) break;
+      offset += bytesRead;
+      pending = Buffer.concat([pending, buffer.subarray(0, bytesRead)]);
+    }
+    let start = 0;
+    for (let nl = pending.indexOf(0x0a, start); nl !== -1; nl = pending.indexOf(0x0a, start)) {
+      parseLine(pending.subarray(start, nl).toString('utf8'), out);
+      start = nl + 1;
+    }
+    pending = pending.subarray(start);
+  };
+
+  const closeHandle = async (): Promise<void> => {
+    const current = handle;
+    handle = null;
+    inode = null;
+    await current?.close().catch(() => {});
+  };
+
+  return {
+    async read() {
+      const out: EventBatch = { events: [], rotated: false, invalidLines: 0 };
+      if (!handle && !(await openCurrent())) return out;
+      await drain(out);
+      let onDisk: { ino: number; size: number } | null = null;
+      try {
+        onDisk = await stat(eventsPath);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+      if (onDisk === null || onDisk.ino !== inode) {
+        // Renamed away (archived) or replaced: finish the old file, then follow the new one.
+        await drain(out);
+        if (pending.length > 0) out.invalidLines += 1;
+        await closeHandle();
+        out.rotated = true;
+        if (onDisk !== null && (await openCurrent())) await drain(out);
+      } else if (onDisk.size < offset) {
+        out.rotated = true;
+        offset = 0;
+        pending = Buffer.alloc(0);
+        await drain(out);
+      }
+      return out;
+    },
+    close: closeHandle,
+  };
+}
+
+function parseLine(line: string, out: EventBatch): void {
+  if (line.trim() === '') return;
+  try {
+    const value: unknown = JSON.parse(line);
+    if (value !== null && typeof value === 'object' && !Array.isArray(value) && typeof (value as SessionEvent).type === 'string') {
+      out.events.push(value as SessionEvent);
+      return;
+    }
+  } catch {
+    // Counted below.
+  }
+  out.invalidLines += 1;
+}

@@ -1,0 +1,163 @@
+// Runs a task that this process has claimed (status running): heartbeat, executor, result file, final status.
+import { errorMessage } from './errors.ts';
+import type { AgentContext, AgentExecutor, AgentOutcome } from './agent-types.ts';
+import { writeResultFile } from './result-file.ts';
+import { SLOT_STATUSES } from './scheduling.ts';
+import { TERMINAL_STATUSES, type SessionState, type TaskRecord, type TaskStatus } from './schema.ts';
+import type { SessionPaths } from './session-paths.ts';
+import { readState, updateState, type StateTransaction } from './state-store.ts';
+import { watchState } from './state-watcher.ts';
+import { setStatus } from './transitions.ts';
+
+/** True while this process still owns the task (nobody cancelled, reaped or replaced it). */
+export function ownsTask(record: TaskRecord | undefined): boolean {
+  return record !== undefined && record.pid === process.pid && !TERMINAL_STATUSES.has(record.status);
+}
+
+/**
+ * Applies `change` to a task under the lock, but only while this process still owns it.
+ * @returns what `change` returned, or null if the task is no longer ours (or `change` returned null).
+ */
+export async function transitionOwnTask<T>(
+  paths: SessionPaths,
+  name: string,
+  change: (tx: StateTransaction, state: SessionState) => T | null,
+): Promise<T | null> {
+  return updateState(paths, (tx) => {
+    const state = tx.state;
+    if (!state || !ownsTask(state.tasks[name])) return null;
+    return change(tx, state);
+  });
+}
+
+/** Options of {@link executeClaimedTask}. */
+export interface ExecuteOptions {
+  paths: SessionPaths;
+  name: string;
+  /** The state just after the claim (the task is `running` and owned by this process). */
+  state: SessionState;
+  resultPath: string;
+  /** Directory the agent works in. */
+  agentCwd: string;
+  executor: AgentExecutor;
+  /** Aborting it stops the executor; its reason becomes the failure message. */
+  controller: AbortController;
+}
+
+/**
+ * Runs the executor of a claimed task and records its outcome.
+ *
+ * While it runs, the task's heartbeat (`heartbeat_at`) is renewed every `lease_ms / 3`, and a
+ * `cancelled` status written by cancel-session aborts the executor at once (the state file is
+ * watched). The result file is written before the final status, so `completed` always has one.
+ * If the task stopped being ours (cancelled, reaped, replaced), its status is left as it is.
+ *
+ * @returns the task's final status and record.
+ */
+export async function executeClaimedTask(options: ExecuteOptions): Promise<{ status: TaskStatus; record: TaskRecord | null }> {
+  const { paths, name, state, controller } = options;
+  const record = state.tasks[name]!;
+  const heartbeat = setInterval(() => {
+    void updateState(paths, (tx) => {
+      const current = tx.state?.tasks[name];
+      if (current && ownsTask(current) && SLOT_STATUSES.has(current.status)) current.heartbeat_at = tx.now.toISOString();
+    }).catch(() => {
+      // A missed heartbeat is retried at the next tick; the lease allows for several.
+    });
+  }, Math.max(1000, Math.floor(state.lease_ms / 3)));
+  heartbeat.unref();
+  const stopWatching = watchForCancel(paths, name, controller);
+
+  const ctx: AgentContext = {
+    taskName: name,
+    agent: record.agent,
+    goal: record.goal,
+    dependsOn: record.depends_on,
+    files: record.files,
+    attempt: record.attempts,
+    session_id: state.session_id,
+    cwd: options.agentCwd,
+    resultPath: options.resultPath,
+    dependencyResults: Object.fromEntries(
+      record.depends_on.flatMap((dep) => {
+        const depPath = state.tasks[dep]?.result_path;
+        return depPath ? [[dep, depPath]] : [];
+      }),
+    ),
+    signal: controller.signal,
+    markRetrying: async (reason, delayMs) => {
+      await transitionOwnTask(paths, name, (tx, s) =>
+        setStatus(tx, s, name, 'retrying', { reason, next_retry_at: new Date(tx.now.getTime() + delayMs).toISOString() }),
+      );
+    },
+    markRunning: async () => {
+      const running = await transitionOwnTask(paths, name, (tx, s) => setStatus(tx, s, name, 'running'));
+      if (running) ctx.attempt = running.attempts;
+    },
+  };
+
+  let outcome: AgentOutcome;
+  try {
+    outcome = await options.executor(ctx);
+  } catch (error) {
+    outcome = { status: 'failed', error: errorMessage(controller.signal.aborted ? controller.signal.reason : error), body: '' };
+  } finally {
+    clearInterval(heartbeat);
+    stopWatching();
+  }
+  if (controller.signal.aborted) {
+    const reason = errorMessage(controller.signal.reason);
+    const failed = await transitionOwnTask(paths, name, (tx, s) => setStatus(tx, s, name, 'failed', { reason }));
+    return failed ? { status: 'failed', record: failed } : currentStatus(paths, name);
+  }
+
+  const current = (await readState(paths))?.tasks[name];
+  if (!current || !ownsTask(current)) return { status: current?.status ?? 'cancelled', record: current ?? null };
+  const endedAt = new Date();
+  const error = outcome.status === 'failed' ? (outcome.error ?? 'agent failed') : undefined;
+  await writeResultFile(
+    options.resultPath,
+    {
+      task: name,
+      agent: current.agent,
+      status: outcome.status,
+      session_id: state.session_id,
+      attempt: current.attempts,
+      runner: current.runner,
+      started_at: current.started_at,
+      ended_at: endedAt.toISOString(),
+      duration_ms: current.started_at ? endedAt.getTime() - Date.parse(current.started_at) : null,
+      depends_on: current.depends_on,
+      error,
+      ...outcome.frontmatter,
+    },
+    outcome.body,
+  );
+  const finished = await transitionOwnTask(paths, name, (tx, s) =>
+    setStatus(tx, s, name, outcome.status, { ...outcome.record, ended_at: endedAt.toISOString(), result_path: options.resultPath, reason: error }),
+  );
+  return finished ? { status: finished.status, record: finished } : currentStatus(paths, name);
+}
+
+async function currentStatus(paths: SessionPaths, name: string): Promise<{ status: TaskStatus; record: TaskRecord | null }> {
+  const latest = (await readState(paths))?.tasks[name] ?? null;
+  return { status: latest?.status ?? 'cancelled', record: latest };
+}
+
+/** Aborts `controller` as soon as the task is marked `cancelled` in the state. Returns a stop function. */
+function watchForCancel(paths: SessionPaths, name: string, controller: AbortController): () => void {
+  const watcher = watchState(paths);
+  let stopped = false;
+  void (async () => {
+    while (!stopped && !controller.signal.aborted) {
+      await watcher.next(2000);
+      if (stopped) break;
+      const task = (await readState(paths).catch(() => null))?.tasks[name];
+      if (task?.status === 'cancelled' && task.pid === process.pid) controller.abort(new Error('cancelled by cancel-session'));
+    }
+  })();
+  return () => {
+    stopped = true;
+    watcher.close();
+  };
+}

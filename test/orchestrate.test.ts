@@ -1,0 +1,144 @@
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readEvents } from '../scripts/lib/events.ts';
+import { listFiles, run, tempProject } from './support/project.ts';
+import { maxOverlap, startOrder } from './support/timeline.ts';
+
+const yamlTask = (id: string, deps: string[] = [], extra = '') => `  - { id: ${id}, goal: "do ${id}", depends_on: [${deps.join(', ')}], delay_ms: 150${extra} }`;
+
+describe('orchestrate (plan mode)', () => {
+  it('runs a diamond in topological order, prints the batches, and records everything background mode does', async () => {
+    const project = await tempProject();
+    await writeFile(path.join(project.dir, 'plan.yaml'), ['tasks:', yamlTask('A'), yamlTask('B', ['A']), yamlTask('C', ['A']), yamlTask('D', ['B', 'C'])].join('\n'));
+    const result = await run('orchestrate', ['plan.yaml', '--workers', '4'], project.dir);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toContain('Batch 1: A\n  Batch 2: B, C\n  Batch 3: D');
+    const state = (await project.state())!;
+    expect(Object.values(state.tasks).map((t) => t.status)).toEqual(['completed', 'completed', 'completed', 'completed']);
+    const order = startOrder(state);
+    expect(order[0]).toBe('A');
+    expect(order.slice(1, 3).sort()).toEqual(['B', 'C']);
+    expect(order[3]).toBe('D');
+    expect(Date.parse(state.tasks.D!.started_at!)).toBeGreaterThanOrEqual(Date.parse(state.tasks.B!.ended_at!));
+    expect(maxOverlap(state)).toBe(2);
+    expect(await listFiles(path.join(project.dir, '.agent/results'))).toEqual(['A.md', 'B.md', 'C.md', 'D.md']);
+    const events = await readEvents(project.paths.eventsPath);
+    expect(events.filter((e) => e.type === 'completed').map((e) => e.task).sort()).toEqual(['A', 'B', 'C', 'D']);
+    const agg = await run('aggregate', [], project.dir);
+    expect(agg.exitCode).toBe(0);
+  });
+
+  it('never runs more than --workers tasks at once, and uses them all', async () => {
+    const project = await tempProject();
+    await writeFile(path.join(project.dir, 'plan.yaml'), ['tasks:', ...Array.from({ length: 8 }, (_, i) => yamlTask(`t${i}`))].join('\n'));
+    expect((await run('orchestrate', ['plan.yaml', '--workers', '3'], project.dir)).exitCode).toBe(0);
+    expect(maxOverlap((await project.state())!)).toBe(3);
+  });
+
+  it('gives free workers to the highest priority first', async () => {
+    const project = await tempProject();
+    const plan = ['tasks:', yamlTask('low', [], ', priority: P3'), yamlTask('mid', [], ', priority: P1'), yamlTask('top', [], ', priority: P0'), yamlTask('mid2', [], ', priority: P1')];
+    await writeFile(path.join(project.dir, 'plan.yaml'), plan.join('\n'));
+    expect((await run('orchestrate', ['plan.yaml', '--workers', '1'], project.dir)).exitCode).toBe(0);
+    expect(startOrder((await project.state())!)).toEqual(['top', 'mid', 'mid2', 'low']);
+  });
+
+  it('serialises tasks that declare the same file', async () => {
+    const project = await tempProject();
+    const plan = ['tasks:', yamlTask('a', [], ', files: [src/app.ts]'), yamlTask('b', [], ', files: [src/app.ts]'), yamlTask('c', [], ', files: [other.ts]')];
+    await writeFile(path.join(project.dir, 'plan.yaml'), plan.join('\n'));
+    expect((await run('orchestrate', ['plan.yaml', '--workers', '3'], project.dir)).exitCode).toBe(0);
+    const state = (await project.state())!;
+    expect(Date.parse(state.tasks.b!.started_at!)).toBeGreaterThanOrEqual(Date.parse(state.tasks.a!.ended_at!));
+    expect(Date.parse(state.tasks.c!.started_at!)).toBeLessThan(Date.parse(state.tasks.a!.ended_at!));
+  });
+
+  it('skips the dependants of a failed task (exit 1), or stops everything with --on_failure stop', async () => {
+    const project = await tempProject();
+    const plan = ['tasks:', yamlTask('a', [], ', fail: true'), yamlTask('b', ['a']), yamlTask('c', ['b']), yamlTask('d')];
+    await writeFile(path.join(project.dir, 'plan.yaml'), plan.join('\n'));
+    const result = await run('orchestrate', ['plan.yaml', '--workers', '1'], project.dir);
+    expect(result.exitCode).toBe(1);
+    let state = (await project.state())!;
+    expect(Object.fromEntries(Object.entries(state.tasks).map(([n, t]) => [n, [t.status, t.error]]))).toEqual({
+      a: ['failed', 'mock agent failed on purpose (--fail)'],
+      b: ['skipped', 'dependency a failed'],
+      c: ['skipped', 'dependency b skipped'],
+      d: ['completed', null],
+    });
+    const stopped = await run('orchestrate', ['plan.yaml', '--workers', '1', '--on_failure', 'stop'], project.dir);
+    expect(stopped.exitCode).toBe(1);
+    state = (await project.state())!;
+    expect(state.tasks.d).toMatchObject({ status: 'skipped', error: 'stopped after a failed (--on_failure stop)' });
+  });
+
+  it('--resume re-runs only the tasks not completed', async () => {
+    const project = await tempProject();
+    const planPath = path.join(project.dir, 'plan.yaml');
+    await writeFile(planPath, ['tasks:', yamlTask('a'), yamlTask('b', ['a'], ', fail: true'), yamlTask('c', ['b'])].join('\n'));
+    expect((await run('orchestrate', ['plan.yaml'], project.dir)).exitCode).toBe(1);
+    const first = (await project.state())!;
+    await writeFile(planPath, ['tasks:', yamlTask('a'), yamlTask('b', ['a']), yamlTask('c', ['b'])].join('\n'));
+    const resumed = await run('orchestrate', ['plan.yaml', '--resume'], project.dir);
+    expect(resumed.exitCode).toBe(0);
+    const state = (await project.state())!;
+    expect(state.session_id).toBe(first.session_id);
+    expect(state.tasks.a).toEqual(first.tasks.a);
+    expect(state.tasks.b).toMatchObject({ status: 'completed', attempts: 2, agent: first.tasks.b!.agent });
+    expect(state.tasks.c).toMatchObject({ status: 'completed', attempts: 1 });
+  });
+
+  it('refuses --resume when the session is not this plan', async () => {
+    const project = await tempProject();
+    await writeFile(path.join(project.dir, 'plan.yaml'), ['tasks:', yamlTask('a')].join('\n'));
+    const result = await run('orchestrate', ['plan.yaml', '--resume'], project.dir);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/Cannot resume/);
+    expect(await listFiles(path.join(project.dir, '.agent'))).toEqual([]);
+  });
+
+  it('refuses a cycle with its path, an unknown dependency and duplicate ids, writing nothing', async () => {
+    const project = await tempProject();
+    const cases: Array<[string, RegExp]> = [
+      [['tasks:', yamlTask('T-01', ['T-03']), yamlTask('T-02', ['T-01']), yamlTask('T-03', ['T-02'])].join('\n'), /cycle: T-01 -> T-03 -> T-02 -> T-01/],
+      [['tasks:', yamlTask('a', ['ghost'])].join('\n'), /a depends on "ghost", which is not a task of the plan/],
+      [['tasks:', yamlTask('a'), yamlTask('a')].join('\n'), /lists task a twice/],
+    ];
+    for (const [plan, message] of cases) {
+      await writeFile(path.join(project.dir, 'plan.yaml'), plan);
+      const result = await run('orchestrate', ['plan.yaml'], project.dir);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toMatch(message);
+    }
+    expect(await listFiles(project.dir)).toEqual(['plan.yaml']);
+  });
+
+  it('updates the status column of a master_plan.md', async () => {
+    const project = await tempProject();
+    const planPath = path.join(project.dir, 'master_plan.md');
+    await writeFile(
+      planPath,
+      '# Plan\n\n| Task ID | Description | Dependencies | Status |\n|---|---|---|---|\n| T-01 | Scan | None | 🟡 Pending |\n| T-02 | Report | T-01 | ⏸️ Waiting |\n',
+    );
+    expect((await run('orchestrate', ['master_plan.md'], project.dir)).exitCode).toBe(0);
+    const text = await readFile(planPath, 'utf8');
+    expect(text).toContain('| T-01 | Scan | None | ✅ Completed |');
+    expect(text).toContain('| T-02 | Report | T-01 | ✅ Completed |');
+    expect(existsSync(path.join(project.dir, '.agent/results/T-02.md'))).toBe(true);
+  });
+
+  it.each([
+    [[], /Missing PLAN/],
+    [['nope.yaml'], /Cannot read the plan .*nope.yaml/],
+    [['p.yaml', '--workers', '0'], /Expected --workers to be a whole number from 1/],
+    [['p.yaml', '--agent', 'gpt'], /Expected --agent to be one of mock, claude/],
+    [['p.yaml', '--on_failure', 'panic'], /Expected --on_failure to be one of stop, continue/],
+  ])('refuses %j', async (args, message) => {
+    const project = await tempProject();
+    const result = await run('orchestrate', args, project.dir);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(message);
+  });
+});
