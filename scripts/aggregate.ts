@@ -1,38 +1,47 @@
 #!/usr/bin/env -S npx tsx
 /**
- * aggregate: merge the session's results into one report, in dependency (topological) order.
+ * aggregate: merge the session's results into one report, in dependency (topological) order, with the DAG and timeline as Mermaid diagrams.
  *
- * Usage:   npx tsx scripts/aggregate.ts [--out FILE] [--session_dir DIR]
- * Example: npx tsx scripts/aggregate.ts --out .agent/final_output.md
- * Reads:   <cwd>/.agent/sessions/latest.yaml (without the lock) and each task's result file.
- * Writes:  FILE (default .agent/final_output.md), by temporary file and rename.
+ * Usage:   npx tsx scripts/aggregate.ts [--out FILE] [--json] [--html] [--session_dir DIR]
+ * Example: npx tsx scripts/aggregate.ts --html
+ * Reads:   <cwd>/.agent/sessions/latest.yaml (without the lock), events.jsonl beside it, and each task's result file.
+ * Writes:  FILE (default .agent/final_output.md) and, with --html, the same path ending in .html; by temporary file and rename.
  * Exit:    0 written, 2 usage error or no session.
  */
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseCommandLine, renderHelp, runMain, stringFlag, type CommandSpec } from './lib/cli.ts';
 import { EXIT } from './lib/errors.ts';
-import { formatDuration } from './lib/format.ts';
+import { readEvents } from './lib/events.ts';
+import { buildReportData } from './lib/report-data.ts';
+import { renderReportHtml } from './lib/report-html.ts';
 import { renderReport } from './lib/report.ts';
-import { summarize } from './lib/session-summary.ts';
 import { DEFAULT_FINAL_OUTPUT, resolveSessionPaths } from './lib/session-paths.ts';
+import { renderExecutionSummary } from './lib/status-block.ts';
 import { requireState } from './lib/state-store.ts';
 
+/** The command line: flags, `--help` text and examples. */
 export const spec: CommandSpec = {
   name: 'aggregate',
   summary:
-    'Writes the final report of the current session: a summary (counts, makespan, sum of durations, achieved parallelism, ' +
-    'critical path), a table of tasks, then each task\'s result in topological order.',
-  usage: '[--out FILE] [--session_dir DIR]',
+    'Writes the final report of the current session: an execution summary (completed X of Y, failures with reasons, makespan, ' +
+    'sum of durations, achieved parallelism, critical path, cost), a task table, a Mermaid flowchart of the DAG coloured by status, ' +
+    'a Mermaid gantt chart of when each task ran, then each task\'s result in topological order.',
+  usage: '[--out FILE] [--json] [--html] [--session_dir DIR]',
   flags: {
     out: { type: 'string', placeholder: 'FILE', description: `Report path (default ${DEFAULT_FINAL_OUTPUT}).` },
+    json: { type: 'boolean', description: 'Print the summary as JSON on stdout (fields in references/events.md) instead of text.' },
+    html: { type: 'boolean', description: 'Also write a self-contained HTML page of the report (FILE with .html), diagrams drawn offline.' },
     session_dir: { type: 'string', placeholder: 'DIR', description: 'Session folder (default .agent/sessions).' },
   },
-  examples: ['npx tsx scripts/aggregate.ts', 'npx tsx scripts/aggregate.ts --out docs/analysis.md'],
-  notes: ['Exit codes: 0 report written, 2 usage error or no session.'],
+  examples: ['npx tsx scripts/aggregate.ts', 'npx tsx scripts/aggregate.ts --html --out docs/analysis.md', 'npx tsx scripts/aggregate.ts --json | jq .critical_path'],
+  notes: [
+    'Files: reads .agent/sessions/latest.yaml and events.jsonl; writes FILE and, with --html, FILE.html.',
+    'Exit codes: 0 report written, 2 usage error or no session.',
+  ],
 };
 
-/** Writes the report; returns the exit code. */
+/** Writes the report (and the HTML page); returns the exit code. */
 export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
   const parsed = parseCommandLine(argv, spec);
   if (parsed.help) {
@@ -41,18 +50,29 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   }
   const paths = resolveSessionPaths({ sessionDir: stringFlag(parsed.flags, 'session_dir') });
   const outFile = path.resolve(stringFlag(parsed.flags, 'out') ?? DEFAULT_FINAL_OUTPUT);
+  const htmlFile = parsed.flags.html ? `${outFile.replace(/\.(md|markdown)$/i, '')}.html` : null;
   const state = await requireState(paths);
-  const report = await renderReport(state, outFile);
-  await mkdir(path.dirname(outFile), { recursive: true });
-  const tmp = `${outFile}.${process.pid}.tmp`;
-  await writeFile(tmp, report, 'utf8');
-  await rename(tmp, outFile);
-  const summary = summarize(state);
-  process.stdout.write(
-    `Wrote ${outFile}: ${summary.counts.completed} of ${summary.total} tasks completed, makespan ${formatDuration(summary.makespanMs)}, ` +
-      `parallelism ${summary.parallelism === null ? '-' : summary.parallelism.toFixed(2) + 'x'}.\n`,
-  );
+  const events = (await readEvents(paths.eventsPath)).filter((event) => event.session_id === state.session_id);
+  const now = Date.now();
+  const report = await renderReport(state, outFile, { events, now });
+  await writeAtomically(outFile, report);
+  if (htmlFile) await writeAtomically(htmlFile, await renderReportHtml(report, `Final output: session ${state.session_id}`));
+
+  const data = buildReportData(state, { events, now });
+  if (parsed.flags.json) {
+    process.stdout.write(`${JSON.stringify({ ...data, report_path: outFile, html_path: htmlFile }, null, 2)}\n`);
+  } else {
+    process.stdout.write(renderExecutionSummary(data));
+    process.stdout.write(`Wrote ${outFile}${htmlFile ? ` and ${htmlFile}` : ''}.\n`);
+  }
   return EXIT.ok;
+}
+
+async function writeAtomically(file: string, text: string): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, text, 'utf8');
+  await rename(tmp, file);
 }
 
 if (process.argv[1]?.endsWith('aggregate.ts')) runMain(main);

@@ -65,9 +65,10 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   });
   await Promise.all(agents);
   say('');
-  await runScript('aggregate', [], { cwd: dir, stdio: 'inherit' });
-  say(`\nOutputs:\n  state:   ${path.join(dir, '.agent/sessions/latest.yaml')}\n  events:  ${path.join(dir, '.agent/sessions/events.jsonl')}` +
-    `\n  results: ${path.join(dir, '.agent/results/')}\n  report:  ${path.join(dir, '.agent/final_output.md')}`);
+  // poll-session already printed the execution summary; aggregate's own copy would repeat it.
+  await runScript('aggregate', ['--html'], { cwd: dir, stdout: 'ignore', stderr: 'inherit' });
+  say(`Outputs:\n  state:   ${path.join(dir, '.agent/sessions/latest.yaml')}\n  events:  ${path.join(dir, '.agent/sessions/events.jsonl')}` +
+    `\n  results: ${path.join(dir, '.agent/results/')}\n  report:  ${path.join(dir, '.agent/final_output.md')} (and final_output.html)`);
   return poll.exitCode ?? EXIT.taskFailed;
 }
 

@@ -7,6 +7,8 @@ import type { ProgressEvent } from './run-tracker.ts';
 export interface LineContext {
   /** When the session started (ISO 8601): lines are stamped `[mm:ss]` from it. Null stamps the UTC time of day. */
   sessionStart: string | null;
+  /** Print `waiting` events too (default false: they are many and the status table shows the same). */
+  showWaiting?: boolean;
   /** Fallback for a `waiting` event that does not carry `waiting_on` (e.g. the task's record). */
   waitingOn?: (task: string) => readonly string[] | undefined;
 }
@@ -18,7 +20,7 @@ export const MAX_REASON_CHARS = 240;
  * Formats one event as a progress line, without a trailing newline, e.g.
  * `[00:03] ✅ T-01-scan completed by Agent-01 in 1.8 s`.
  *
- * @returns the line, or null for events that are not worth a line (`registered`).
+ * @returns the line, or null for events that are not worth a line (`waiting`, unless asked).
  */
 export function formatEventLine(event: ProgressEvent, ctx: LineContext): string | null {
   const text = describeEvent(event, ctx);
@@ -42,9 +44,13 @@ function describeEvent(event: ProgressEvent, ctx: LineContext): string | null {
       return `═══ Session ${e.session_id} started${typeof e.previous_session_id === 'string' ? ` (session ${e.previous_session_id} archived)` : ''} ═══`;
     case 'session_archived':
       return `Session ${e.session_id} archived`;
-    case 'registered':
-      return null;
+    case 'registered': {
+      const deps = Array.isArray(e.depends_on) && e.depends_on.length > 0 ? `, depends on ${(e.depends_on as string[]).join(', ')}` : '';
+      return `${STATUS_ICONS.pending} ${task} registered (${agent}${deps})`;
+    }
     case 'waiting': {
+      // Every task behind a full worker pool waits: a line each would bury the rest. The status table shows what each waits on.
+      if (!ctx.showWaiting) return null;
       const on = Array.isArray(e.waiting_on) ? (e.waiting_on as string[]) : (ctx.waitingOn?.(task) ?? []);
       return `${STATUS_ICONS.waiting} ${task} waiting${on.length > 0 ? ` on ${on.join(', ')}` : ''} (${agent})`;
     }

@@ -1,4 +1,5 @@
 // Small text formatters shared by poll-session and aggregate: durations, status icons, plain tables.
+import stringWidth from 'string-width';
 import type { TaskStatus } from './schema.ts';
 
 /** The seeds' status icons. */
@@ -40,16 +41,12 @@ export function renderMarkdownTable(header: string[], rows: string[][]): string 
   ].join('\n');
 }
 
-/** Terminal width of a string: emoji count as two columns, variation selectors as none. */
+/** Terminal width of a string (string-width: East Asian wide characters and emoji count as two columns, ANSI codes as none). */
 export function displayWidth(text: string): number {
-  let width = 0;
-  for (const char of text) {
-    const code = char.codePointAt(0)!;
-    if (code === 0xfe0f || code === 0x200d) continue;
-    width += code >= 0x1f000 || (code >= 0x2300 && code <= 0x2bff) ? 2 : 1;
-  }
-  return width;
+  return stringWidth(text);
 }
+
+const graphemes = new Intl.Segmenter('en', { granularity: 'grapheme' });
 
 /**
  * Cuts text to at most `width` terminal columns, ending with `…` when something was cut.
@@ -60,7 +57,7 @@ export function truncateToWidth(text: string, width: number): string {
   if (width <= 0) return '';
   let out = '';
   let used = 0;
-  for (const char of text) {
+  for (const { segment: char } of graphemes.segment(text)) {
     const w = displayWidth(char);
     if (used + w > width - 1) break;
     out += char;

@@ -60,3 +60,6 @@ export async function withLock<T>(lockPath: string, fn: (isCompromised: () => bo
     });
   }
 }
+
+/** Baseline instrumentation placeholder (attempts are not counted by node-retry). */
+export const lockStats = { attempts: NaN, acquired: 0 };

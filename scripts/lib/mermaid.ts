@@ -30,9 +30,8 @@ export function renderFlowchart(data: ReportData): string {
   const id = new Map(data.tasks.map((task, index) => [task.task, `t${index + 1}`]));
   const lines = ['flowchart LR', `  accTitle: Task dependencies of session ${label(data.session_id)}`, '  accDescr: Each task is a node coloured by its status; an arrow goes from a dependency to the task that needs it.'];
   for (const task of data.tasks) {
-    const detail = [task.agent, `${STATUS_ICONS[task.status]} ${task.status}`];
-    if (task.duration_ms !== null) detail.push(formatDuration(task.duration_ms));
-    lines.push(`  ${id.get(task.task)}["${label(task.task)}<br/>${label(detail.join(' · '))}"]`);
+    const status = `${STATUS_ICONS[task.status]} ${task.status}${task.duration_ms !== null ? ` · ${formatDuration(task.duration_ms)}` : ''}`;
+    lines.push(`  ${id.get(task.task)}["${label(task.task)}<br/>${label(status)}<br/>${label(task.agent)}"]`);
   }
   const critical = data.critical_path.tasks;
   const criticalEdges: number[] = [];
@@ -81,7 +80,7 @@ export function renderGantt(data: ReportData): string | null {
       n += 1;
       const tag = segment.outcome === 'completed' ? 'done' : segment.outcome === 'running' ? 'active' : 'crit';
       const tries = (runs.get(segment.task) ?? 0) > 1 && segment.attempt !== null ? ` (try ${segment.attempt})` : '';
-      const outcome = segment.outcome === 'completed' ? '' : ` ${segment.outcome === 'retrying' ? 'failed, retried' : segment.outcome}`;
+      const outcome = segment.outcome === 'completed' || segment.outcome === 'running' ? '' : ` ${segment.outcome === 'retrying' ? 'failed, retried' : segment.outcome}`;
       const end = Math.max(Date.parse(segment.end), Date.parse(segment.start) + 1);
       lines.push(`  ${ganttText(`${segment.task}${tries}${outcome}`)} :${tag}, r${n}, ${Date.parse(segment.start)}, ${end}`);
     }

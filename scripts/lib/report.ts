@@ -1,86 +1,102 @@
-// Builds final_output.md from a session: summary figures, a task table, then each result in topological order.
+// Builds final_output.md: the execution summary, the DAG and the timeline as Mermaid, a task table, then each result in topological order.
 import path from 'node:path';
-import { formatDuration, renderMarkdownTable, STATUS_ICONS } from './format.ts';
-import { criticalPath, topologicalOrder, type TaskGraph } from './graph.ts';
+import type { SessionEvent } from './events.ts';
+import { formatDuration, formatTokens, formatUsd, renderMarkdownTable, STATUS_ICONS } from './format.ts';
+import { renderFlowchart, renderGantt } from './mermaid.ts';
+import { buildReportData, type ReportData } from './report-data.ts';
 import { readResultFile } from './result-file.ts';
 import type { SessionState } from './schema.ts';
-import { summarize, type SessionSummary } from './session-summary.ts';
 
-/** The session's dependency graph, restricted to registered tasks. */
-export function sessionGraph(state: SessionState): TaskGraph {
-  return Object.fromEntries(Object.entries(state.tasks).map(([name, task]) => [name, task.depends_on.filter((dep) => dep in state.tasks)]));
-}
+export { buildReportData, sessionGraph, type ReportData } from './report-data.ts';
 
-/** Everything the report shows, as data. */
-export interface ReportData {
-  sessionId: string;
-  summary: SessionSummary;
-  order: string[];
-  criticalPath: { path: string[]; lengthMs: number };
-}
-
-/** Computes the report's figures. */
-export function buildReportData(state: SessionState): ReportData {
-  const graph = sessionGraph(state);
-  const durations = Object.fromEntries(Object.entries(state.tasks).map(([name, task]) => [name, task.duration_ms ?? 0]));
-  return {
-    sessionId: state.session_id,
-    summary: summarize(state),
-    order: topologicalOrder(graph),
-    criticalPath: criticalPath(graph, durations),
-  };
+/** Options of {@link renderReport}. */
+export interface RenderReportOptions {
+  /** The session's events, for a timeline with one bar per attempt. */
+  events?: readonly SessionEvent[] | null;
+  /** The report's time (ms since the epoch); default now. */
+  now?: number;
 }
 
 /**
  * Renders `final_output.md`.
+ *
+ * Layout: the execution summary (counts, failures with reasons, makespan, sum of durations,
+ * achieved parallelism, critical path, peak workers, cost), a task table with per-task cost, a
+ * Mermaid flowchart of the DAG coloured by status, a Mermaid gantt chart of the actual timeline,
+ * then one `###` section per task in topological order with a link to its result file and the
+ * result's text (its headings moved below the section's).
+ *
  * @param outFile - where the report goes; links to result files are made relative to it.
+ * @returns the Markdown text, ending with a newline.
  */
-export async function renderReport(state: SessionState, outFile: string): Promise<string> {
-  const data = buildReportData(state);
-  const { summary } = data;
-  const failures = Object.entries(state.tasks).filter(([, task]) => ['failed', 'skipped', 'cancelled'].includes(task.status));
-  const lines = [
-    `# Final output: session ${state.session_id}`,
-    '',
-    '## Execution summary',
-    '',
-    `- Completed: ${summary.counts.completed} of ${summary.total} tasks`,
-    `- Failed: ${summary.counts.failed}, skipped: ${summary.counts.skipped}, cancelled: ${summary.counts.cancelled}` +
-      (summary.finished ? '' : ` (still active: ${summary.total - summary.counts.completed - summary.counts.failed - summary.counts.skipped - summary.counts.cancelled})`),
-    `- Makespan (first start to last end): ${formatDuration(summary.makespanMs)}`,
-    `- Sum of task durations: ${formatDuration(summary.workMs)}`,
-    `- Achieved parallelism (sum / makespan): ${summary.parallelism === null ? '-' : `${summary.parallelism.toFixed(2)}x`}`,
-    `- Critical path: ${data.criticalPath.path.join(' -> ') || '-'} (${formatDuration(data.criticalPath.lengthMs)})`,
-  ];
-  if (failures.length > 0) {
-    lines.push('', '### Failures', '', ...failures.map(([name, task]) => `- ${STATUS_ICONS[task.status]} ${name} (${task.agent}) ${task.status}: ${task.error ?? 'no reason recorded'}`));
+export async function renderReport(state: SessionState, outFile: string, options: RenderReportOptions = {}): Promise<string> {
+  const data = buildReportData(state, { events: options.events, now: options.now });
+  const lines = [`# Final output: session ${state.session_id}`, '', '## Execution summary', '', ...summaryLines(data)];
+  if (data.failures.length > 0) {
+    lines.push('', '### Failures', '', ...data.failures.map((f) => `- ${STATUS_ICONS[f.status]} **${f.task}** (${f.agent}) ${f.status}` +
+      `${f.attempts > 1 ? ` after ${f.attempts} attempts` : ''}: ${oneLine(f.error ?? 'no reason recorded')}`));
   }
-  lines.push(
-    '',
-    '## Tasks',
-    '',
-    renderMarkdownTable(
-      ['Task', 'Agent', 'Status', 'Duration', 'Dependencies'],
-      data.order.map((name) => {
-        const task = state.tasks[name]!;
-        return [name, task.agent, `${STATUS_ICONS[task.status]} ${task.status}`, formatDuration(task.duration_ms), task.depends_on.join(', ') || 'None'];
-      }),
-    ),
-    '',
-    '## Results (topological order)',
-  );
-  for (const name of data.order) {
-    const task = state.tasks[name]!;
-    lines.push('', `### ${name} (${task.agent}, ${task.status})`, '');
+  lines.push('', '## Tasks', '', 'In topological order. Bold: on the critical path. Start: time from the first start.', '', taskTable(data));
+  lines.push('', '## Dependency graph', '', 'Arrows go from a dependency to the task that needs it; the thick orange ones are the critical path.', '', '```mermaid', renderFlowchart(data).trimEnd(), '```');
+  const gantt = renderGantt(data);
+  lines.push('', '## Timeline', '');
+  if (gantt) lines.push('When each run of each task started and ended, by agent (red: failed, retried or cancelled).', '', '```mermaid', gantt.trimEnd(), '```');
+  else lines.push('_No task has started yet._');
+  lines.push('', '## Results (topological order)');
+  for (const task of data.tasks) {
+    lines.push('', `### ${task.task} (${task.agent}, ${task.status})`, '');
     const result = task.result_path ? await readResultFile(task.result_path) : null;
     if (!result) {
-      lines.push(`_No result file${task.error ? `: ${task.error}` : ''}._`);
+      lines.push(`_No result file${task.error ? `: ${oneLine(task.error)}` : ''}._`);
       continue;
     }
     const link = path.relative(path.dirname(outFile), task.result_path!).split(path.sep).join('/');
-    lines.push(`Result file: [${link}](${link})`, '', demoteHeadings(result.body.trim()));
+    lines.push(`Result file: [${link}](${encodeURI(link)})`, '', demoteHeadings(result.body.trim()));
   }
   return lines.join('\n') + '\n';
+}
+
+/** The execution summary as Markdown list items (shared by the report and its HTML page). */
+export function summaryLines(data: ReportData): string[] {
+  const { counts } = data;
+  const active = data.total - counts.completed - counts.failed - counts.skipped - counts.cancelled;
+  const cost = data.cost.usd === null
+    ? 'not reported (mock agents report none)'
+    : `${formatUsd(data.cost.usd)} (${formatTokens(data.cost.input_tokens)} input tokens, ${formatTokens(data.cost.output_tokens)} output tokens; ${data.cost.reported_tasks} of ${data.total} tasks reported)`;
+  return [
+    `- Completed: **${counts.completed} of ${data.total}** tasks`,
+    `- Failed: ${counts.failed}, skipped: ${counts.skipped}, cancelled: ${counts.cancelled}` + (active > 0 ? ` (still active: ${active})` : ''),
+    `- Makespan (first start to last end): ${formatDuration(data.makespan_ms)}`,
+    `- Sum of task durations: ${formatDuration(data.work_ms)}`,
+    `- Achieved parallelism (sum / makespan): ${data.parallelism === null ? '-' : `${data.parallelism.toFixed(2)}x`}`,
+    `- Critical path: ${data.critical_path.tasks.join(' → ') || '-'} (${formatDuration(data.critical_path.length_ms)}): ` +
+      'the shortest makespan any schedule could reach, even with unlimited workers',
+    `- Workers: ${data.peak_workers} at most at once (limit ${data.max_workers})`,
+    `- Total cost: ${cost}`,
+  ];
+}
+
+function taskTable(data: ReportData): string {
+  const first = data.started_at ? Date.parse(data.started_at) : null;
+  return renderMarkdownTable(
+    ['Batch', 'Task', 'Agent', 'Status', 'Attempts', 'Start', 'Duration', 'Cost', 'Tokens in / out', 'Depends on'],
+    data.tasks.map((task) => [
+      String(task.batch),
+      task.on_critical_path ? `**${task.task}**` : task.task,
+      task.agent,
+      `${STATUS_ICONS[task.status]} ${task.status}`,
+      `${task.attempts} of ${task.max_attempts}`,
+      task.started_at && first !== null ? `+${formatDuration(Date.parse(task.started_at) - first)}` : '-',
+      formatDuration(task.duration_ms),
+      formatUsd(task.cost_usd),
+      task.input_tokens === null && task.output_tokens === null ? '-' : `${formatTokens(task.input_tokens)} / ${formatTokens(task.output_tokens)}`,
+      task.depends_on.join(', ') || 'None',
+    ]),
+  );
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s+/g, ' ').trim();
 }
 
 /** Moves a result's headings below the report's `###` task heading so the outline stays intact. */

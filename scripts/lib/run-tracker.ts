@@ -1,7 +1,7 @@
 // Follows a session through its events alone (tasks, dependencies, statuses) and derives "batch completed" events.
 import type { SessionEvent } from './events.ts';
 import { topologicalBatches, type TaskGraph } from './graph.ts';
-import { TERMINAL_STATUSES, type TaskStatus } from './schema.ts';
+import { TASK_STATUSES, TERMINAL_STATUSES, type TaskStatus } from './schema.ts';
 
 /** An event poll-session derives (not written to events.jsonl): every task of a topological batch has ended. */
 export interface BatchCompletedEvent {
@@ -125,7 +125,10 @@ export class RunTracker {
       if (!names.every((name, i) => ended(name, tasks[i]!))) return;
       this.announced.add(key);
       const counts: Partial<Record<TaskStatus, number>> = {};
-      for (const task of tasks) counts[task.status as TaskStatus] = (counts[task.status as TaskStatus] ?? 0) + 1;
+      for (const status of TASK_STATUSES) {
+        const n = tasks.filter((task) => task.status === status).length;
+        if (n > 0) counts[status] = n;
+      }
       const starts = tasks.flatMap((task) => (task.startedAt ? [Date.parse(task.startedAt)] : []));
       const ends = tasks.flatMap((task) => (task.startedAt && task.endedAt ? [Date.parse(task.endedAt)] : []));
       const lastEnd = Math.max(...tasks.map((task) => (task.endedAt ? Date.parse(task.endedAt) : 0)));

@@ -76,6 +76,8 @@ export const TaskRecordSchema = z.object({
   agent_died: z.boolean().default(false),
   /** The attempt a replacement agent was last started for (`poll-session --replace_dead`), so it is started once. */
   replaced_attempt: z.number().int().nonnegative().nullable().default(null),
+  /** When that replacement was started. */
+  replaced_at: nullableIso,
   /** How to start this task's agent again (`poll-session --replace_dead`): node arguments, no shell. */
   launch: z
     .object({ argv: z.array(z.string()), cwd: z.string() })

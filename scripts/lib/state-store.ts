@@ -1,27 +1,75 @@
 // Reads the session state without the lock, and changes it only under the lock by write-temp-then-rename.
 import { randomBytes } from 'node:crypto';
 import { access, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
-import YAML from 'yaml';
 import { OrchestratorError } from './errors.ts';
 import { appendEvents, type EventType, type SessionEvent } from './events.ts';
 import { withLock } from './lock.ts';
 import { newSessionId, validateSessionId } from './names.ts';
 import { formatIssues, SessionStateSchema, STATE_VERSION, type SessionState } from './schema.ts';
 import { archivePaths, type SessionPaths } from './session-paths.ts';
+import { parseFastYaml, stringifyFastYaml } from './state-codec.ts';
 
-/** Parses and validates the text of a state file. */
-function parseState(text: string, statePath: string): SessionState {
-  let data: unknown;
-  try {
-    data = YAML.parse(text);
-  } catch (error) {
-    throw corruptState(statePath, `it is not valid YAML (${(error as Error).message.split('\n')[0]})`, error);
+type YamlModule = typeof import('yaml');
+let yamlModule: Promise<YamlModule> | null = null;
+
+/** The yaml package, loaded only for text outside the fast codec's subset (a hand-edited file). */
+function loadYaml(): Promise<YamlModule> {
+  yamlModule ??= import('yaml').then((mod) => ((mod as { default?: YamlModule }).default ?? mod) as YamlModule);
+  return yamlModule;
+}
+
+/**
+ * The last state text this process read or wrote, per state file, with its validated state. Every
+ * waiting agent re-reads the file after each change, often to find it as it was (the change was to
+ * events.jsonl, or the wake-up came from the poll timer): then neither parsing nor validation is
+ * repeated. Callers always get their own copy.
+ */
+const lastSeen = new Map<string, { text: string; state: SessionState }>();
+
+function remember(statePath: string, text: string, state: SessionState): void {
+  lastSeen.delete(statePath);
+  lastSeen.set(statePath, { text, state });
+  // A process follows one session folder, tests many: keep the few most recent.
+  if (lastSeen.size > 8) lastSeen.delete(lastSeen.keys().next().value!);
+}
+
+/** Parses and validates the text of a state file; the result is the caller's to change. */
+async function parseState(text: string, statePath: string): Promise<SessionState> {
+  const seen = lastSeen.get(statePath);
+  if (seen && seen.text === text) return structuredClone(seen.state);
+  let data = parseFastYaml(text);
+  if (data === undefined) {
+    const YAML = await loadYaml();
+    try {
+      data = YAML.parse(text);
+    } catch (error) {
+      throw corruptState(statePath, `it is not valid YAML (${(error as Error).message.split('\n')[0]})`, error);
+    }
   }
   const parsed = SessionStateSchema.safeParse(data);
   if (!parsed.success) {
     throw corruptState(statePath, `it does not match the state schema v${STATE_VERSION} (${formatIssues(parsed.error)})`);
   }
-  return parsed.data;
+  remember(statePath, text, parsed.data);
+  return structuredClone(parsed.data);
+}
+
+/** The text of a state file: block YAML (the fast codec's subset when it can, else the yaml package's). */
+async function stringifyState(state: SessionState): Promise<string> {
+  return stringifyFastYaml(state) ?? (await loadYaml()).stringify(state);
+}
+
+/**
+ * Parses and validates the text of a state file, as {@link readState} does.
+ * @throws OrchestratorError `corrupt_state`.
+ */
+export function decodeState(text: string, statePath: string): Promise<SessionState> {
+  return parseState(text, statePath);
+}
+
+/** The text {@link updateState} writes for a state. */
+export function encodeState(state: SessionState): Promise<string> {
+  return stringifyState(state);
 }
 
 function corruptState(statePath: string, why: string, cause?: unknown): OrchestratorError {
@@ -128,12 +176,14 @@ async function applyChange<T>(
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  const current = before === null ? null : parseState(before, paths.statePath);
+  const current = before === null ? null : await parseState(before, paths.statePath);
+  // Compared after the change to skip writing when nothing changed (zod output has a fixed key order).
+  const currentJson = current === null ? null : JSON.stringify(current);
   const events: Array<Omit<SessionEvent, 'session_id'>> = [];
   let archive = false;
   const now = new Date();
   const tx: StateTransaction = {
-    state: current === null ? null : structuredClone(current),
+    state: current,
     archiveCurrent: () => {
       archive = true;
     },
@@ -146,12 +196,13 @@ async function applyChange<T>(
   const next = tx.state;
   if (next === null) return value;
   const validated = SessionStateSchema.parse(next);
-  const unchanged = !archive && current !== null && YAML.stringify(validated) === YAML.stringify(current);
+  const unchanged = !archive && currentJson !== null && JSON.stringify(validated) === currentJson;
   if (unchanged && events.length === 0) return value;
   validated.updated_at = now.toISOString();
 
+  const text = await stringifyState(validated);
   const tmp = `${paths.statePath}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(tmp, YAML.stringify(validated), 'utf8');
+  await writeFile(tmp, text, 'utf8');
   if (isCompromised()) {
     await unlink(tmp).catch(() => {});
     throw new CompromisedLock('lock compromised before commit');
@@ -169,6 +220,7 @@ async function applyChange<T>(
     if (await exists(paths.eventsPath)) await rename(paths.eventsPath, target.events);
   }
   await rename(tmp, paths.statePath);
+  remember(paths.statePath, text, validated);
   await appendEvents(
     paths.eventsPath,
     events.map((event) => ({ ...event, session_id: validated.session_id }) as SessionEvent),

@@ -60,7 +60,7 @@ export function buildStatusView(state: SessionState, options: ViewOptions): Stat
     const task = state.tasks[name]!;
     const elapsedMs = task.duration_ms ?? (task.started_at ? Math.max(0, now - Date.parse(task.started_at)) : null);
     const status = replacing.has(name) && task.status === 'failed' ? 'replacing' : task.status;
-    return { name, agent: task.agent, status, elapsedMs, attempts: task.attempts, maxAttempts: task.max_attempts, costUsd: task.cost_usd, note: noteFor(task, status, now) };
+    return { name, agent: task.agent, status, elapsedMs, attempts: task.attempts, maxAttempts: task.max_attempts, costUsd: task.cost_usd, note: noteFor(state, task, status, now) };
   });
   const ended = (name: string) => TERMINAL_STATUSES.has(state.tasks[name]!.status) && !replacing.has(name);
   const index = batches.findIndex((names) => !names.every(ended));
@@ -121,9 +121,12 @@ export function estimateTimeLeft(state: SessionState, now: number, replacing: Re
   return Math.round(Math.max(chain, work / Math.max(1, state.max_workers)));
 }
 
-function noteFor(task: TaskRecord, status: TaskRow['status'], now: number): string {
+function noteFor(state: SessionState, task: TaskRecord, status: TaskRow['status'], now: number): string {
   if (status === 'replacing') return `replacement agent starting (attempt ${task.attempts + 1} of ${task.max_attempts})`;
-  if (status === 'waiting') return task.waiting_on.length > 0 ? `waiting on ${task.waiting_on.join(', ')}` : 'waiting';
+  if (status === 'waiting') {
+    const on = blockers(state, task);
+    return on.length > 0 ? `waiting on ${on.join(', ')}` : 'waiting for a free worker';
+  }
   if (status === 'retrying') {
     const next = task.next_retry_at ? Date.parse(task.next_retry_at) - now : null;
     return `retry${next !== null && next > 0 ? ` in ${Math.ceil(next / 1000)} s` : ''}${task.error ? `: ${task.error}` : ''}`;
@@ -131,6 +134,17 @@ function noteFor(task: TaskRecord, status: TaskRow['status'], now: number): stri
   if (status === 'pending') return task.depends_on.length > 0 ? `depends on ${task.depends_on.join(', ')}` : 'queued';
   if (status === 'failed' || status === 'skipped' || status === 'cancelled') return task.error ?? '';
   return '';
+}
+
+/**
+ * What a waiting task waits on now: its dependencies not completed yet, and the tasks it recorded
+ * as holding one of its files that are still active (the recorded `waiting_on` ages as tasks end).
+ */
+function blockers(state: SessionState, task: TaskRecord): string[] {
+  const active = (name: string) => state.tasks[name] !== undefined && !TERMINAL_STATUSES.has(state.tasks[name]!.status);
+  const deps = task.depends_on.filter((dep) => state.tasks[dep]?.status !== 'completed' && (active(dep) || !(dep in state.tasks)));
+  const files = task.waiting_on.filter((name) => !task.depends_on.includes(name) && active(name));
+  return [...new Set([...deps, ...files])];
 }
 
 function safeBatches(graph: TaskGraph): string[][] {

@@ -150,6 +150,7 @@ export function setStatus(
     attempt: record.attempts,
     ...(TERMINAL_STATUSES.has(status) ? { duration_ms: record.duration_ms } : {}),
     ...(record.error && status !== 'completed' ? { error: record.error } : {}),
+    ...(status === 'waiting' ? { waiting_on: record.waiting_on } : {}),
   });
   return record;
 }

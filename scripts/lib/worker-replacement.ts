@@ -37,6 +37,7 @@ export async function replaceDeadTasks(paths: SessionPaths): Promise<Array<{ tas
     for (const name of names) {
       const task = state.tasks[name]!;
       task.replaced_attempt = task.attempts;
+      task.replaced_at = tx.now.toISOString();
       tx.emit('replaced', { task: name, agent: task.agent, attempt: task.attempts + 1, error: task.error });
     }
     return names.map((name) => ({ name, launch: state.tasks[name]!.launch! }));

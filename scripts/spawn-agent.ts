@@ -1,0 +1,77 @@
+#!/usr/bin/env -S npx tsx
+/**
+ * spawn-agent: run one real Claude Code sub-agent (`claude -p`) for a task, under the shared session state.
+ *
+ * Usage:   npx tsx scripts/spawn-agent.ts --task_name NAME --goal TEXT [--task_file PATH] [--model M] [--max_turns N] [...] [-- CLAUDE_ARGS] &
+ * Example: npx tsx scripts/spawn-agent.ts --task_name scan --goal "List the TODO comments in src/" --permission_mode plan &
+ * Reads/writes: <cwd>/.agent/sessions/latest.yaml (under its lock) and events.jsonl;
+ *               writes <output_dir>/<task_name>.md (default .agent/results); reads --task_file.
+ * Runs: `claude -p --output-format json [flags]` in the project (or --cwd), the prompt on stdin; see references/cli-integration.md.
+ * Exit: 0 completed, 1 failed/skipped/cancelled (including: claude not installed), 2 usage error or unusable state.
+ */
+import { parseCommandLine, renderHelp, runMain, stringFlag, type CommandSpec } from './lib/cli.ts';
+import { EXIT } from './lib/errors.ts';
+import { runBackgroundTask } from './lib/background-task.ts';
+import { createClaudeExecutor } from './lib/claude-agent.ts';
+import { CLAUDE_FLAGS, readClaudeSettings } from './lib/claude-options.ts';
+import { readTaskFile } from './lib/claude-prompt.ts';
+import { readSpawnSettings, relaunchArgv, SPAWN_FLAGS } from './lib/spawn-options.ts';
+
+export const spec: CommandSpec = {
+  name: 'spawn-agent',
+  summary:
+    'Registers a task in the session, waits for its dependencies and a worker slot, then runs a real Claude Code ' +
+    'sub-agent (`claude -p --output-format json`, prompt on stdin, no shell) in the project directory. Its answer goes to ' +
+    '<output_dir>/<task_name>.md; the state records cost, tokens, turns and the claude session id. Rate limits, 5xx and ' +
+    'connection failures are retried with exponential backoff; other failures end the task at once. Start many with "&".',
+  usage: '--task_name NAME --goal TEXT [--task_file PATH] [--model M] [--max_turns N] [--permission_mode MODE] [--allowed_tools T] [...] [-- CLAUDE_ARGS]',
+  flags: { ...SPAWN_FLAGS, ...CLAUDE_FLAGS },
+  passthrough: true,
+  examples: [
+    'npx tsx scripts/spawn-agent.ts --task_name scan --goal "List the TODO comments in src/" --permission_mode plan &',
+    'npx tsx scripts/spawn-agent.ts --task_file .agent/tasks/T-02.md --permission_mode acceptEdits --allowed_tools "Read,Edit,Bash(npm test)" --max_turns 30 &',
+    'npx tsx scripts/spawn-agent.ts --task_name review --goal "Review the diff" --depends_on scan --model sonnet -- --effort high &',
+  ],
+  notes: [
+    'Arguments after "--" are passed to claude verbatim. No permission-bypassing flag is ever added by default.',
+    'Files: reads and writes <cwd>/.agent/sessions/latest.yaml (under its lock) and events.jsonl; writes <output_dir>/<task_name>.md.',
+    'Exit codes: 0 completed, 1 failed, skipped or cancelled (also when claude is missing), 2 usage error or unusable state file.',
+    'Details: references/cli-integration.md.',
+  ],
+};
+
+/**
+ * Runs one real sub-agent for argv; returns the exit code. Every flag and path is checked before
+ * the session state is touched.
+ * @param env - reads `CLAUDE_BIN`.
+ */
+export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const parsed = parseCommandLine(argv, spec);
+  if (parsed.help) {
+    process.stdout.write(renderHelp(spec));
+    return EXIT.ok;
+  }
+  const taskFileFlag = stringFlag(parsed.flags, 'task_file');
+  const taskFile = taskFileFlag === undefined ? null : readTaskFile(taskFileFlag);
+  const settings = readSpawnSettings(parsed.flags, 'claude', taskFile ?? {});
+  const claude = readClaudeSettings(parsed.flags, parsed.passthrough, env);
+  settings.agentCwd = claude.cwd;
+  settings.task.launch = { argv: relaunchArgv(import.meta.url, argv), cwd: process.cwd() };
+  const result = await runBackgroundTask({
+    ...settings,
+    executor: createClaudeExecutor({
+      bin: claude.bin,
+      args: claude.args,
+      timeoutS: claude.timeoutS,
+      backoffMs: claude.backoffMs,
+      retries: (settings.task.maxAttempts ?? 1) - 1,
+      instructions: taskFile?.instructions,
+      taskFilePath: taskFile?.path,
+      log: settings.log ?? ((line) => process.stdout.write(`${line}\n`)),
+    }),
+  });
+  if (result.status === 'failed' && result.record?.error) process.stderr.write(`error: ${settings.task.name}: ${result.record.error}\n`);
+  return result.status === 'completed' ? EXIT.ok : EXIT.taskFailed;
+}
+
+if (process.argv[1]?.endsWith('spawn-agent.ts')) runMain(main);

@@ -1,0 +1,82 @@
+// Helpers for spawn-agent tests: the fake `claude` on PATH, its call log, and what a run left behind.
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import matter from 'gray-matter';
+import { afterAll } from 'vitest';
+import { readEvents } from '../../scripts/lib/events.ts';
+import { resolveSessionPaths } from '../../scripts/lib/session-paths.ts';
+import { readState } from '../../scripts/lib/state-store.ts';
+
+// Removed after the whole file, not after each test, so tests may run concurrently.
+const created: string[] = [];
+afterAll(async () => {
+  await Promise.all(created.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+/** A temporary directory, removed after the test file. */
+export async function tempDir(prefix = 'dto-claude-'): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  created.push(dir);
+  return dir;
+}
+
+/** A temporary project (its session paths and state), removed after the test file; safe in concurrent tests. */
+export async function claudeProject(prefix = 'dto-claude-') {
+  const dir = await tempDir(prefix);
+  const paths = resolveSessionPaths({ cwd: dir });
+  return { dir, paths, state: () => readState(paths) };
+}
+
+/** Folder holding the fake `claude` executable. */
+export const FAKE_CLAUDE_DIR = path.join(import.meta.dirname, 'fake-claude');
+
+/** The real CLI installed as a devDependency (`@anthropic-ai/claude-code`, pinned). */
+export const REAL_CLAUDE = path.join(import.meta.dirname, '../../node_modules/.bin/claude');
+
+/**
+ * A PATH with the fake `claude` first, then node and the system folders; nothing else (so a real
+ * `claude` from node_modules/.bin or the machine is never found by mistake).
+ */
+export function fakePath(withFake = true): string {
+  return [...(withFake ? [FAKE_CLAUDE_DIR] : []), path.dirname(process.execPath), '/usr/bin', '/bin'].join(path.delimiter);
+}
+
+/** One call of the fake claude, as it logged it (FAKE_CLAUDE_LOG). */
+export interface FakeCall {
+  argv: string[];
+  stdin: string;
+  cwd: string;
+  scenario: string;
+}
+
+/** The fake's calls logged in `dir` (in no particular order). */
+export async function fakeCalls(dir: string): Promise<FakeCall[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const calls = await Promise.all(names.map(async (name) => JSON.parse(await readFile(path.join(dir, name), 'utf8')) as FakeCall));
+  return calls;
+}
+
+/** A temp project plus the env that puts the fake claude on PATH and logs its calls. */
+export async function fakeProject(scenario = 'success', extraEnv: Record<string, string> = {}) {
+  const project = await claudeProject();
+  const logDir = await tempDir('dto-fake-log-');
+  const env = { PATH: fakePath(), FAKE_CLAUDE_SCENARIO: scenario, FAKE_CLAUDE_LOG: logDir, CLAUDE_BIN: '', ...extraEnv };
+  return {
+    ...project,
+    env,
+    logDir,
+    calls: () => fakeCalls(logDir),
+    events: () => readEvents(project.paths.eventsPath),
+    /** The result file of a task: frontmatter and body. */
+    async result(task: string, outputDir = '.agent/results') {
+      const file = matter(await readFile(path.join(project.dir, outputDir, `${task}.md`), 'utf8'), {});
+      return { data: file.data, body: file.content };
+    },
+  };
+}

@@ -1,0 +1,156 @@
+// A loopback stub of the Anthropic Messages API, so the real `claude -p` runs real headless turns offline in tests.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** What the stub answers to one `POST /v1/messages`. */
+export type StubReply =
+  | { type: 'text'; text: string; inputTokens?: number; outputTokens?: number }
+  | { type: 'tool_use'; name: string; input: Record<string, unknown> }
+  | { type: 'error'; status: number; errorType: string; message: string }
+  /** Never answers (the client times out or is killed). */
+  | { type: 'hang' };
+
+/** One request the stub received. */
+export interface StubRequest {
+  method: string;
+  url: string;
+  /** Raw body (the whole conversation, system prompt and tools included). */
+  body: string;
+  /** `model` of the request body, if any. */
+  model: string | null;
+  apiKey: string | null;
+}
+
+/** A running stub. */
+export interface MessagesApiStub {
+  /** `http://127.0.0.1:PORT`: the value of ANTHROPIC_BASE_URL. */
+  url: string;
+  requests: StubRequest[];
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the stub on 127.0.0.1 (a free port). It answers `HEAD /` (and any other non-POST) with
+ * 200, `POST /v1/messages/count_tokens` with a count, and `POST /v1/messages` with what `reply`
+ * returns for the request: a server-sent-event stream (`message_start`, `content_block_start`,
+ * `content_block_delta`, `content_block_stop`, `message_delta`, `message_stop`) or an error in the
+ * API's JSON shape (`{type: "error", error: {type, message}}`).
+ */
+export async function startMessagesApiStub(reply: (request: StubRequest) => StubReply): Promise<MessagesApiStub> {
+  const requests: StubRequest[] = [];
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      let model: string | null = null;
+      try {
+        model = (JSON.parse(body) as { model?: string }).model ?? null;
+      } catch {
+        // Not JSON (HEAD, GET).
+      }
+      const request: StubRequest = { method: req.method ?? '', url: req.url ?? '', body, model, apiKey: (req.headers['x-api-key'] as string | undefined) ?? null };
+      requests.push(request);
+      if (req.method !== 'POST') return void res.writeHead(200).end();
+      if (request.url.startsWith('/v1/messages/count_tokens')) {
+        return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ input_tokens: 10 }));
+      }
+      answer(res, reply(request), model ?? 'claude-stub', requests.length);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function answer(res: http.ServerResponse, reply: StubReply, model: string, n: number): void {
+  if (reply.type === 'hang') return;
+  if (reply.type === 'error') {
+    res.writeHead(reply.status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ type: 'error', error: { type: reply.errorType, message: reply.message } }));
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  const send = (type: string, data: Record<string, unknown>) => res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
+  const inputTokens = reply.type === 'text' ? (reply.inputTokens ?? 11) : 11;
+  const outputTokens = reply.type === 'text' ? (reply.outputTokens ?? 5) : 7;
+  send('message_start', {
+    message: {
+      id: `msg_stub_${n}`,
+      type: 'message',
+      role: 'assistant',
+      model,
+      content: [],
+      stop_reason: null,
+      stop_sequence: null,
+      usage: { input_tokens: inputTokens, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+    },
+  });
+  if (reply.type === 'text') {
+    send('content_block_start', { index: 0, content_block: { type: 'text', text: '' } });
+    send('content_block_delta', { index: 0, delta: { type: 'text_delta', text: reply.text } });
+  } else {
+    send('content_block_start', { index: 0, content_block: { type: 'tool_use', id: `toolu_stub_${n}`, name: reply.name, input: {} } });
+    send('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json: JSON.stringify(reply.input) } });
+  }
+  send('content_block_stop', { index: 0 });
+  send('message_delta', { delta: { stop_reason: reply.type === 'text' ? 'end_turn' : 'tool_use', stop_sequence: null }, usage: { output_tokens: outputTokens } });
+  send('message_stop', {});
+  res.end();
+}
+
+/**
+ * A `reply` function driven by markers in the prompt, so concurrent agents each get their own answer:
+ * - `[[stub:answer:WORD]]`: the text `Answer for WORD.` (input tokens = 100 + WORD's length, output tokens 7);
+ * - `[[stub:auth]]`: HTTP 401 `authentication_error`;
+ * - `[[stub:rate_once:WORD]]`: HTTP 429 the first time this marker is seen, then like `answer`;
+ * - `[[stub:tool_loop]]`: a `Glob` tool call every turn (for `--max_turns`);
+ * - `[[stub:hang]]`: no answer at all;
+ * - no marker: the text `No marker.`.
+ */
+export function markerReplies(): (request: StubRequest) => StubReply {
+  const seen = new Map<string, number>();
+  return (request) => {
+    const match = /\[\[stub:([a-z_]+)(?::([A-Za-z0-9-]+))?\]\]/.exec(request.body);
+    if (!match) return { type: 'text', text: 'No marker.' };
+    const [marker, kind, word = ''] = match;
+    const count = (seen.get(marker) ?? 0) + 1;
+    seen.set(marker, count);
+    const text: StubReply = { type: 'text', text: `Answer for ${word}.`, inputTokens: 100 + word.length, outputTokens: 7 };
+    switch (kind) {
+      case 'answer':
+        return text;
+      case 'auth':
+        return { type: 'error', status: 401, errorType: 'authentication_error', message: 'invalid x-api-key' };
+      case 'rate_once':
+        return count === 1 ? { type: 'error', status: 429, errorType: 'rate_limit_error', message: 'Number of requests has exceeded your rate limit' } : text;
+      case 'tool_loop':
+        return { type: 'tool_use', name: 'Glob', input: { pattern: '*.md' } };
+      case 'hang':
+        return { type: 'hang' };
+      default:
+        return { type: 'text', text: `Unknown marker ${marker}.` };
+    }
+  };
+}
+
+/** Environment for running the real CLI against the stub: dummy key, temp HOME, no traffic elsewhere, no CLI retries. */
+export function stubEnv(stub: MessagesApiStub, home: string): Record<string, string> {
+  return {
+    ANTHROPIC_BASE_URL: stub.url,
+    ANTHROPIC_API_KEY: 'dummy',
+    HOME: home,
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+    DISABLE_AUTOUPDATER: '1',
+    DISABLE_TELEMETRY: '1',
+    CLAUDE_CODE_MAX_RETRIES: '0',
+  };
+}
