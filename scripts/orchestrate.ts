@@ -10,17 +10,28 @@
  * Exit:    0 all completed, 1 any failed/skipped/cancelled, 2 usage error or invalid plan, 3 timeout.
  */
 import path from 'node:path';
-import { enumFlag, integerFlag, numberFlag, parseCommandLine, renderHelp, runMain, stringFlag, type CommandSpec } from './lib/cli.ts';
+import { enumFlag, integerFlag, numberFlag, parseCommandLine, renderHelp, runMain, stringFlag, type CommandSpec, type FlagSpec, type ParsedFlags } from './lib/cli.ts';
 import { EXIT, usageError } from './lib/errors.ts';
 import { formatDuration } from './lib/format.ts';
 import { topologicalBatches } from './lib/graph.ts';
 import { createMockExecutor } from './lib/mock-agent.ts';
 import { loadPlan } from './lib/plan.ts';
 import { abortOnSignals, runPlan } from './lib/plan-runner.ts';
+import type { AgentExecutor } from './lib/agent-types.ts';
+import { createClaudeExecutor } from './lib/claude-agent.ts';
+import { CLAUDE_FLAGS, readClaudeSettings } from './lib/claude-options.ts';
 import { RUNNERS } from './lib/schema.ts';
 import { exitCodeFor, summarize } from './lib/session-summary.ts';
 import { DEFAULT_OUTPUT_DIR, resolveSessionPaths } from './lib/session-paths.ts';
 import { readState } from './lib/state-store.ts';
+
+/** spawn-agent's claude flags that make sense for a whole plan (per-task ones such as --task_file and --cwd do not). */
+const { task_file: _taskFile, cwd: _cwd, timeout: _timeout, ...claudeFlags } = CLAUDE_FLAGS;
+const PLAN_CLAUDE_FLAGS: Record<string, FlagSpec> = {
+  ...claudeFlags,
+  agent_timeout: { type: 'string', placeholder: 'S', description: 'claude only: seconds before one agent run is terminated (default 1800).' },
+  retries: { type: 'string', placeholder: 'N', description: 'claude only: retries of transient API failures per task (default 3).' },
+};
 
 export const spec: CommandSpec = {
   name: 'orchestrate',
@@ -39,15 +50,19 @@ export const spec: CommandSpec = {
     output_dir: { type: 'string', placeholder: 'DIR', description: `Folder for <task>.md results (default ${DEFAULT_OUTPUT_DIR}).` },
     session_dir: { type: 'string', placeholder: 'DIR', description: 'Session folder (default .agent/sessions).' },
     quiet: { type: 'boolean', description: 'Print only the final summary.' },
+    ...PLAN_CLAUDE_FLAGS,
   },
+  passthrough: true,
   examples: [
     'npx tsx scripts/orchestrate.ts .agent/master_plan.md --workers 4',
     'npx tsx scripts/orchestrate.ts plan.yaml --agent claude --on_failure stop',
     'npx tsx scripts/orchestrate.ts .agent/master_plan.md --resume',
+    'npx tsx scripts/orchestrate.ts plan.yaml --agent claude --permission_mode plan --max_turns 20 --agent_timeout 900',
   ],
   notes: [
     'PLAN formats: a Markdown table "| Task ID | Description | Dependencies | Priority | Files |" ("None" for no dependency),',
     'or YAML "tasks: [{ id, goal, depends_on, priority, files, delay_ms }]" with optional request and max_workers.',
+    'With --agent claude, the claude flags work as in spawn-agent (see references/cli-integration.md); arguments after "--" go to claude verbatim.',
     'Exit codes: 0 all completed, 1 any failed, skipped or cancelled, 2 usage error or invalid plan, 3 timeout.',
   ],
 };
@@ -66,6 +81,10 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   const workersFlag = integerFlag(parsed.flags, 'workers', { min: 1, max: 256 });
   const timeoutS = numberFlag(parsed.flags, 'timeout', { min: 0, exclusiveMin: true });
   const quiet = Boolean(parsed.flags.quiet);
+  if (agent === 'mock') {
+    const misplaced = [...Object.keys(PLAN_CLAUDE_FLAGS).filter((name) => parsed.flags[name] !== undefined).map((name) => `--${name}`), ...(parsed.passthrough.length ? ['-- ...'] : [])];
+    if (misplaced.length > 0) throw usageError(`${misplaced.join(', ')} only apply to real agents: add --agent claude, or drop them for a mock rehearsal.`);
+  }
   const paths = resolveSessionPaths({ sessionDir: stringFlag(parsed.flags, 'session_dir') });
   const outputDir = path.resolve(stringFlag(parsed.flags, 'output_dir') ?? DEFAULT_OUTPUT_DIR);
   await readState(paths); // A corrupt state file stops us before anything is written.
@@ -80,7 +99,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
 
   const executorFor = agent === 'mock'
     ? (task: { delayMs?: number; fail?: boolean }) => createMockExecutor({ delayMs: task.delayMs, fail: task.fail })
-    : await claudeExecutorFactory(parsed.passthrough);
+    : claudeExecutorFactory(parsed.flags, parsed.passthrough, say);
   const controller = new AbortController();
   const stopSignals = abortOnSignals(controller);
   let timedOut = false;
@@ -117,9 +136,15 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   }
 }
 
-/** The real-agent executor factory, loaded only when `--agent claude` is asked for. */
-async function claudeExecutorFactory(_passthrough: string[]): Promise<(task: unknown) => never> {
-  throw usageError('--agent claude is not available in plan mode yet; use spawn-agent.ts for real agents.');
+/**
+ * Builds the real-agent executor factory from the claude flags (validated before anything runs).
+ * `--agent_timeout` is spawn-agent's `--timeout` (one claude run); `--timeout` here bounds the whole plan.
+ */
+function claudeExecutorFactory(flags: ParsedFlags, passthrough: string[], log: (line: string) => void): (task: unknown) => AgentExecutor {
+  const claude = readClaudeSettings({ ...flags, timeout: flags.agent_timeout }, passthrough);
+  const retries = integerFlag(flags, 'retries', { min: 0, max: 20 }) ?? 3;
+  const executor = createClaudeExecutor({ bin: claude.bin, args: claude.args, timeoutS: claude.timeoutS, backoffMs: claude.backoffMs, retries, log });
+  return () => executor;
 }
 
 if (process.argv[1]?.endsWith('orchestrate.ts')) runMain(main);

@@ -5,6 +5,8 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listFiles } from './support/project.ts';
+import { REAL_CLAUDE } from './support/claude-fixtures.ts';
+import { markerReplies, startMessagesApiStub, stubEnv } from './support/messages-api-stub.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 let home: string;
@@ -56,5 +58,31 @@ describe('installed skill', () => {
     const missing = await execa(path.join(skill, 'scripts', 'run'), ['nope'], { reject: false });
     expect(missing.exitCode).toBe(2);
     expect(missing.stderr).toMatch(/no script 'nope'/);
+  });
+});
+
+describe('installed skill seen by the real claude CLI (pinned, offline against a loopback Messages API)', () => {
+  it('lists distributed-task-orchestrator among the skills of its system/init message', async () => {
+    const stub = await startMessagesApiStub(markerReplies());
+    const project = await mkdtemp(path.join(os.tmpdir(), 'dto-skill-project-'));
+    try {
+      const result = await execa(REAL_CLAUDE, ['-p', '--output-format', 'stream-json', '--verbose', '--max-turns', '1'], {
+        cwd: project,
+        input: 'Say hello. [[stub:answer:skills]]',
+        env: stubEnv(stub, home),
+        extendEnv: false,
+        reject: false,
+        timeout: 60_000,
+      });
+      const lines = result.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
+      const init = lines.find((line) => line.type === 'system' && line.subtype === 'init');
+      expect(init, `no system/init line; stderr: ${result.stderr}`).toBeDefined();
+      expect(init!.skills).toEqual(expect.arrayContaining(['distributed-task-orchestrator']));
+      const final = lines.at(-1)!;
+      expect(final).toMatchObject({ type: 'result', is_error: false, result: 'Answer for skills.' });
+    } finally {
+      await stub.close();
+      await rm(project, { recursive: true, force: true });
+    }
   });
 });

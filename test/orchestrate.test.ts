@@ -142,3 +142,50 @@ describe('orchestrate (plan mode)', () => {
     expect(result.stderr).toMatch(message);
   });
 });
+
+describe('orchestrate --agent claude (fake claude CLI on PATH, following the contract)', () => {
+  const FAKE = path.join(import.meta.dirname, 'support/fake-claude/claude');
+
+  it('runs each task through claude -p with the plan-wide claude flags, recording cost and session ids', async () => {
+    const project = await tempProject();
+    await writeFile(path.join(project.dir, 'plan.yaml'), ['tasks:', '  - { id: a, goal: "answer a" }', '  - { id: b, goal: "answer b", depends_on: [a] }'].join('\n'));
+    const result = await run(
+      'orchestrate',
+      ['plan.yaml', '--agent', 'claude', '--claude_bin', FAKE, '--model', 'sonnet', '--max_turns', '7', '--permission_mode', 'plan', '--', '--effort', 'high'],
+      project.dir,
+      { FAKE_CLAUDE_SCENARIO: 'success', FAKE_CLAUDE_LOG: project.dir },
+    );
+    expect(result.exitCode, result.all).toBe(0);
+    const calls = (await listFiles(project.dir)).filter((f) => /^\d+\.json$/.test(f));
+    expect(calls).toHaveLength(2);
+    const call = JSON.parse(await readFile(path.join(project.dir, calls[0]!), 'utf8')) as { argv: string[]; stdin: string };
+    expect(call.argv).toEqual(['-p', '--output-format', 'json', '--model', 'sonnet', '--max-turns', '7', '--permission-mode', 'plan', '--effort', 'high']);
+    expect(call.stdin).toMatch(/answer [ab]/);
+    const state = (await project.state())!;
+    for (const name of ['a', 'b']) {
+      expect(state.tasks[name]).toMatchObject({ status: 'completed', runner: 'claude', cost_usd: 0.0123, input_tokens: 100, output_tokens: 20 });
+      expect(state.tasks[name]!.claude_session_id).toMatch(/^fake-session-\d+$/);
+    }
+    expect(state.tasks.a!.claude_session_id).not.toBe(state.tasks.b!.claude_session_id);
+  });
+
+  it('fails a task on a permanent error (401) without retrying, and skips its dependants', async () => {
+    const project = await tempProject();
+    await writeFile(path.join(project.dir, 'plan.yaml'), ['tasks:', '  - { id: a, goal: "fake-scenario:auth_401" }', '  - { id: b, goal: "b", depends_on: [a] }'].join('\n'));
+    const result = await run('orchestrate', ['plan.yaml', '--agent', 'claude', '--claude_bin', FAKE], project.dir);
+    expect(result.exitCode).toBe(1);
+    const state = (await project.state())!;
+    expect(state.tasks.a).toMatchObject({ status: 'failed', attempts: 1 });
+    expect(state.tasks.a!.error).toMatch(/401/);
+    expect(state.tasks.b).toMatchObject({ status: 'skipped', error: 'dependency a failed' });
+  });
+
+  it('refuses claude flags in a mock rehearsal', async () => {
+    const project = await tempProject();
+    await writeFile(path.join(project.dir, 'plan.yaml'), 'tasks:\n  - { id: a, goal: g }\n');
+    const result = await run('orchestrate', ['plan.yaml', '--model', 'opus'], project.dir);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/--model only apply to real agents: add --agent claude/);
+    expect(await listFiles(project.dir)).toEqual(['plan.yaml']);
+  });
+});

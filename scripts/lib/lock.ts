@@ -1,4 +1,5 @@
 // The inter-process lock around every change of the state file (proper-lockfile, mkdir-based, stale-aware).
+import { watch, type FSWatcher } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
@@ -12,11 +13,66 @@ import { OrchestratorError } from './errors.ts';
 export const LOCK_STALE_MS = 3000;
 
 /**
- * Retry schedule while the lock is busy (node-retry options, as proper-lockfile takes them):
- * short randomised waits, 5-40 ms, so dozens of writers interleave quickly; about 60 s in all,
- * far beyond {@link LOCK_STALE_MS}, so a killed holder never makes a writer give up.
+ * Retry schedule while the lock is busy (ms): full jitter between 0 and a ceiling that starts at
+ * `firstMs` and grows by `factor` per busy attempt up to `maxMs`; give up after `totalMs`, far
+ * beyond {@link LOCK_STALE_MS}, so a killed holder never makes a writer give up.
+ *
+ * Short first waits hand the lock over quickly when few processes want it; the ceiling keeps dozens
+ * of waiting processes from burning the CPU the holder needs (measured with bench/lock-writers.ts:
+ * with node-retry's 5-40 ms randomised schedule 8 writers left the lock idle between holders).
  */
-const RETRIES = { retries: 2000, factor: 1.25, minTimeout: 5, maxTimeout: 40, randomize: true };
+export const LOCK_RETRY = { firstMs: 2, factor: 1.5, maxMs: 25, totalMs: 60_000 } as const;
+
+/** Counters of this process's lock use, read by the benchmarks (bench/lock-writer.ts). */
+export const lockStats = {
+  /** Attempts to take the lock (one mkdir each, plus a stat when it is busy). */
+  attempts: 0,
+  /** Locks taken. */
+  acquired: 0,
+};
+
+const V = (process.env.DTO_LOCK_VARIANT ?? 'watch:2:1.5:100').split(':');
+const VARIANT = { watch: V[0] === 'watch', firstMs: Number(V[1]), factor: Number(V[2]), maxMs: Number(V[3]) };
+
+async function acquire(target: string, lockPath: string, onCompromised: () => void): Promise<() => Promise<void>> {
+  const deadline = Date.now() + LOCK_RETRY.totalMs;
+  let ceiling: number = VARIANT.firstMs;
+  let watcher: FSWatcher | null = null;
+  let wake: (() => void) | null = null;
+  try {
+    for (;;) {
+      lockStats.attempts += 1;
+      try {
+        const release = await lockfile.lock(target, { lockfilePath: lockPath, realpath: false, stale: LOCK_STALE_MS, retries: 0, onCompromised });
+        lockStats.acquired += 1;
+        return release;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ELOCKED' || Date.now() >= deadline) throw error;
+      }
+      if (VARIANT.watch && watcher === null) {
+        try {
+          const base = path.basename(lockPath);
+          watcher = watch(path.dirname(lockPath), { persistent: false }, (_e, file) => {
+            if (file === base) wake?.();
+          });
+          watcher.on('error', () => {});
+        } catch {
+          // No inotify: the timer alone.
+        }
+      }
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        timer = setTimeout(resolve, Math.random() * ceiling);
+      });
+      clearTimeout(timer);
+      wake = null;
+      ceiling = Math.min(VARIANT.maxMs, ceiling * VARIANT.factor);
+    }
+  } finally {
+    watcher?.close();
+  }
+}
 
 /**
  * Runs `fn` while holding the lock at `lockPath`.
@@ -35,14 +91,8 @@ export async function withLock<T>(lockPath: string, fn: (isCompromised: () => bo
   let compromised = false;
   let release: () => Promise<void>;
   try {
-    release = await lockfile.lock(target, {
-      lockfilePath: lockPath,
-      realpath: false,
-      stale: LOCK_STALE_MS,
-      retries: RETRIES,
-      onCompromised: () => {
-        compromised = true;
-      },
+    release = await acquire(target, lockPath, () => {
+      compromised = true;
     });
   } catch (error) {
     throw new OrchestratorError(
@@ -60,6 +110,3 @@ export async function withLock<T>(lockPath: string, fn: (isCompromised: () => bo
     });
   }
 }
-
-/** Baseline instrumentation placeholder (attempts are not counted by node-retry). */
-export const lockStats = { attempts: NaN, acquired: 0 };
