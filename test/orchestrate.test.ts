@@ -180,6 +180,19 @@ describe('orchestrate --agent claude (fake claude CLI on PATH, following the con
     expect(state.tasks.b).toMatchObject({ status: 'skipped', error: 'dependency a failed' });
   });
 
+  it('sums cost and tokens over attempts: a max-turns failure, then a resumed success', async () => {
+    const project = await tempProject();
+    const planPath = path.join(project.dir, 'plan.yaml');
+    await writeFile(planPath, 'tasks:\n  - { id: a, goal: "fake-scenario:max_turns" }\n');
+    const failed = await run('orchestrate', ['plan.yaml', '--agent', 'claude', '--claude_bin', FAKE, '--max_turns', '2'], project.dir);
+    expect(failed.exitCode).toBe(1);
+    expect((await project.state())!.tasks.a).toMatchObject({ status: 'failed', cost_usd: 0.0123, input_tokens: 100 });
+    expect((await project.state())!.tasks.a!.error).toMatch(/maximum number of turns \(2\)/);
+    await writeFile(planPath, 'tasks:\n  - { id: a, goal: "now succeed" }\n');
+    expect((await run('orchestrate', ['plan.yaml', '--agent', 'claude', '--claude_bin', FAKE, '--resume'], project.dir)).exitCode).toBe(0);
+    expect((await project.state())!.tasks.a).toMatchObject({ status: 'completed', attempts: 2, cost_usd: 0.0246, input_tokens: 200, output_tokens: 40 });
+  });
+
   it('refuses claude flags in a mock rehearsal', async () => {
     const project = await tempProject();
     await writeFile(path.join(project.dir, 'plan.yaml'), 'tasks:\n  - { id: a, goal: g }\n');

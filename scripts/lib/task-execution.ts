@@ -133,8 +133,14 @@ export async function executeClaimedTask(options: ExecuteOptions): Promise<{ sta
     },
     outcome.body,
   );
+  const spent = { ...outcome.record };
+  for (const key of ['cost_usd', 'input_tokens', 'output_tokens'] as const) {
+    const earlier = current[key];
+    const now = spent[key];
+    if (typeof now === 'number' && typeof earlier === 'number') spent[key] = earlier + now;
+  }
   const finished = await transitionOwnTask(paths, name, (tx, s) =>
-    setStatus(tx, s, name, outcome.status, { ...outcome.record, ended_at: endedAt.toISOString(), result_path: options.resultPath, reason: error }),
+    setStatus(tx, s, name, outcome.status, { ...spent, ended_at: endedAt.toISOString(), result_path: options.resultPath, reason: error }),
   );
   return finished ? { status: finished.status, record: finished } : currentStatus(paths, name);
 }

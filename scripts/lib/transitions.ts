@@ -105,6 +105,10 @@ export function registerTask(tx: StateTransaction, state: SessionState, reg: Tas
     max_attempts: reg.maxAttempts ?? 1,
     registered_at: tx.now.toISOString(),
     launch: reg.launch ?? null,
+    // Spending accumulates over attempts, so the session's totals stay honest after a re-run.
+    cost_usd: previous?.cost_usd ?? null,
+    input_tokens: previous?.input_tokens ?? null,
+    output_tokens: previous?.output_tokens ?? null,
   });
   state.tasks[reg.name] = record;
   tx.emit('registered', { task: reg.name, agent, pid: reg.pid, depends_on: record.depends_on, priority: record.priority });
