@@ -96,7 +96,8 @@ describe('spawn-agent-mock', () => {
       expect(result.stderr).toContain('Expected --task_name to match [A-Za-z0-9._-]{1,64}');
       expect(result.stderr).toContain(JSON.stringify(name));
       expect(await listFiles(project.dir)).toEqual([]);
-      expect(await listFiles(path.dirname(project.dir)).then((files) => files.filter((f) => f === 'x' || f.endsWith('/x.md')))).toEqual([]);
+      // Where the name would have led had it been used: inside the project (checked above) or outside it.
+      expect(existsSync(path.resolve(project.dir, '.agent/results', `${name}.md`))).toBe(false);
     },
   );
 
