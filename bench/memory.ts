@@ -53,7 +53,7 @@ async function measure(agents: number, env: NodeJS.ProcessEnv | undefined, launc
 /** RSS of one waiting agent and of `many` at once. */
 export async function benchMemory(options: { many: number; compareTsx: boolean; log: (line: string) => void }): Promise<MemoryRow[]> {
   const rows: MemoryRow[] = [];
-  const launcher = process.env.DTO_LAUNCH === 'tsx' ? 'tsx' : 'default';
+  const launcher = process.env.DTO_LAUNCH === 'tsx' ? 'tsx' : process.env.DTO_LAUNCH === 'dist' ? 'prebuilt' : 'default';
   const plan: Array<[number, NodeJS.ProcessEnv | undefined, string]> = [[1, undefined, launcher], [options.many, undefined, launcher]];
   if (options.compareTsx && launcher !== 'tsx') plan.push([1, { ...process.env, DTO_LAUNCH: 'tsx' }, 'tsx']);
   for (const [agents, env, label] of plan) {

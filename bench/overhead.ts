@@ -75,7 +75,7 @@ export async function benchOverhead(options: {
   const rows: OverheadRow[] = [];
   for (const level of options.levels) {
     const env = level.launcher === 'tsx' ? { ...process.env, DTO_LAUNCH: 'tsx' } : undefined;
-    const launcher = level.launcher ?? (process.env.DTO_LAUNCH === 'tsx' ? 'tsx' : 'default');
+    const launcher = level.launcher ?? (process.env.DTO_LAUNCH === 'tsx' ? 'tsx' : process.env.DTO_LAUNCH === 'dist' ? 'prebuilt' : 'default');
     options.log(`overhead: ${level.agents} agent(s) at once x ${level.rounds} round(s) (${launcher}) ...`);
     const start: number[] = [];
     const end: number[] = [];

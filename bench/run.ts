@@ -263,8 +263,10 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   if (!values.no_build && process.env.DTO_LAUNCH !== 'tsx') {
     const built = await buildDist();
     log(`scripts/build: ${built.scripts.length} scripts prebuilt in ${built.ms} ms (${built.outDir})`);
+    // Keep using these bundles even if someone edits a source while the benchmark runs.
+    process.env.DTO_LAUNCH = 'dist';
   }
-  const launcher = process.env.DTO_LAUNCH === 'tsx' || !isDistFresh() ? 'node --import tsx' : 'prebuilt JavaScript (dist/)';
+  const launcher = isDistFresh('spawn-agent-mock') ? 'prebuilt JavaScript (dist/)' : 'node --import tsx';
   const results: Results = { machine: machineInfo(), mode: quick ? 'quick' : 'full', launcher, seconds: 0 };
   log(`bench (${results.mode}) on ${results.machine.cpu}, ${results.machine.cores} cores, Node ${results.machine.node}; agents: ${launcher}`);
 

@@ -28,9 +28,19 @@ export function startCommand(command: string, args: readonly string[], cwd: stri
   return child;
 }
 
-/** Starts one of the skill's scripts the way the launcher does (prebuilt JavaScript when fresh, else node --import tsx). */
+/**
+ * Starts one of the skill's scripts the way the launcher does (prebuilt JavaScript when fresh, else
+ * node --import tsx); `env.DTO_LAUNCH` (tsx or dist) picks the form for this child and its own children.
+ */
 export function startScript(name: string, args: readonly string[], cwd: string, env?: NodeJS.ProcessEnv): Child {
-  return startCommand(process.execPath, scriptArgv(name, args), cwd, env);
+  const saved = process.env.DTO_LAUNCH;
+  if (env?.DTO_LAUNCH !== undefined) process.env.DTO_LAUNCH = env.DTO_LAUNCH;
+  try {
+    return startCommand(process.execPath, scriptArgv(name, args), cwd, env);
+  } finally {
+    if (saved === undefined) delete process.env.DTO_LAUNCH;
+    else process.env.DTO_LAUNCH = saved;
+  }
 }
 
 /** Waits for a child, killing it (by its pid) after `timeoutMs`. */

@@ -1,8 +1,10 @@
 // The life of one background agent process: register, wait for dependencies and a worker slot, run, report.
 import { OrchestratorError, errorMessage } from './errors.ts';
 import type { AgentExecutor } from './agent-types.ts';
+import { openEventReader, type EventReader } from './event-reader.ts';
+import type { SessionEvent } from './events.ts';
 import { resultPathFor } from './result-file.ts';
-import { checkDependencies, fileConflicts, runnableTasks } from './scheduling.ts';
+import { busySlots, checkDependencies, compareForSlot, fileConflicts, runnableTasks, type DependencyVerdict } from './scheduling.ts';
 import type { SessionState, TaskRecord, TaskStatus } from './schema.ts';
 import { executeClaimedTask, ownsTask, transitionOwnTask } from './task-execution.ts';
 import type { SessionPaths } from './session-paths.ts';
@@ -21,8 +23,10 @@ import {
 
 /** Default wait for a dependency that is not registered yet (ms): 10 minutes. */
 export const DEFAULT_DEP_TIMEOUT_MS = 10 * 60_000;
-/** Longest sleep between two looks at the state while waiting, when no file change wakes us (ms). */
+/** How often a waiting agent checks, without reading the state, whether a task it knows of died (ms). */
 const WAIT_POLL_MS = 1000;
+/** A waiting agent reads the state at least every this many polls, whatever the events said. */
+const FULL_LOOK_EVERY = 5;
 
 /** Options of {@link runBackgroundTask}. */
 export interface BackgroundTaskOptions {
@@ -109,10 +113,13 @@ async function waitForTurn(
 ): Promise<{ status: TaskStatus; record: TaskRecord | null; state: SessionState }> {
   const { paths, task } = options;
   const depTimeoutMs = options.depTimeoutMs ?? 10 * 60_000;
-  const watcher = watchState(paths);
+  // Woken by appended events only (each change's event follows it); the poll timer covers the rest.
+  const watcher = watchState(paths, { state: false });
+  const log = openEventReader(paths.eventsPath);
   let missingSince: number | null = null;
   const aborted = abortPromise(signal);
   try {
+    await log.read(); // The events so far are in the state read next; only later ones can wake us.
     for (;;) {
       const state = await readState(paths);
       const record = state?.tasks[task.name];
@@ -163,10 +170,103 @@ async function waitForTurn(
             : null,
         );
       }
-      await Promise.race([watcher.next(WAIT_POLL_MS), aborted]);
+      const needed = verdict.kind === 'ready' ? releasesNeeded(state, task.name) : 1;
+      const since = missingSince;
+      const mustLook = () => {
+        const at = new Date();
+        return Object.values(state.tasks).some((other) => deathReason(state, other, at) !== null) || (since !== null && Date.now() - since > depTimeoutMs);
+      };
+      await nextRelevantChange(watcher, log, (event) => classifyEvent(event, task.name, verdict, state), needed, mustLook, aborted, signal);
     }
   } finally {
     watcher.close();
+    await log.close();
+  }
+}
+
+/** Events that never change what a waiting task may do, unless they concern it or its dependencies. */
+const NEVER_UNBLOCKS: ReadonlySet<string> = new Set(['waiting', 'started', 'retrying', 'registered']);
+/** Events that end a task: each frees a worker slot, or removes a task from the queue. */
+const ENDS_A_TASK: ReadonlySet<string> = new Set(['completed', 'failed', 'skipped', 'cancelled']);
+const KNOWN_EVENTS: ReadonlySet<string> = new Set([
+  'session_started', 'session_archived', 'registered', 'waiting', 'started', 'retrying',
+  'completed', 'failed', 'skipped', 'cancelled', 'replaced',
+]);
+
+/** What an event means to a waiting task: look at the state now, count it as one task ended, or ignore it. */
+export type Wakeup = 'now' | 'ended' | 'ignore';
+
+/**
+ * Tells what an event may change for a waiting task. Every state change wakes every waiting agent;
+ * re-reading the state for each, in each of dozens of processes, cost more CPU than the agents'
+ * work (see bench/). An event about the task itself or one of its dependencies, a session event
+ * and an event of an unknown kind count at once; a task blocked on its dependencies ignores
+ * everything else; a ready task waiting for a slot counts the tasks that end (see
+ * {@link releasesNeeded}) and ignores the rest: waiting, started and retrying change neither the
+ * free slots nor its place among the tasks that may take one, and a registration can only put a
+ * task ahead of it (or raise max_workers, which the next full look, within
+ * WAIT_POLL_MS x FULL_LOOK_EVERY, picks up).
+ */
+export function classifyEvent(event: SessionEvent, name: string, verdict: DependencyVerdict, state: SessionState): Wakeup {
+  if (event.task === name || !KNOWN_EVENTS.has(event.type) || event.type.startsWith('session_')) return 'now';
+  if (event.task !== undefined && state.tasks[name]?.depends_on.includes(event.task)) return 'now';
+  if (verdict.kind === 'blocked' || verdict.kind === 'missing') return 'ignore';
+  if (ENDS_A_TASK.has(event.type)) return 'ended';
+  return NEVER_UNBLOCKS.has(event.type) ? 'ignore' : 'now';
+}
+
+/**
+ * How many tasks must end before a ready task can take a slot: one more than its place in the
+ * queue (the ready tasks in slot order, as runnableTasks sorts them) minus the free slots, at
+ * least 1. Each ended task frees one slot or removes one task from the queue, never both, and
+ * nothing else brings the task closer, so it cannot be its turn sooner; the state is read again
+ * then (or at the poll timer) and the count is taken afresh.
+ */
+export function releasesNeeded(state: SessionState, name: string): number {
+  const free = state.max_workers - busySlots(state);
+  const queue = Object.entries(state.tasks)
+    .filter(([, task]) => task.status === 'pending' || task.status === 'waiting')
+    .filter(([other]) => checkDependencies(state, other).kind === 'ready' && fileConflicts(state, other).length === 0)
+    .sort(([, a], [, b]) => compareForSlot(a, b))
+    .map(([other]) => other);
+  const place = queue.indexOf(name);
+  return place === -1 ? 1 : Math.max(1, place - free + 1);
+}
+
+/**
+ * Waits until an event classified `now` is appended to the log, `needed` tasks have ended, the log
+ * is rotated or the signal aborted; every {@link WAIT_POLL_MS}, until `mustLook()` (a task of the
+ * last state read has died, or a dependency timed out); and at most {@link FULL_LOOK_EVERY} polls.
+ * Then the caller reads the state again.
+ */
+async function nextRelevantChange(
+  watcher: ReturnType<typeof watchState>,
+  log: EventReader,
+  classify: (event: SessionEvent) => Wakeup,
+  needed: number,
+  mustLook: () => boolean,
+  aborted: Promise<void>,
+  signal: AbortSignal,
+): Promise<void> {
+  let deadline = Date.now() + WAIT_POLL_MS;
+  let polls = 0;
+  let ended = 0;
+  for (;;) {
+    if (signal.aborted) return;
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      if (++polls >= FULL_LOOK_EVERY || mustLook()) return;
+      deadline = Date.now() + WAIT_POLL_MS;
+      continue;
+    }
+    await Promise.race([watcher.next(left), aborted]);
+    if (signal.aborted) return;
+    const batch = await log.read().catch(() => ({ events: [], rotated: true }));
+    if (batch.rotated) return;
+    for (const event of batch.events) {
+      const kind = classify(event);
+      if (kind === 'now' || (kind === 'ended' && ++ended >= needed)) return;
+    }
   }
 }
 

@@ -11,6 +11,18 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DIST_DIR, DIST_STAMP, SKILL_DIR } from './dist.ts';
 
+/**
+ * Prepended to every bundle. CommonJS packages (proper-lockfile, gray-matter) call require() for
+ * Node's own modules. js-yaml (under gray-matter) also tries require('esprima') at load time, for
+ * the unsafe !!js/function type that gray-matter's safe loading never uses: refusing it saves
+ * loading a 2 MB parser into every agent (js-yaml catches the error and goes on without it).
+ */
+const BANNER = [
+  "import { createRequire as __dtoCreateRequire } from 'node:module';",
+  'const __dtoRequire = __dtoCreateRequire(import.meta.url);',
+  "const require = Object.assign((id) => { if (id === 'esprima') throw new Error('esprima is left out of the bundle'); return __dtoRequire(id); }, __dtoRequire);",
+].join('\n');
+
 /** What a build produced. */
 export interface BuildResult {
   outDir: string;
@@ -111,8 +123,7 @@ export async function buildDist(options: { outDir?: string; scripts?: string[] }
         logLevel: 'silent',
         legalComments: 'none',
         absWorkingDir: SKILL_DIR,
-        // CommonJS packages (proper-lockfile, gray-matter) call require() for Node's own modules.
-        banner: { js: "import { createRequire as __dtoCreateRequire } from 'node:module';\nconst require = __dtoCreateRequire(import.meta.url);" },
+        banner: { js: BANNER },
         plugins: plugins(outDir, scriptsDir),
       });
       for (const file of result.outputFiles) {

@@ -29,8 +29,9 @@ function buildInputs(skillDir: string): string[] {
  * (see {@link buildInputs}). The same rule as `scripts/run` (`find -newer dist/.stamp`), so both
  * launch the same code. Costs one stat per input (about 0.5 ms).
  *
- * Setting `DTO_LAUNCH=tsx` in the environment makes it false, so every script runs from its
- * TypeScript source (for debugging, or to compare the two).
+ * `DTO_LAUNCH=tsx` in the environment makes it false, so every script runs from its TypeScript
+ * source (for debugging, or to compare the two); `DTO_LAUNCH=dist` skips the comparison of dates,
+ * so the bundles built at the start of a benchmark stay in use while sources are being edited.
  *
  * @param name - a script name such as `spawn-agent-mock`; omitted, only the stamp is checked.
  */
@@ -39,6 +40,7 @@ export function isDistFresh(name?: string, distDir = DIST_DIR, skillDir = SKILL_
   try {
     if (name !== undefined && !existsSync(path.join(distDir, `${name}.mjs`))) return false;
     const built = statSync(path.join(distDir, DIST_STAMP)).mtimeMs;
+    if (process.env.DTO_LAUNCH === 'dist') return true;
     return buildInputs(skillDir).every((file) => {
       try {
         return statSync(file).mtimeMs <= built;

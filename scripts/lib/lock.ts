@@ -1,7 +1,7 @@
 // The inter-process lock around every change of the state file (proper-lockfile, mkdir-based, stale-aware).
-import { watch, type FSWatcher } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import lockfile from 'proper-lockfile';
 import { OrchestratorError } from './errors.ts';
 
@@ -17,11 +17,12 @@ export const LOCK_STALE_MS = 3000;
  * `firstMs` and grows by `factor` per busy attempt up to `maxMs`; give up after `totalMs`, far
  * beyond {@link LOCK_STALE_MS}, so a killed holder never makes a writer give up.
  *
- * Short first waits hand the lock over quickly when few processes want it; the ceiling keeps dozens
- * of waiting processes from burning the CPU the holder needs (measured with bench/lock-writers.ts:
- * with node-retry's 5-40 ms randomised schedule 8 writers left the lock idle between holders).
+ * Short first waits hand the lock over quickly when few processes want it; the 100 ms ceiling
+ * keeps dozens of waiting processes from taking the CPU the holder needs. Measured with
+ * bench/lock-writers.ts (64 writers): a 25 ms ceiling made 225 attempts per update and halved the
+ * throughput; waking every waiter on release (fs.watch) was worse still (a herd per handoff).
  */
-export const LOCK_RETRY = { firstMs: 2, factor: 1.5, maxMs: 25, totalMs: 60_000 } as const;
+export const LOCK_RETRY = { firstMs: 2, factor: 1.5, maxMs: 100, totalMs: 60_000 } as const;
 
 /** Counters of this process's lock use, read by the benchmarks (bench/lock-writer.ts). */
 export const lockStats = {
@@ -31,46 +32,20 @@ export const lockStats = {
   acquired: 0,
 };
 
-const V = (process.env.DTO_LOCK_VARIANT ?? 'watch:2:1.5:100').split(':');
-const VARIANT = { watch: V[0] === 'watch', firstMs: Number(V[1]), factor: Number(V[2]), maxMs: Number(V[3]) };
-
 async function acquire(target: string, lockPath: string, onCompromised: () => void): Promise<() => Promise<void>> {
   const deadline = Date.now() + LOCK_RETRY.totalMs;
-  let ceiling: number = VARIANT.firstMs;
-  let watcher: FSWatcher | null = null;
-  let wake: (() => void) | null = null;
-  try {
-    for (;;) {
-      lockStats.attempts += 1;
-      try {
-        const release = await lockfile.lock(target, { lockfilePath: lockPath, realpath: false, stale: LOCK_STALE_MS, retries: 0, onCompromised });
-        lockStats.acquired += 1;
-        return release;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ELOCKED' || Date.now() >= deadline) throw error;
-      }
-      if (VARIANT.watch && watcher === null) {
-        try {
-          const base = path.basename(lockPath);
-          watcher = watch(path.dirname(lockPath), { persistent: false }, (_e, file) => {
-            if (file === base) wake?.();
-          });
-          watcher.on('error', () => {});
-        } catch {
-          // No inotify: the timer alone.
-        }
-      }
-      let timer: NodeJS.Timeout | undefined;
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        timer = setTimeout(resolve, Math.random() * ceiling);
-      });
-      clearTimeout(timer);
-      wake = null;
-      ceiling = Math.min(VARIANT.maxMs, ceiling * VARIANT.factor);
+  let ceiling: number = LOCK_RETRY.firstMs;
+  for (;;) {
+    lockStats.attempts += 1;
+    try {
+      const release = await lockfile.lock(target, { lockfilePath: lockPath, realpath: false, stale: LOCK_STALE_MS, retries: 0, onCompromised });
+      lockStats.acquired += 1;
+      return release;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ELOCKED' || Date.now() >= deadline) throw error;
     }
-  } finally {
-    watcher?.close();
+    await delay(Math.random() * ceiling);
+    ceiling = Math.min(LOCK_RETRY.maxMs, ceiling * LOCK_RETRY.factor);
   }
 }
 

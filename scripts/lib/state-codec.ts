@@ -23,16 +23,26 @@ const CORE_NON_STRING = [
   /^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)$/,
 ];
 
-/** Characters written as escapes, never raw: controls, DEL and C1, line/paragraph separators, BOM, non-characters, lone surrogates. */
+/** Characters written as escapes, never raw: controls, DEL and C1, line/paragraph separators, BOM, non-characters. */
 // eslint-disable-next-line no-control-regex
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufeff\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const UNPRINTABLE_CHAR = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufeff\ufffe\uffff]/;
 // eslint-disable-next-line no-control-regex
 const UNPRINTABLE_GLOBAL = /[\u007f-\u009f\u2028\u2029\ufeff\ufffe\uffff]/g;
+const SURROGATE = /[\ud800-\udfff]/;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+/** Also written as escapes: surrogates without their other half. */
+function hasUnprintable(value: string): boolean {
+  return UNPRINTABLE_CHAR.test(value) || (SURROGATE.test(value) && LONE_SURROGATE.test(value));
+}
 /** Characters that may not start a plain scalar (YAML indicators), '-' aside (see {@link isPlainString}). */
 const INDICATOR_START = /^[?:,[\]{}#&*!|>'"%@`]/;
 const PLAIN_KEY = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 const NUMBER = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?$/;
 const QUOTED = /^"(?:[^"\\]|\\.)*"$/;
+/** Shortcuts for the commonest values, each a subset of what the full rules call plain. */
+const SIMPLE_PLAIN = /^[A-Za-z_/][\w./@+=-]*$/;
+const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)$/;
+const RESERVED_WORDS = new Set(['null', 'Null', 'NULL', 'true', 'True', 'TRUE', 'false', 'False', 'FALSE']);
 
 /**
  * Tells whether a string can be written as a plain (unquoted) scalar and read back as the same
@@ -40,7 +50,10 @@ const QUOTED = /^"(?:[^"\\]|\\.)*"$/;
  * marker, and not something the core schema reads as null, a boolean or a number.
  */
 export function isPlainString(value: string): boolean {
-  if (value === '' || value.trim() !== value || UNPRINTABLE.test(value)) return false;
+  // A letter, "_" or "/" first and only word characters and ./@+=- after: plain unless a reserved word.
+  if (SIMPLE_PLAIN.test(value)) return !RESERVED_WORDS.has(value);
+  if (ISO_TIME.test(value)) return true;
+  if (value === '' || value.trim() !== value || hasUnprintable(value)) return false;
   if (INDICATOR_START.test(value) || (value[0] === '-' && (value.length === 1 || value[1] === ' '))) return false;
   if (value.includes(': ') || value.endsWith(':') || value.includes(' #') || value.includes('\t')) return false;
   if (value.startsWith('---') || value.startsWith('...')) return false;
@@ -56,7 +69,7 @@ function quote(value: string): string {
 function literalLines(value: string): string[] | null {
   if (!value.includes('\n') || value.endsWith('\n') || value.includes('\r') || /^[ \t]/.test(value)) return null;
   const lines = value.split('\n');
-  if (lines.some((line) => UNPRINTABLE.test(line) || line.includes('\t') || (line !== '' && line.trim() === ''))) return null;
+  if (lines.some((line) => hasUnprintable(line) || line.includes('\t') || (line !== '' && line.trim() === ''))) return null;
   if (lines[0] === '') return null;
   return lines;
 }
@@ -69,8 +82,16 @@ function scalar(value: unknown): string | undefined {
   return undefined;
 }
 
+/** Keys repeat (field names, task names): remember how each is written, for the few hundred seen last. */
+const keyText = new Map<string, string>();
 function key(name: string): string {
-  return PLAIN_KEY.test(name) && isPlainString(name) ? name : quote(name);
+  let text = keyText.get(name);
+  if (text === undefined) {
+    text = PLAIN_KEY.test(name) && isPlainString(name) ? name : quote(name);
+    if (keyText.size > 512) keyText.clear();
+    keyText.set(name, text);
+  }
+  return text;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -132,12 +153,13 @@ export function stringifyFastYaml(data: unknown): string | undefined {
 class NotFast extends Error {}
 
 function readScalar(text: string): unknown {
-  if (text === 'null') return null;
-  if (text === 'true') return true;
-  if (text === 'false') return false;
-  if (NUMBER.test(text)) return Number(text);
-  if (text[0] === '"') {
-    if (!QUOTED.test(text) || UNPRINTABLE.test(text.replace(/\\u[0-9a-fA-F]{4}/g, ''))) throw new NotFast();
+  const first = text.charCodeAt(0);
+  if (first === 110 /* n */ && text === 'null') return null;
+  if (first === 116 /* t */ && text === 'true') return true;
+  if (first === 102 /* f */ && text === 'false') return false;
+  if (((first >= 48 && first <= 57) || first === 45) /* digit, - */ && NUMBER.test(text)) return Number(text);
+  if (first === 34 /* " */) {
+    if (!QUOTED.test(text) || hasUnprintable(text.replace(/\\u[0-9a-fA-F]{4}/g, ''))) throw new NotFast();
     try {
       return JSON.parse(text) as string;
     } catch {
@@ -148,13 +170,18 @@ function readScalar(text: string): unknown {
   throw new NotFast();
 }
 
+/** Plain keys already checked (field names, task names). */
+const plainKeys = new Set<string>();
 function readKey(text: string): string {
   if (text[0] === '"') {
     const name = readScalar(text);
     if (typeof name !== 'string') throw new NotFast();
     return name;
   }
+  if (plainKeys.has(text)) return text;
   if (!PLAIN_KEY.test(text) || !isPlainString(text)) throw new NotFast();
+  if (plainKeys.size > 512) plainKeys.clear();
+  plainKeys.add(text);
   return text;
 }
 
@@ -251,7 +278,7 @@ class Reader {
       if (at < indent) break;
       if (at > indent && out.length === 0) throw new NotFast();
       const text = line.slice(indent);
-      if (UNPRINTABLE.test(text) || text.includes('\t') || (text.trim() === '')) throw new NotFast();
+      if (hasUnprintable(text) || text.includes('\t') || (text.trim() === '')) throw new NotFast();
       out.push(text);
       this.i++;
     }

@@ -19,24 +19,27 @@ function loadYaml(): Promise<YamlModule> {
 }
 
 /**
- * The last state text this process read or wrote, per state file, with its validated state. Every
- * waiting agent re-reads the file after each change, often to find it as it was (the change was to
- * events.jsonl, or the wake-up came from the poll timer): then neither parsing nor validation is
- * repeated. Callers always get their own copy.
+ * The last state text this process read or wrote, per state file, with its validated state as
+ * JSON. Every waiting agent re-reads the file after each change, often to find it as it was (the
+ * wake-up came from events.jsonl or the poll timer): then neither parsing nor validation is
+ * repeated, and JSON.parse gives the caller its own copy.
  */
-const lastSeen = new Map<string, { text: string; state: SessionState }>();
+const lastSeen = new Map<string, { text: string; json: string }>();
 
-function remember(statePath: string, text: string, state: SessionState): void {
+function remember(statePath: string, text: string, json: string): void {
   lastSeen.delete(statePath);
-  lastSeen.set(statePath, { text, state });
+  lastSeen.set(statePath, { text, json });
   // A process follows one session folder, tests many: keep the few most recent.
   if (lastSeen.size > 8) lastSeen.delete(lastSeen.keys().next().value!);
 }
 
-/** Parses and validates the text of a state file; the result is the caller's to change. */
-async function parseState(text: string, statePath: string): Promise<SessionState> {
+/**
+ * Parses and validates the text of a state file; the state is the caller's to change.
+ * @returns the state and its JSON (zod's output has a fixed key order, so equal states have equal JSON).
+ */
+async function parseStateWithJson(text: string, statePath: string): Promise<{ state: SessionState; json: string }> {
   const seen = lastSeen.get(statePath);
-  if (seen && seen.text === text) return structuredClone(seen.state);
+  if (seen && seen.text === text) return { state: JSON.parse(seen.json) as SessionState, json: seen.json };
   let data = parseFastYaml(text);
   if (data === undefined) {
     const YAML = await loadYaml();
@@ -50,8 +53,14 @@ async function parseState(text: string, statePath: string): Promise<SessionState
   if (!parsed.success) {
     throw corruptState(statePath, `it does not match the state schema v${STATE_VERSION} (${formatIssues(parsed.error)})`);
   }
-  remember(statePath, text, parsed.data);
-  return structuredClone(parsed.data);
+  const json = JSON.stringify(parsed.data);
+  remember(statePath, text, json);
+  return { state: parsed.data, json };
+}
+
+/** Parses and validates the text of a state file; the result is the caller's to change. */
+async function parseState(text: string, statePath: string): Promise<SessionState> {
+  return (await parseStateWithJson(text, statePath)).state;
 }
 
 /** The text of a state file: block YAML (the fast codec's subset when it can, else the yaml package's). */
@@ -176,9 +185,10 @@ async function applyChange<T>(
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  const current = before === null ? null : await parseState(before, paths.statePath);
-  // Compared after the change to skip writing when nothing changed (zod output has a fixed key order).
-  const currentJson = current === null ? null : JSON.stringify(current);
+  const read = before === null ? null : await parseStateWithJson(before, paths.statePath);
+  const current = read?.state ?? null;
+  // Compared after the change to skip writing when nothing changed.
+  const currentJson = read?.json ?? null;
   const events: Array<Omit<SessionEvent, 'session_id'>> = [];
   let archive = false;
   const now = new Date();
@@ -199,6 +209,7 @@ async function applyChange<T>(
   const unchanged = !archive && currentJson !== null && JSON.stringify(validated) === currentJson;
   if (unchanged && events.length === 0) return value;
   validated.updated_at = now.toISOString();
+  const json = JSON.stringify(validated);
 
   const text = await stringifyState(validated);
   const tmp = `${paths.statePath}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
@@ -220,7 +231,7 @@ async function applyChange<T>(
     if (await exists(paths.eventsPath)) await rename(paths.eventsPath, target.events);
   }
   await rename(tmp, paths.statePath);
-  remember(paths.statePath, text, validated);
+  remember(paths.statePath, text, json);
   await appendEvents(
     paths.eventsPath,
     events.map((event) => ({ ...event, session_id: validated.session_id }) as SessionEvent),

@@ -11,13 +11,31 @@ export interface StateWatcher {
   close(): void;
 }
 
+/** Options of {@link watchState}. */
+export interface WatchOptions {
+  /**
+   * Also wake on appends to `events.jsonl` (default true), for readers of the event log. Readers of
+   * the state alone pass false: every write renames the state first and appends its events after,
+   * so the append would only wake them a second time for the same change.
+   */
+  events?: boolean;
+  /**
+   * Wake on renames onto `latest.yaml` (default true). Readers that act on events alone (waiting
+   * agents, see background-task.ts) pass false: the event of a change is appended right after it.
+   */
+  state?: boolean;
+}
+
 /**
  * Watches the session folder for renames onto `latest.yaml` (every write is one).
+ *
+ * Changes that arrive while the caller is busy are coalesced: the next `next()` resolves at once,
+ * one time, however many changes there were.
  *
  * Where inotify is unavailable or exhausted (`fs.inotify.max_user_instances`, 128 by default on
  * Linux), watching silently degrades to the timeout alone, so callers always pass one.
  */
-export function watchState(paths: SessionPaths): StateWatcher {
+export function watchState(paths: SessionPaths, options: WatchOptions = {}): StateWatcher {
   let waiters: Array<() => void> = [];
   let changed = false;
   let watcher: FSWatcher | null = null;
@@ -29,9 +47,10 @@ export function watchState(paths: SessionPaths): StateWatcher {
   };
   try {
     mkdirSync(paths.dir, { recursive: true });
-    const base = path.basename(paths.statePath);
+    const base = options.state === false ? null : path.basename(paths.statePath);
+    const events = options.events === false ? null : path.basename(paths.eventsPath);
     watcher = watch(paths.dir, { persistent: false }, (_event, file) => {
-      if (file === null || file === base || file === path.basename(paths.eventsPath)) wake();
+      if (file === null || file === base || file === events) wake();
     });
     watcher.on('error', () => {
       watcher?.close();

@@ -1,5 +1,6 @@
 // Runs a task that this process has claimed (status running): heartbeat, executor, result file, final status.
 import { errorMessage } from './errors.ts';
+import { openEventReader } from './event-reader.ts';
 import type { AgentContext, AgentExecutor, AgentOutcome } from './agent-types.ts';
 import { writeResultFile } from './result-file.ts';
 import { SLOT_STATUSES } from './scheduling.ts';
@@ -105,6 +106,8 @@ export async function executeClaimedTask(options: ExecuteOptions): Promise<{ sta
     clearInterval(heartbeat);
     stopWatching();
   }
+  // The agent's end is when its executor returned, before anything is read or written about it.
+  const endedAt = new Date();
   if (controller.signal.aborted) {
     const reason = errorMessage(controller.signal.reason);
     const failed = await transitionOwnTask(paths, name, (tx, s) => setStatus(tx, s, name, 'failed', { reason }));
@@ -113,7 +116,6 @@ export async function executeClaimedTask(options: ExecuteOptions): Promise<{ sta
 
   const current = (await readState(paths))?.tasks[name];
   if (!current || !ownsTask(current)) return { status: current?.status ?? 'cancelled', record: current ?? null };
-  const endedAt = new Date();
   const error = outcome.status === 'failed' ? (outcome.error ?? 'agent failed') : undefined;
   await writeResultFile(
     options.resultPath,
@@ -133,6 +135,7 @@ export async function executeClaimedTask(options: ExecuteOptions): Promise<{ sta
     },
     outcome.body,
   );
+  // Spending accumulates over attempts (registerTask carries the earlier attempts' totals over).
   const spent = { ...outcome.record };
   for (const key of ['cost_usd', 'input_tokens', 'output_tokens'] as const) {
     const earlier = current[key];
@@ -150,14 +153,28 @@ async function currentStatus(paths: SessionPaths, name: string): Promise<{ statu
   return { status: latest?.status ?? 'cancelled', record: latest };
 }
 
-/** Aborts `controller` as soon as the task is marked `cancelled` in the state. Returns a stop function. */
+/** Longest wait between two looks at the state for a cancel, when no event about the task arrives (ms). */
+const CANCEL_POLL_MS = 2000;
+
+/**
+ * Aborts `controller` as soon as the task is marked `cancelled` in the state. Returns a stop function.
+ * The state is read when an event about this task (or the session) is logged, and every
+ * {@link CANCEL_POLL_MS}: not on every change of every other task.
+ */
 function watchForCancel(paths: SessionPaths, name: string, controller: AbortController): () => void {
-  const watcher = watchState(paths);
+  const watcher = watchState(paths, { state: false });
+  const log = openEventReader(paths.eventsPath);
   let stopped = false;
   void (async () => {
+    await log.read().catch(() => undefined);
+    let due = Date.now() + CANCEL_POLL_MS;
     while (!stopped && !controller.signal.aborted) {
-      await watcher.next(2000);
+      await watcher.next(Math.max(0, due - Date.now()));
       if (stopped) break;
+      const batch = await log.read().catch(() => ({ events: [], rotated: true }));
+      const mine = batch.rotated || batch.events.some((event) => event.task === name || event.task === undefined);
+      if (!mine && Date.now() < due) continue;
+      due = Date.now() + CANCEL_POLL_MS;
       const task = (await readState(paths).catch(() => null))?.tasks[name];
       if (task?.status === 'cancelled' && task.pid === process.pid) controller.abort(new Error('cancelled by cancel-session'));
     }
@@ -165,5 +182,6 @@ function watchForCancel(paths: SessionPaths, name: string, controller: AbortCont
   return () => {
     stopped = true;
     watcher.close();
+    void log.close();
   };
 }
