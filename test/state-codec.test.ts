@@ -4,18 +4,10 @@ import { isPlainString, parseFastYaml, stringifyFastYaml } from '../scripts/lib/
 import { createSessionState } from '../scripts/lib/state-store.ts';
 import { registerTask, setStatus } from '../scripts/lib/transitions.ts';
 import type { StateTransaction } from '../scripts/lib/state-store.ts';
+import { seededRandom } from '../bench/lib/dag.ts';
 
-/** mulberry32, so a failure names a seed that reproduces it. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (seeded), so a failure names a seed that reproduces it. */
+const seeded = seededRandom;
 
 const TOKENS = [
   'a', 'Z', 'task', '0', '7', '12', '-', '--', '---', '...', '.', ' ', '  ', ':', ': ', ' :', '#', ' #', '?', '? ', ',', '[', ']', '{', '}',
