@@ -10,13 +10,13 @@
  */
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseCommandLine, renderHelp, runMain, stringFlag, type CommandSpec } from './lib/cli.ts';
+import { parseOrShowHelp, runMain, stringFlag, type CommandSpec } from './lib/cli.ts';
 import { EXIT } from './lib/errors.ts';
 import { readEvents } from './lib/events.ts';
 import { buildReportData } from './lib/report-data.ts';
 import { renderReportHtml } from './lib/report-html.ts';
 import { renderReport } from './lib/report.ts';
-import { DEFAULT_FINAL_OUTPUT, resolveSessionPaths } from './lib/session-paths.ts';
+import { DEFAULT_FINAL_OUTPUT, resolveSessionPaths, SESSION_DIR_FLAG } from './lib/session-paths.ts';
 import { renderExecutionSummary } from './lib/status-block.ts';
 import { requireState } from './lib/state-store.ts';
 
@@ -32,7 +32,7 @@ export const spec: CommandSpec = {
     out: { type: 'string', placeholder: 'FILE', description: `Report path (default ${DEFAULT_FINAL_OUTPUT}).` },
     json: { type: 'boolean', description: 'Print the summary as JSON on stdout (fields in references/events.md) instead of text.' },
     html: { type: 'boolean', description: 'Also write a self-contained HTML page of the report (FILE with .html), diagrams drawn offline.' },
-    session_dir: { type: 'string', placeholder: 'DIR', description: 'Session folder (default .agent/sessions).' },
+    session_dir: SESSION_DIR_FLAG,
   },
   examples: ['npx tsx scripts/aggregate.ts', 'npx tsx scripts/aggregate.ts --html --out docs/analysis.md', 'npx tsx scripts/aggregate.ts --json | jq .critical_path'],
   notes: [
@@ -43,11 +43,8 @@ export const spec: CommandSpec = {
 
 /** Writes the report (and the HTML page); returns the exit code. */
 export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
-  const parsed = parseCommandLine(argv, spec);
-  if (parsed.help) {
-    process.stdout.write(renderHelp(spec));
-    return EXIT.ok;
-  }
+  const parsed = parseOrShowHelp(argv, spec);
+  if (!parsed) return EXIT.ok;
   const paths = resolveSessionPaths({ sessionDir: stringFlag(parsed.flags, 'session_dir') });
   const outFile = path.resolve(stringFlag(parsed.flags, 'out') ?? DEFAULT_FINAL_OUTPUT);
   const htmlFile = parsed.flags.html ? `${outFile.replace(/\.(md|markdown)$/i, '')}.html` : null;

@@ -9,12 +9,12 @@
  * Exit:    0 done (also when nothing was active), 2 usage error, no session or unknown task.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { integerFlag, parseCommandLine, renderHelp, runMain, stringFlag, type CommandSpec } from './lib/cli.ts';
+import { parseOrShowHelp, integerFlag, runMain, stringFlag, type CommandSpec } from './lib/cli.ts';
 import { EXIT, OrchestratorError } from './lib/errors.ts';
 import { validateTaskName } from './lib/names.ts';
 import { isProcessAlive, signalProcessTree } from './lib/process-util.ts';
 import { ACTIVE_STATUSES } from './lib/schema.ts';
-import { resolveSessionPaths } from './lib/session-paths.ts';
+import { resolveSessionPaths, SESSION_DIR_FLAG } from './lib/session-paths.ts';
 import { requireState, updateState } from './lib/state-store.ts';
 import { setStatus } from './lib/transitions.ts';
 
@@ -28,7 +28,7 @@ export const spec: CommandSpec = {
   flags: {
     task: { type: 'string', placeholder: 'NAME', description: 'Cancel only this task (default: every active task).' },
     grace_ms: { type: 'string', placeholder: 'N', description: 'Wait this long after SIGTERM before SIGKILL (default 5000).' },
-    session_dir: { type: 'string', placeholder: 'DIR', description: 'Session folder (default .agent/sessions).' },
+    session_dir: SESSION_DIR_FLAG,
   },
   examples: ['npx tsx scripts/cancel-session.ts', 'npx tsx scripts/cancel-session.ts --task T-03 --grace_ms 2000'],
   notes: ['Exit codes: 0 done (also when nothing was active), 2 usage error, no session or unknown task.'],
@@ -36,11 +36,8 @@ export const spec: CommandSpec = {
 
 /** Cancels; returns the exit code. */
 export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
-  const parsed = parseCommandLine(argv, spec);
-  if (parsed.help) {
-    process.stdout.write(renderHelp(spec));
-    return EXIT.ok;
-  }
+  const parsed = parseOrShowHelp(argv, spec);
+  if (!parsed) return EXIT.ok;
   const only = stringFlag(parsed.flags, 'task');
   if (only !== undefined) validateTaskName(only, '--task');
   const graceMs = integerFlag(parsed.flags, 'grace_ms', { min: 0, max: 600_000 }) ?? 5000;

@@ -11,7 +11,7 @@
 import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { parseCommandLine, renderHelp, runMain, stringFlag, type CommandSpec } from './lib/cli.ts';
+import { parseOrShowHelp, runMain, stringFlag, type CommandSpec } from './lib/cli.ts';
 import { EXIT } from './lib/errors.ts';
 import { runScript } from './lib/launch.ts';
 
@@ -36,11 +36,8 @@ export const DEMO_TASKS: Array<{ name: string; goal: string; dependsOn: string[]
 
 /** Runs the demo; returns poll-session's exit code. */
 export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
-  const parsed = parseCommandLine(argv, spec);
-  if (parsed.help) {
-    process.stdout.write(renderHelp(spec));
-    return EXIT.ok;
-  }
+  const parsed = parseOrShowHelp(argv, spec);
+  if (!parsed) return EXIT.ok;
   const dirFlag = stringFlag(parsed.flags, 'dir');
   const dir = dirFlag ? path.resolve(dirFlag) : await mkdtemp(path.join(os.tmpdir(), 'dto-demo-'));
   await mkdir(path.join(dir, 'src'), { recursive: true });

@@ -10,7 +10,7 @@
  * Exit:    0 all completed, 1 any failed/skipped/cancelled, 2 usage error or invalid plan, 3 timeout.
  */
 import path from 'node:path';
-import { enumFlag, integerFlag, numberFlag, parseCommandLine, renderHelp, runMain, stringFlag, type CommandSpec, type FlagSpec, type ParsedFlags } from './lib/cli.ts';
+import { parseOrShowHelp, enumFlag, integerFlag, numberFlag, runMain, stringFlag, type CommandSpec, type FlagSpec, type ParsedFlags } from './lib/cli.ts';
 import { EXIT, usageError } from './lib/errors.ts';
 import { formatDuration } from './lib/format.ts';
 import { topologicalBatches } from './lib/graph.ts';
@@ -22,7 +22,7 @@ import { createClaudeExecutor } from './lib/claude-agent.ts';
 import { CLAUDE_FLAGS, readClaudeSettings } from './lib/claude-options.ts';
 import { RUNNERS } from './lib/schema.ts';
 import { exitCodeFor, summarize } from './lib/session-summary.ts';
-import { DEFAULT_OUTPUT_DIR, resolveSessionPaths } from './lib/session-paths.ts';
+import { DEFAULT_OUTPUT_DIR, resolveSessionPaths, SESSION_DIR_FLAG } from './lib/session-paths.ts';
 import { readState } from './lib/state-store.ts';
 
 /** spawn-agent's claude flags that make sense for a whole plan (per-task ones such as --task_file and --cwd do not). */
@@ -48,7 +48,7 @@ export const spec: CommandSpec = {
     on_failure: { type: 'string', placeholder: 'stop|continue', description: 'After a failure: skip every task not started (stop) or only its dependants (continue, default).' },
     timeout: { type: 'string', placeholder: 'S', description: 'Stop the run after S seconds (exit 3).' },
     output_dir: { type: 'string', placeholder: 'DIR', description: `Folder for <task>.md results (default ${DEFAULT_OUTPUT_DIR}).` },
-    session_dir: { type: 'string', placeholder: 'DIR', description: 'Session folder (default .agent/sessions).' },
+    session_dir: SESSION_DIR_FLAG,
     quiet: { type: 'boolean', description: 'Print only the final summary.' },
     ...PLAN_CLAUDE_FLAGS,
   },
@@ -69,11 +69,8 @@ export const spec: CommandSpec = {
 
 /** Runs the plan; returns the exit code. */
 export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
-  const parsed = parseCommandLine(argv, spec);
-  if (parsed.help) {
-    process.stdout.write(renderHelp(spec));
-    return EXIT.ok;
-  }
+  const parsed = parseOrShowHelp(argv, spec);
+  if (!parsed) return EXIT.ok;
   const planFile = parsed.positionals[0];
   if (!planFile) throw usageError('Missing PLAN: pass the path of a master_plan.md or a YAML plan, e.g. orchestrate.ts .agent/master_plan.md.');
   const agent = enumFlag(parsed.flags, 'agent', RUNNERS) ?? 'mock';

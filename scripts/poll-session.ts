@@ -9,11 +9,11 @@
  *          and with --replace_dead to record the replacement agents it starts.
  * Exit:    0 all completed, 1 any failed/skipped/cancelled, 2 usage error or no session, 3 timeout (--once: still active).
  */
-import { integerFlag, numberFlag, parseCommandLine, renderHelp, runMain, stringFlag, type CommandSpec } from './lib/cli.ts';
+import { integerFlag, numberFlag, parseOrShowHelp, runMain, stringFlag, type CommandSpec } from './lib/cli.ts';
 import { EXIT, usageError } from './lib/errors.ts';
 import { followSession, type ProgressSink } from './lib/poll-loop.ts';
 import { createBoardSink, createJsonSink, createLineSink, type TerminalStream } from './lib/poll-sinks.ts';
-import { resolveSessionPaths } from './lib/session-paths.ts';
+import { resolveSessionPaths, SESSION_DIR_FLAG } from './lib/session-paths.ts';
 
 /** The command line: flags, `--help` text and examples. */
 export const spec: CommandSpec = {
@@ -33,7 +33,7 @@ export const spec: CommandSpec = {
     once: { type: 'boolean', description: 'Print the current state once and exit: 0/1 if every task ended, 3 if some are still active.' },
     replace_dead: { type: 'boolean', description: 'Restart the agent of a task whose process died (same agent id), within its attempts budget.' },
     plain: { type: 'boolean', description: 'Print event lines and status tables even on a terminal (no live board).' },
-    session_dir: { type: 'string', placeholder: 'DIR', description: 'Session folder (default .agent/sessions).' },
+    session_dir: SESSION_DIR_FLAG,
   },
   examples: [
     'npx tsx scripts/poll-session.ts --timeout 900',
@@ -57,12 +57,9 @@ export interface PollIo {
 
 /** Follows the session; returns the exit code. */
 export async function main(argv: string[] = process.argv.slice(2), io: PollIo = { stdout: process.stdout, env: process.env }): Promise<number> {
-  const parsed = parseCommandLine(argv, spec);
   const write = (text: string) => void io.stdout.write(text);
-  if (parsed.help) {
-    write(renderHelp(spec));
-    return EXIT.ok;
-  }
+  const parsed = parseOrShowHelp(argv, spec, write);
+  if (!parsed) return EXIT.ok;
   const timeoutS = numberFlag(parsed.flags, 'timeout', { min: 0, exclusiveMin: true });
   const intervalMs = integerFlag(parsed.flags, 'interval_ms', { min: 10, max: 60_000 }) ?? 500;
   const expect = integerFlag(parsed.flags, 'expect', { min: 1 }) ?? 1;

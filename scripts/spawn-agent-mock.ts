@@ -8,7 +8,7 @@
  *               writes <output_dir>/<task_name>.md (default .agent/results).
  * Exit: 0 completed, 1 failed/skipped/cancelled, 2 usage error or unusable state.
  */
-import { integerFlag, parseCommandLine, renderHelp, runMain, type CommandSpec } from './lib/cli.ts';
+import { parseOrShowHelp, integerFlag, runMain, type CommandSpec } from './lib/cli.ts';
 import { EXIT } from './lib/errors.ts';
 import { runBackgroundTask } from './lib/background-task.ts';
 import { createMockExecutor } from './lib/mock-agent.ts';
@@ -38,11 +38,8 @@ export const spec: CommandSpec = {
 
 /** Runs the mock agent for argv; returns the exit code. */
 export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
-  const parsed = parseCommandLine(argv, spec);
-  if (parsed.help) {
-    process.stdout.write(renderHelp(spec));
-    return EXIT.ok;
-  }
+  const parsed = parseOrShowHelp(argv, spec);
+  if (!parsed) return EXIT.ok;
   const settings = readSpawnSettings(parsed.flags, 'mock');
   const delayMs = integerFlag(parsed.flags, 'delay_ms', { min: 0, max: 24 * 3600_000 });
   settings.task.launch = { argv: relaunchArgv(import.meta.url, argv), cwd: settings.agentCwd };

@@ -9,7 +9,7 @@
  * Runs: `claude -p --output-format json [flags]` in the project (or --cwd), the prompt on stdin; see references/cli-integration.md.
  * Exit: 0 completed, 1 failed/skipped/cancelled (including: claude not installed), 2 usage error or unusable state.
  */
-import { parseCommandLine, renderHelp, runMain, stringFlag, type CommandSpec } from './lib/cli.ts';
+import { parseOrShowHelp, runMain, stringFlag, type CommandSpec } from './lib/cli.ts';
 import { EXIT } from './lib/errors.ts';
 import { runBackgroundTask } from './lib/background-task.ts';
 import { createClaudeExecutor } from './lib/claude-agent.ts';
@@ -46,11 +46,8 @@ export const spec: CommandSpec = {
  * @param env - reads `CLAUDE_BIN`.
  */
 export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const parsed = parseCommandLine(argv, spec);
-  if (parsed.help) {
-    process.stdout.write(renderHelp(spec));
-    return EXIT.ok;
-  }
+  const parsed = parseOrShowHelp(argv, spec);
+  if (!parsed) return EXIT.ok;
   const taskFileFlag = stringFlag(parsed.flags, 'task_file');
   const taskFile = taskFileFlag === undefined ? null : readTaskFile(taskFileFlag);
   const settings = readSpawnSettings(parsed.flags, 'claude', taskFile ?? {});

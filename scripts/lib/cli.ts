@@ -121,6 +121,22 @@ export function parseCommandLine(argv: string[], spec: CommandSpec): ParsedComma
   return { flags: flags as ParsedFlags, positionals: parsed.positionals, passthrough, help };
 }
 
+/**
+ * Parses argv like {@link parseCommandLine}; when `--help` was given, prints the help and returns
+ * null, so the entry point returns exit 0 without doing anything else.
+ * @param write - where the help goes (default stdout).
+ */
+export function parseOrShowHelp(
+  argv: string[],
+  spec: CommandSpec,
+  write: (text: string) => void = (text) => void process.stdout.write(text),
+): ParsedCommandLine | null {
+  const parsed = parseCommandLine(argv, spec);
+  if (!parsed.help) return parsed;
+  write(renderHelp(spec));
+  return null;
+}
+
 /** Reads a string flag; `required` makes absence a usage error. */
 export function stringFlag(flags: ParsedFlags, name: string, required: true): string;
 export function stringFlag(flags: ParsedFlags, name: string, required?: false): string | undefined;

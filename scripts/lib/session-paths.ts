@@ -1,9 +1,17 @@
 // Where a session's files live: `<cwd>/.agent/sessions/` unless `--session_dir` says otherwise.
 import path from 'node:path';
+import type { FlagSpec } from './cli.ts';
 import { resolveInside } from './names.ts';
 
 /** Default session folder, relative to the working directory (the user's project). */
 export const DEFAULT_SESSION_DIR = '.agent/sessions';
+/** The `--session_dir` flag every script accepts. */
+export const SESSION_DIR_FLAG: FlagSpec = {
+  type: 'string',
+  placeholder: 'DIR',
+  description: `Session folder (default ${DEFAULT_SESSION_DIR}).`,
+};
+
 /** Default result folder for agents, relative to the working directory. */
 export const DEFAULT_OUTPUT_DIR = '.agent/results';
 /** Default aggregated report, relative to the working directory. */

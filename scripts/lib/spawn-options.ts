@@ -5,7 +5,7 @@ import { enumFlag, integerFlag, listFlag, numberFlag, stringFlag, type FlagSpec,
 import { usageError } from './errors.ts';
 import { TASK_NAME_RULE, validateSessionId, validateTaskName } from './names.ts';
 import { DEP_FAILURE_POLICIES, PRIORITIES, type RunnerKind } from './schema.ts';
-import { DEFAULT_OUTPUT_DIR, resolveSessionPaths } from './session-paths.ts';
+import { DEFAULT_OUTPUT_DIR, resolveSessionPaths, SESSION_DIR_FLAG } from './session-paths.ts';
 import { DEFAULT_DEP_TIMEOUT_MS, type BackgroundTaskOptions } from './background-task.ts';
 
 /** Flags every spawn script accepts. */
@@ -13,7 +13,7 @@ export const SPAWN_FLAGS: Record<string, FlagSpec> = {
   task_name: { type: 'string', placeholder: 'NAME', description: `Task name, unique in the session: ${TASK_NAME_RULE}.` },
   goal: { type: 'string', placeholder: 'TEXT', description: 'What the agent must do (quote it).' },
   output_dir: { type: 'string', placeholder: 'DIR', description: `Folder for <task_name>.md results (default ${DEFAULT_OUTPUT_DIR}).` },
-  session_dir: { type: 'string', placeholder: 'DIR', description: 'Session folder (default .agent/sessions).' },
+  session_dir: SESSION_DIR_FLAG,
   depends_on: { type: 'string', placeholder: 'A,B', description: 'Tasks that must complete first (waits as "waiting").', multiple: true },
   on_dep_failure: { type: 'string', placeholder: 'skip|run', description: 'If a dependency fails: skip this task (default) or run anyway.' },
   dep_timeout: { type: 'string', placeholder: 'S', description: 'Seconds to wait for a dependency that is not registered yet (default 600).' },
