@@ -1,4 +1,5 @@
-// Benchmark 3: the lock under 8, 32 and 64 concurrent writer processes, beside one process with and without the lock.
+// Benchmark 3: the lock under 8, 32 and 64 concurrent writer processes (and 64 with lock holders paused), beside one process with and without the lock.
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readEvents } from '../scripts/lib/events.ts';
@@ -23,10 +24,36 @@ export interface LockRow {
   lostUpdates: number;
   /** Lock attempts (mkdir calls) per update: 1 means never busy. */
   attemptsPerUpdate: number;
+  /** Lock holders stopped (SIGSTOP) while holding the lock, and for how long each (ms); 0 when none. */
+  pausedHolders: number;
+  pauseMs: number;
   problems: string[];
 }
 
-async function runWriters(options: { writers: number; updatesEach: number; tasksInState: number; noLock: boolean; label: string }): Promise<LockRow> {
+/** Stops lock holders (read from the lock file's owner record) while writers run: `count` times for `ms` each. */
+async function pauseHolders(lockPath: string, children: Child[], pause: { count: number; ms: number }): Promise<number> {
+  const pids = new Set(children.map((c) => c.pid));
+  const running = () => children.some((c) => c.proc.exitCode === null && c.proc.signalCode === null);
+  let paused = 0;
+  while (paused < pause.count && running()) {
+    await new Promise((r) => setTimeout(r, 100 + Math.random() * 400));
+    let pid: number | null = null;
+    try {
+      pid = (JSON.parse(await readFile(lockPath, 'utf8')) as { pid: number }).pid;
+    } catch {
+      continue; // Between two holders.
+    }
+    if (!pids.has(pid)) continue;
+    const child = children.find((c) => c.pid === pid)!;
+    child.proc.kill('SIGSTOP');
+    await new Promise((r) => setTimeout(r, pause.ms));
+    child.proc.kill('SIGCONT');
+    paused += 1;
+  }
+  return paused;
+}
+
+async function runWriters(options: { writers: number; updatesEach: number; tasksInState: number; noLock: boolean; label: string; pause?: { count: number; ms: number } }): Promise<LockRow> {
   const project = await tempProject('lock');
   const paths = resolveSessionPaths({ cwd: project.dir });
   const names = Array.from({ length: options.tasksInState }, (_, i) => `w${String(i + 1).padStart(2, '0')}`);
@@ -51,6 +78,7 @@ async function runWriters(options: { writers: number; updatesEach: number; tasks
       await new Promise((r) => setTimeout(r, 20));
     }
     for (const child of children) child.proc.stdin!.end('go\n');
+    const paused = options.pause ? await pauseHolders(paths.lockPath, children, options.pause) : 0;
     const codes = await Promise.all(children.map((child) => waitFor(child, 10 * 60_000)));
     const reports = children.flatMap((child) => {
       try {
@@ -81,6 +109,8 @@ async function runWriters(options: { writers: number; updatesEach: number; tasks
       updatesPerSecond: totalUpdates / seconds,
       lostUpdates: totalUpdates - counted,
       attemptsPerUpdate: options.noLock ? NaN : reports.reduce((sum, r) => sum + r.lockAttempts, 0) / totalUpdates,
+      pausedHolders: paused,
+      pauseMs: options.pause?.ms ?? 0,
       problems,
     };
   } finally {
@@ -91,10 +121,33 @@ async function runWriters(options: { writers: number; updatesEach: number; tasks
 /**
  * For each writer count N: N processes making `updatesEach` updates at once, then the floor: one
  * process making the same N x updatesEach updates without the lock, and one with it, on a state
- * of the same size.
+ * of the same size. With `pause`, one more run of the largest N during which `pause.count` lock
+ * holders are stopped (SIGSTOP) for `pause.ms` each, longer than the 3 s after which the old
+ * mtime-based lock robbed them: it must lose nothing (its seconds include the pauses).
  */
-export async function benchLock(options: { writers: number[]; updatesEach: number; log: (line: string) => void }): Promise<LockRow[]> {
+export async function benchLock(options: {
+  writers: number[];
+  updatesEach: number;
+  pause?: { count: number; ms: number };
+  log: (line: string) => void;
+}): Promise<LockRow[]> {
   const rows: LockRow[] = [];
+  if (options.pause) {
+    const writers = Math.max(...options.writers);
+    const { count, ms } = options.pause;
+    options.log(`lock: ${writers} writers x ${options.updatesEach} updates, ${count} holders paused ${ms} ms each ...`);
+    const row = await runWriters({
+      writers,
+      updatesEach: options.updatesEach,
+      tasksInState: writers,
+      noLock: false,
+      label: `${writers} writers at once, holders paused (SIGSTOP) ${count} x ${(ms / 1000).toFixed(1)} s`,
+      pause: options.pause,
+    });
+    if (row.pausedHolders < count) row.problems.push(`only ${row.pausedHolders} of ${count} pauses happened before the writers ended`);
+    options.log(`  ${row.label}: ${row.updatesPerSecond.toFixed(0)} updates/s, ${row.lostUpdates} lost${row.problems.length ? `; ${row.problems.join('; ')}` : ''}`);
+    rows.push(row);
+  }
   for (const writers of options.writers) {
     const total = writers * options.updatesEach;
     options.log(`lock: ${writers} writers x ${options.updatesEach} updates ...`);

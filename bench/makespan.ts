@@ -1,4 +1,4 @@
-// Benchmark 1: makespan of plan mode and background mode against the ideal schedule and `make -jN` on the same DAG of sleeps.
+// Benchmark 1: makespan of the plan runner and background mode against the ideal schedule and `make -jN` on the same DAG of sleeps.
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { resolveSessionPaths } from '../scripts/lib/session-paths.ts';
@@ -114,7 +114,7 @@ async function runBackground(
 
 /**
  * Runs each (tasks, workers) configuration three ways, one right after the other: make -jN,
- * orchestrate (plan mode) and one spawn-agent-mock per task (background mode).
+ * orchestrate (the plan runner) and one spawn-agent-mock per task (background mode).
  */
 export async function benchMakespan(options: {
   sizes: number[];

@@ -1,14 +1,15 @@
-#!/usr/bin/env -S npx tsx
 /**
  * aggregate: merge the session's results into one report, in dependency (topological) order, with the DAG and timeline as Mermaid diagrams.
  *
- * Usage:   npx tsx scripts/aggregate.ts [--out FILE] [--json] [--html] [--session_dir DIR]
- * Example: npx tsx scripts/aggregate.ts --html
+ * Usage:   "$S/scripts/run" aggregate [--out FILE] [--json] [--html] [--session_dir DIR]
+ * Example: "$S/scripts/run" aggregate --html
+ *          (S is this skill's folder; `--help` prints the absolute path of this install's launcher.)
  * Reads:   <cwd>/.agent/sessions/latest.yaml (without the lock), events.jsonl beside it, and each task's result file.
  * Writes:  FILE (default .agent/final_output.md) and, with --html, the same path ending in .html; by temporary file and rename.
  * Exit:    0 written, 2 usage error or no session.
  */
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { writeFileAtomic } from './lib/atomic-write.ts';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parseOrShowHelp, runMain, stringFlag, type CommandSpec } from './lib/cli.ts';
 import { EXIT } from './lib/errors.ts';
@@ -18,6 +19,8 @@ import { renderReportHtml } from './lib/report-html.ts';
 import { renderReport } from './lib/report.ts';
 import { DEFAULT_FINAL_OUTPUT, resolveSessionPaths, SESSION_DIR_FLAG } from './lib/session-paths.ts';
 import { renderExecutionSummary } from './lib/status-block.ts';
+import { checkLines, checkResults, rehearsalBanner } from './lib/report-checks.ts';
+import { launcherCommand } from './lib/dist.ts';
 import { requireState } from './lib/state-store.ts';
 
 /** The command line: flags, `--help` text and examples. */
@@ -26,7 +29,9 @@ export const spec: CommandSpec = {
   summary:
     'Writes the final report of the current session: an execution summary (completed X of Y, failures with reasons, makespan, ' +
     'sum of durations, achieved parallelism, critical path, cost), a task table, a Mermaid flowchart of the DAG coloured by status, ' +
-    'a Mermaid gantt chart of when each task ran, then each task\'s result in topological order.',
+    'a Mermaid gantt chart of when each task ran, then each task\'s result in topological order. It also reports what to check ' +
+    'before presenting the results: permission denials (per task, with the tools) and completed tasks with an empty answer; when ' +
+    'any task ran with a mock agent, the report and the summary open with a REHEARSAL banner: no real work was done.',
   usage: '[--out FILE] [--json] [--html] [--session_dir DIR]',
   flags: {
     out: { type: 'string', placeholder: 'FILE', description: `Report path (default ${DEFAULT_FINAL_OUTPUT}).` },
@@ -34,9 +39,10 @@ export const spec: CommandSpec = {
     html: { type: 'boolean', description: 'Also write a self-contained HTML page of the report (FILE with .html), diagrams drawn offline.' },
     session_dir: SESSION_DIR_FLAG,
   },
-  examples: ['npx tsx scripts/aggregate.ts', 'npx tsx scripts/aggregate.ts --html --out docs/analysis.md', 'npx tsx scripts/aggregate.ts --json | jq .critical_path'],
+  examples: [launcherCommand('aggregate'), launcherCommand('aggregate', '--html --out docs/analysis.md'), launcherCommand('aggregate', '--json > summary.json')],
   notes: [
-    'Files: reads .agent/sessions/latest.yaml and events.jsonl; writes FILE and, with --html, FILE.html.',
+    '--json adds "checks": { rehearsal, simulated_tasks, permission_denials: [{ task, count, tools }], empty_results }.',
+    'Files: reads .agent/sessions/latest.yaml, events.jsonl and the result files; writes FILE and, with --html, FILE.html.',
     'Exit codes: 0 report written, 2 usage error or no session.',
   ],
 };
@@ -51,15 +57,19 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   const state = await requireState(paths);
   const events = (await readEvents(paths.eventsPath)).filter((event) => event.session_id === state.session_id);
   const now = Date.now();
-  const report = await renderReport(state, outFile, { events, now });
+  const checks = await checkResults(state);
+  const report = await renderReport(state, outFile, { events, now, checks });
   await writeAtomically(outFile, report);
   if (htmlFile) await writeAtomically(htmlFile, await renderReportHtml(report, `Final output: session ${state.session_id}`));
 
   const data = buildReportData(state, { events, now });
   if (parsed.flags.json) {
-    process.stdout.write(`${JSON.stringify({ ...data, report_path: outFile, html_path: htmlFile }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ ...data, checks, report_path: outFile, html_path: htmlFile }, null, 2)}\n`);
   } else {
+    const banner = rehearsalBanner(checks, data.total);
+    if (banner) process.stdout.write(`${banner}\n`);
     process.stdout.write(renderExecutionSummary(data));
+    process.stdout.write(`${checkLines(checks, data.total).filter((line) => line !== banner).join('\n')}\n`);
     process.stdout.write(`Wrote ${outFile}${htmlFile ? ` and ${htmlFile}` : ''}.\n`);
   }
   return EXIT.ok;
@@ -67,9 +77,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
 
 async function writeAtomically(file: string, text: string): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, text, 'utf8');
-  await rename(tmp, file);
+  await writeFileAtomic(file, text, { action: 'write the report' });
 }
 
 if (process.argv[1]?.endsWith('aggregate.ts')) runMain(main);

@@ -1,9 +1,8 @@
-#!/usr/bin/env -S npx tsx
 /**
  * demo: the main job end to end with mock agents, in a fresh temporary project: the seeds' codebase
  * analysis (scan, then quality, security and performance in parallel, then a report).
  *
- * Usage:   npm run demo [-- --dir DIR] [--keep_session]
+ * Usage:   npm run demo [-- --dir DIR]   (in the skill's folder), or "$S/scripts/run" demo [--dir DIR] from anywhere
  * Example: npm run demo
  * Writes:  DIR (default a new folder under the system temp dir): .agent/sessions/, .agent/results/, .agent/final_output.md.
  * Exit:    poll-session's code: 0 when every task completed.
@@ -14,6 +13,7 @@ import path from 'node:path';
 import { parseOrShowHelp, runMain, stringFlag, type CommandSpec } from './lib/cli.ts';
 import { EXIT } from './lib/errors.ts';
 import { runScript } from './lib/launch.ts';
+import { launcherCommand } from './lib/dist.ts';
 
 export const spec: CommandSpec = {
   name: 'demo',
@@ -22,7 +22,8 @@ export const spec: CommandSpec = {
     'started at once with dependencies, polled to the end, then aggregated. Needs no Claude account.',
   usage: '[--dir DIR]',
   flags: { dir: { type: 'string', placeholder: 'DIR', description: 'Project folder to run in (default: a new temp folder).' } },
-  examples: ['npm run demo', 'npx tsx scripts/demo.ts --dir /tmp/demo-project'],
+  examples: [launcherCommand('demo'), launcherCommand('demo', '--dir demo-project')],
+  notes: ['In the skill\'s folder, `npm run demo` builds the bundles first and runs the same.'],
 };
 
 /** The scenario: task name, goal, dependencies. */
@@ -45,7 +46,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   const say = (line: string) => process.stdout.write(`${line}\n`);
   say(`Project: ${dir}`);
   say(`Request: "Analyze my TypeScript project for code quality, security, and performance"`);
-  say(`Starting ${DEMO_TASKS.length} mock agents in the background at once; dependencies make them wait their turn.\n`);
+  say(`Starting ${DEMO_TASKS.length} mock agents in the background at once; dependencies make them wait their turn.`);
+  say('This is a rehearsal: mock agents simulate the work (no account needed); their results are placeholders, not findings.\n');
 
   const sessionId = `demo-${Date.now().toString(36)}`;
   const agents = DEMO_TASKS.map((task) =>
@@ -55,7 +57,9 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       { cwd: dir, stdio: 'ignore', reject: false },
     ),
   );
-  const poll = await runScript('poll-session', ['--expect', String(DEMO_TASKS.length), '--timeout', '120'], {
+  // A person watches: the live board on a terminal, else every event and the status tables (--verbose), not the slices a model reads.
+  const watch = process.stdout.isTTY ? [] : ['--verbose'];
+  const poll = await runScript('poll-session', ['--expect', String(DEMO_TASKS.length), '--timeout', '120', ...watch], {
     cwd: dir,
     stdio: 'inherit',
     reject: false,

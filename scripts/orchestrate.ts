@@ -1,16 +1,19 @@
-#!/usr/bin/env -S npx tsx
 /**
  * orchestrate: run a whole plan (a task DAG) in one process, with a worker limit, on the shared session state.
  *
- * Usage:   npx tsx scripts/orchestrate.ts PLAN [--workers N] [--agent mock|claude] [--resume] [--on_failure stop|continue]
- * Example: npx tsx scripts/orchestrate.ts .agent/master_plan.md --workers 4 --agent mock
+ * Usage:   "$S/scripts/run" orchestrate PLAN --agent mock|claude [--detach] [--workers N] [--resume] [--on_failure stop|continue]
+ * Example: "$S/scripts/run" orchestrate .agent/master_plan.md --agent mock --workers 4 --detach
+ *          (S is this skill's folder; `--help` prints the absolute path of this install's launcher.)
  * Reads:   PLAN (master_plan.md task table, or YAML); <cwd>/.agent/sessions/latest.yaml.
  * Writes:  the session state (under its lock) and events.jsonl, <output_dir>/<task>.md results,
- *          and the status column of a Markdown PLAN on every change.
- * Exit:    0 all completed, 1 any failed/skipped/cancelled, 2 usage error or invalid plan, 3 timeout.
+ *          and the status column of a Markdown PLAN on every change; with --detach, the run's output
+ *          in <session_dir>/<session_id>.log.
+ * Exit:    0 all completed, 1 any failed/skipped/cancelled (or a --detach run that died at start), 2 usage
+ *          error, invalid plan or failed preflight, 3 timeout. --detach: 0 once the run is registered.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { parseOrShowHelp, enumFlag, integerFlag, numberFlag, runMain, stringFlag, type CommandSpec, type FlagSpec, type ParsedFlags } from './lib/cli.ts';
+import { parseOrShowHelp, durationFlag, enumFlag, integerFlag, runMain, stringFlag, type CommandSpec, type FlagSpec, type ParsedFlags } from './lib/cli.ts';
 import { EXIT, usageError } from './lib/errors.ts';
 import { formatDuration } from './lib/format.ts';
 import { topologicalBatches } from './lib/graph.ts';
@@ -20,10 +23,15 @@ import { abortOnSignals, runPlan } from './lib/plan-runner.ts';
 import type { AgentExecutor } from './lib/agent-types.ts';
 import { createClaudeExecutor } from './lib/claude-agent.ts';
 import { CLAUDE_FLAGS, readClaudeSettings } from './lib/claude-options.ts';
-import { RUNNERS } from './lib/schema.ts';
 import { exitCodeFor, summarize } from './lib/session-summary.ts';
-import { DEFAULT_OUTPUT_DIR, resolveSessionPaths, SESSION_DIR_FLAG } from './lib/session-paths.ts';
+import { archivePaths, DEFAULT_OUTPUT_DIR, resolveSessionPaths, SESSION_DIR_FLAG, type SessionPaths } from './lib/session-paths.ts';
 import { readState } from './lib/state-store.ts';
+import { checkClaudeReady } from './lib/claude-preflight.ts';
+import { guardBrokenOutput, startDetachedRun } from './lib/detach.ts';
+import { launcherCommand } from './lib/dist.ts';
+import { newSessionId, validateSessionId } from './lib/names.ts';
+import { ACTIVE_STATUSES, RUNNERS, type SessionState } from './lib/schema.ts';
+import { deathReason } from './lib/transitions.ts';
 
 /** spawn-agent's claude flags that make sense for a whole plan (per-task ones such as --task_file and --cwd do not). */
 const { task_file: _taskFile, cwd: _cwd, timeout: _timeout, ...claudeFlags } = CLAUDE_FLAGS;
@@ -38,15 +46,21 @@ export const spec: CommandSpec = {
   summary:
     'Validates a plan (unknown dependencies, duplicate ids and cycles are refused), prints its topological batches, ' +
     'then runs the whole DAG in this one process with at most N agents at once. Uses the same session state, events and ' +
-    'result files as the background scripts, so poll-session and aggregate work on it too.',
-  usage: 'PLAN [--workers N] [--agent mock|claude] [--resume] [--on_failure stop|continue] [--output_dir DIR] [--session_dir DIR]',
+    'result files as the background scripts, so poll-session and aggregate work on it too. --agent is required: mock ' +
+    'rehearses the plan with simulated agents (no account, no real work), claude runs real agents after checking that ' +
+    'the claude CLI is logged in. --detach starts the run in the background, independent of this terminal or tool call, ' +
+    'and returns at once with the command to wait for it.',
+  usage: 'PLAN --agent mock|claude [--detach] [--workers N] [--resume] [--on_failure stop|continue] [--session_id ID] [--output_dir DIR] [--session_dir DIR]',
   positionals: ['PLAN'],
   flags: {
+    agent: { type: 'string', placeholder: 'mock|claude', description: 'Required. mock: a rehearsal with simulated agents (no account; results are not findings). claude: real agents.' },
+    detach: { type: 'boolean', description: 'Validate, start the run in its own session (output in <session_dir>/<session_id>.log), print how to wait, exit 0.' },
     workers: { type: 'string', placeholder: 'N', description: 'Most agents at once (default: the plan\'s max_workers, else 5).' },
-    agent: { type: 'string', placeholder: 'mock|claude', description: 'Which agent runs the tasks (default mock).' },
     resume: { type: 'boolean', description: 'Keep the current session of this plan; run only tasks not completed.' },
     on_failure: { type: 'string', placeholder: 'stop|continue', description: 'After a failure: skip every task not started (stop) or only its dependants (continue, default).' },
     timeout: { type: 'string', placeholder: 'S', description: 'Stop the run after S seconds (exit 3).' },
+    session_id: { type: 'string', placeholder: 'ID', description: 'Id of the new session (default: generated from the time).' },
+    skip_preflight: { type: 'boolean', description: 'claude only: do not run `claude auth status` first (for set-ups where it cannot answer).' },
     output_dir: { type: 'string', placeholder: 'DIR', description: `Folder for <task>.md results (default ${DEFAULT_OUTPUT_DIR}).` },
     session_dir: SESSION_DIR_FLAG,
     quiet: { type: 'boolean', description: 'Print only the final summary.' },
@@ -54,49 +68,82 @@ export const spec: CommandSpec = {
   },
   passthrough: true,
   examples: [
-    'npx tsx scripts/orchestrate.ts .agent/master_plan.md --workers 4',
-    'npx tsx scripts/orchestrate.ts plan.yaml --agent claude --on_failure stop',
-    'npx tsx scripts/orchestrate.ts .agent/master_plan.md --resume',
-    'npx tsx scripts/orchestrate.ts plan.yaml --agent claude --permission_mode plan --max_turns 20 --agent_timeout 900',
+    launcherCommand('orchestrate', '.agent/master_plan.md --agent mock --workers 4'),
+    launcherCommand('orchestrate', '.agent/master_plan.md --agent mock --resume'),
+    launcherCommand('orchestrate', '.agent/master_plan.md --agent mock --detach'),
+    launcherCommand('orchestrate', 'plan.yaml --agent claude --on_failure stop --detach'),
+    launcherCommand('orchestrate', 'plan.yaml --agent claude --permission_mode plan --max_turns 20 --agent_timeout 900'),
   ],
   notes: [
     'PLAN formats: a Markdown table "| Task ID | Description | Dependencies | Priority | Files |" ("None" for no dependency),',
     'or YAML "tasks: [{ id, goal, depends_on, priority, files, delay_ms }]" with optional request and max_workers.',
     'With --agent claude, the claude flags work as in spawn-agent (see references/cli-integration.md); arguments after "--" go to claude verbatim.',
-    'Exit codes: 0 all completed, 1 any failed, skipped or cancelled, 2 usage error or invalid plan, 3 timeout.',
+    'Before real agents start, `claude auth status` must exit 0 (logged in, or ANTHROPIC_API_KEY set); otherwise nothing is written.',
+    '--detach prints three lines: "Started session <id> in the background (pid <pid>): <N> tasks, <agent> agents.", "Log: <path>",',
+    `and "Wait: ${launcherCommand('poll-session', '--timeout 90')}" (run it again while it exits 3).`,
+    'Exit codes: 0 all completed (--detach: started), 1 any failed, skipped or cancelled, 2 usage error, invalid plan or failed preflight, 3 timeout.',
   ],
 };
 
-/** Runs the plan; returns the exit code. */
-export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+/** Runs the plan (or, with --detach, starts it in the background); returns the exit code. */
+export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  guardBrokenOutput();
   const parsed = parseOrShowHelp(argv, spec);
   if (!parsed) return EXIT.ok;
   const planFile = parsed.positionals[0];
-  if (!planFile) throw usageError('Missing PLAN: pass the path of a master_plan.md or a YAML plan, e.g. orchestrate.ts .agent/master_plan.md.');
-  const agent = enumFlag(parsed.flags, 'agent', RUNNERS) ?? 'mock';
+  if (!planFile) throw usageError(`Missing PLAN: pass the path of a master_plan.md or a YAML plan, e.g. ${launcherCommand('orchestrate', '.agent/master_plan.md --agent mock')}.`);
+  const agent = enumFlag(parsed.flags, 'agent', RUNNERS);
+  if (agent === undefined) {
+    throw usageError(
+      'Missing --agent: pass --agent mock for a rehearsal (no account needed; agents are simulated and their results are not findings) ' +
+        'or --agent claude for real Claude Code agents (needs a logged-in claude CLI).',
+    );
+  }
   const onFailure = enumFlag(parsed.flags, 'on_failure', ['stop', 'continue'] as const) ?? 'continue';
   const workersFlag = integerFlag(parsed.flags, 'workers', { min: 1, max: 256 });
-  const timeoutS = numberFlag(parsed.flags, 'timeout', { min: 0, exclusiveMin: true });
+  const timeoutS = durationFlag(parsed.flags, 'timeout', { unit: 's', min: 0, exclusiveMin: true });
   const quiet = Boolean(parsed.flags.quiet);
+  const detach = Boolean(parsed.flags.detach);
+  const resume = Boolean(parsed.flags.resume);
+  const sessionIdFlag = stringFlag(parsed.flags, 'session_id');
+  if (sessionIdFlag !== undefined) validateSessionId(sessionIdFlag);
   if (agent === 'mock') {
-    const misplaced = [...Object.keys(PLAN_CLAUDE_FLAGS).filter((name) => parsed.flags[name] !== undefined).map((name) => `--${name}`), ...(parsed.passthrough.length ? ['-- ...'] : [])];
+    const misplaced = [
+      ...[...Object.keys(PLAN_CLAUDE_FLAGS), 'skip_preflight'].filter((name) => parsed.flags[name] !== undefined).map((name) => `--${name}`),
+      ...(parsed.passthrough.length ? ['-- ...'] : []),
+    ];
     if (misplaced.length > 0) throw usageError(`${misplaced.join(', ')} only apply to real agents: add --agent claude, or drop them for a mock rehearsal.`);
   }
   const paths = resolveSessionPaths({ sessionDir: stringFlag(parsed.flags, 'session_dir') });
   const outputDir = path.resolve(stringFlag(parsed.flags, 'output_dir') ?? DEFAULT_OUTPUT_DIR);
-  await readState(paths); // A corrupt state file stops us before anything is written.
-
+  const current = await readState(paths); // A corrupt state file stops us before anything is written.
+  if (current && !resume) refuseLiveSession(current, paths);
   const plan = await loadPlan(path.resolve(planFile));
   const workers = workersFlag ?? plan.maxWorkers ?? 5;
+  const sessionId = chooseSessionId({ flag: sessionIdFlag, resume, current, detach, paths });
   const say = (line: string) => quiet || process.stdout.write(`${line}\n`);
-  const batches = topologicalBatches(Object.fromEntries(plan.tasks.map((task) => [task.id, task.dependsOn])));
-  say(`Plan ${plan.path}: ${plan.tasks.length} tasks, ${batches.length} batches, ${workers} workers, ${agent} agents.`);
-  if (plan.request) say(`Request: ${plan.request.split('\n')[0]}`);
-  batches.forEach((batch, i) => say(`  Batch ${i + 1}: ${batch.join(', ')}`));
-
   const executorFor = agent === 'mock'
     ? (task: { delayMs?: number; fail?: boolean }) => createMockExecutor({ delayMs: task.delayMs, fail: task.fail })
     : claudeExecutorFactory(parsed.flags, parsed.passthrough, say);
+  if (agent === 'claude' && !parsed.flags.skip_preflight) await checkClaudeReady(readClaudeSettings(parsed.flags, parsed.passthrough, env).bin, env);
+
+  if (detach) {
+    const started = await startDetachedRun({ paths, sessionId: sessionId!, args: childArgv(argv, sessionId!) });
+    const sessionDirFlag = stringFlag(parsed.flags, 'session_dir');
+    const wait = launcherCommand('poll-session', `--timeout 90${sessionDirFlag === undefined ? '' : ` --session_dir ${JSON.stringify(paths.dir)}`}`);
+    process.stdout.write(
+      `Started session ${sessionId} in the background (pid ${started.pid}): ${plan.tasks.length} tasks, ${agent} agents.\n` +
+        `Log: ${started.logPath}\n` +
+        `Wait: ${wait}\n`,
+    );
+    return EXIT.ok;
+  }
+
+  const batches = topologicalBatches(Object.fromEntries(plan.tasks.map((task) => [task.id, task.dependsOn])));
+  say(`Plan ${plan.path}: ${plan.tasks.length} tasks, ${batches.length} batches, ${workers} workers, ${agent} agents${agent === 'mock' ? ' (a rehearsal: simulated results)' : ''}.`);
+  if (plan.request) say(`Request: ${plan.request.split('\n')[0]}`);
+  batches.forEach((batch, i) => say(`  Batch ${i + 1}: ${batch.join(', ')}`));
+
   const controller = new AbortController();
   const stopSignals = abortOnSignals(controller);
   let timedOut = false;
@@ -113,24 +160,93 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       executorFor,
       outputDir,
       agentCwd: process.cwd(),
-      resume: Boolean(parsed.flags.resume),
+      resume,
       onFailure,
       log: say,
       signal: controller.signal,
+      sessionId: resume ? undefined : sessionId,
     });
-    const state = (await readState(paths))!;
+    const state = await readState(paths);
+    if (!state || state.session_id !== result.sessionId) {
+      process.stderr.write(
+        `Session ${result.sessionId} was replaced by ${state ? `session ${state.session_id}` : 'nothing (latest.yaml is gone)'} while it ran; ` +
+          'this run stopped. Its events stay in the archived session file beside latest.yaml.\n',
+      );
+      return EXIT.taskFailed;
+    }
     const summary = summarize(state);
     process.stdout.write(
       `Session ${result.sessionId}: ${summary.counts.completed} of ${summary.total} completed` +
         `${summary.counts.failed ? `, ${summary.counts.failed} failed` : ''}${summary.counts.skipped ? `, ${summary.counts.skipped} skipped` : ''}` +
         `${summary.counts.cancelled ? `, ${summary.counts.cancelled} cancelled` : ''}; makespan ${formatDuration(summary.makespanMs)}, ` +
-        `parallelism ${summary.parallelism === null ? '-' : summary.parallelism.toFixed(2) + 'x'}. Next: aggregate.ts writes the report.\n`,
+        `parallelism ${summary.parallelism === null ? '-' : summary.parallelism.toFixed(2) + 'x'}. Next: ${launcherCommand('aggregate')} writes the report.\n`,
     );
     return timedOut ? EXIT.timeout : exitCodeFor(summary);
   } finally {
     if (timer) clearTimeout(timer);
     stopSignals();
   }
+}
+
+/**
+ * The id of the session this run will register: `--session_id`, else with `--resume` the current
+ * one, else (detached runs, which must know it before the child starts) a fresh one.
+ * @throws OrchestratorError usage when the id is already taken (the current or an archived session)
+ *   or, with `--resume`, is not the current session's.
+ */
+function chooseSessionId(options: { flag?: string; resume: boolean; current: SessionState | null; detach: boolean; paths: SessionPaths }): string | undefined {
+  const { flag, resume, current, paths } = options;
+  if (resume) {
+    if (flag !== undefined && flag !== current?.session_id) {
+      throw usageError(`--resume continues the current session (${current?.session_id ?? 'none'}), not ${JSON.stringify(flag)}: drop --session_id.`);
+    }
+    return current?.session_id;
+  }
+  if (flag !== undefined) {
+    if (current?.session_id === flag || existsSync(archivePaths(paths, flag).state)) {
+      throw usageError(`Session id ${JSON.stringify(flag)} is already used in ${paths.dir}: pick another --session_id, or leave it out for a generated one.`);
+    }
+    return flag;
+  }
+  return options.detach ? newSessionId() : undefined;
+}
+
+/**
+ * Refuses to start a new session over one whose agents are still at work: the new session would
+ * archive it under them, and a plan runner still going would act on same-named tasks of the new one.
+ * Tasks whose agent is gone (or whose lease expired) do not count: they are dead, not running.
+ * @throws OrchestratorError usage naming the session, its live tasks and what to do.
+ */
+function refuseLiveSession(current: SessionState, paths: SessionPaths): void {
+  const now = new Date();
+  const live = Object.entries(current.tasks)
+    .filter(([, task]) => ACTIVE_STATUSES.has(task.status) && deathReason(current, task, now) === null)
+    .map(([name]) => name);
+  if (live.length === 0) return;
+  const names = `${live.slice(0, 5).join(', ')}${live.length > 5 ? `, ... (${live.length} in all)` : ''}`;
+  throw usageError(
+    `Session ${current.session_id} in ${paths.dir} is still running (active: ${names}). Wait for it (${launcherCommand('poll-session', '--timeout 90')}), ` +
+      `stop it (${launcherCommand('cancel-session')}), or run this plan in another folder with --session_dir DIR.`,
+  );
+}
+
+/** The detached child's argv: this argv without --detach and --session_id, plus the chosen id and --skip_preflight (already done). */
+export function childArgv(argv: string[], sessionId: string): string[] {
+  const terminator = argv.indexOf('--');
+  const own = terminator === -1 ? argv : argv.slice(0, terminator);
+  const kept: string[] = [];
+  for (let i = 0; i < own.length; i++) {
+    const arg = own[i]!;
+    const name = arg.startsWith('--') ? arg.slice(2).split('=')[0]!.replace(/-/g, '_') : null;
+    if (name === 'detach' || name === 'skip_preflight') continue;
+    if (name === 'session_id') {
+      if (!arg.includes('=')) i++;
+      continue;
+    }
+    kept.push(arg);
+  }
+  const claudeOnly = kept.some((arg) => arg === '--agent=claude') || kept.some((arg, i) => arg === '--agent' && kept[i + 1] === 'claude');
+  return [...kept, '--session_id', sessionId, ...(claudeOnly ? ['--skip_preflight'] : []), ...(terminator === -1 ? [] : argv.slice(terminator))];
 }
 
 /**
@@ -144,4 +260,4 @@ function claudeExecutorFactory(flags: ParsedFlags, passthrough: string[], log: (
   return () => executor;
 }
 
-if (process.argv[1]?.endsWith('orchestrate.ts')) runMain(main);
+if (process.argv[1]?.endsWith('orchestrate.ts')) runMain((argv) => main(argv));

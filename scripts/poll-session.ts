@@ -1,49 +1,68 @@
-#!/usr/bin/env -S npx tsx
 /**
- * poll-session: follow the session until every task has ended: a live board on a terminal, one line per event otherwise, JSON lines with --json.
+ * poll-session: wait for the session in bounded slices: what changed since the previous call, then one summary line (exit 3 while tasks are active).
  *
- * Usage:   npx tsx scripts/poll-session.ts [--timeout S] [--expect N] [--json] [--once] [--replace_dead] [--session_dir DIR]
- * Example: npx tsx scripts/poll-session.ts --timeout 900 --expect 5
+ * Usage:   "$S/scripts/run" poll-session [--timeout S] [--expect N] [--verbose] [--json] [--once] [--from_start] [--replace_dead] [--session_dir DIR]
+ * Example: "$S/scripts/run" poll-session --timeout 90
+ *          (S is this skill's folder; `--help` prints the absolute path of this install's launcher.)
  * Reads:   <cwd>/.agent/sessions/latest.yaml without the lock, and events.jsonl beside it (by byte offset); writes the
  *          state (under the lock) only to mark a task whose agent process is gone, or whose heartbeat is stale, as failed,
- *          and with --replace_dead to record the replacement agents it starts.
- * Exit:    0 all completed, 1 any failed/skipped/cancelled, 2 usage error or no session, 3 timeout (--once: still active).
+ *          and with --replace_dead to record the replacement agents it starts. Off a terminal (without --verbose or
+ *          --json) it keeps its read position in poll-cursor.<session_id>.json beside the state.
+ * Exit:    0 all completed, 1 any failed/skipped/cancelled, 2 usage error or no session, 3 tasks still active when the
+ *          slice (--timeout) ended, or with --once.
  */
-import { integerFlag, numberFlag, parseOrShowHelp, runMain, stringFlag, type CommandSpec } from './lib/cli.ts';
+import { durationFlag, integerFlag, parseOrShowHelp, runMain, stringFlag, type CommandSpec } from './lib/cli.ts';
+import { launcherCommand } from './lib/dist.ts';
 import { EXIT, usageError } from './lib/errors.ts';
 import { followSession, type ProgressSink } from './lib/poll-loop.ts';
-import { createBoardSink, createJsonSink, createLineSink, type TerminalStream } from './lib/poll-sinks.ts';
+import { loadCursor, saveCursor } from './lib/poll-cursor.ts';
+import { createBoardSink, createJsonSink, createLineSink, createSliceSink, type TerminalStream } from './lib/poll-sinks.ts';
 import { resolveSessionPaths, SESSION_DIR_FLAG } from './lib/session-paths.ts';
+
+/** The slice length off a terminal when --timeout is not given (s): well under the 120 s default limit of Claude Code's Bash tool. */
+export const DEFAULT_SLICE_S = 90;
 
 /** The command line: flags, `--help` text and examples. */
 export const spec: CommandSpec = {
   name: 'poll-session',
   summary:
-    'Follows the current session until every task has ended. On a terminal it shows a live board (a row per task, counts, workers, ' +
-    'elapsed time and time left); otherwise it prints the status table, then one line per event (started, completed, failed with the ' +
-    'reason, retrying, replaced, batch completed) and the table again every 10 events or 30 s. A task still "running" whose agent process ' +
-    'is gone is marked failed. Use it instead of guessing how long agents take.',
-  usage: '[--timeout S] [--interval_ms N] [--expect N] [--json] [--once] [--replace_dead] [--plain] [--session_dir DIR]',
+    'Waits for the current session\'s tasks in bounded slices. Off a terminal (as a model reads it) each call waits at most ' +
+    `--timeout seconds (default ${DEFAULT_SLICE_S}), prints one line per event since the previous call (started, completed, failed with the ` +
+    'reason, retrying, replaced, batch completed) and ends with ONE summary line; it exits 3 while tasks are still active: run the ' +
+    'same command again. On a terminal it shows a live board until every task ended. --verbose prints the full status tables ' +
+    'and every event instead. A task still "running" whose agent process is gone is marked failed. Use it instead of guessing how long agents take.',
+  usage: '[--timeout S] [--expect N] [--verbose] [--json] [--once] [--from_start] [--replace_dead] [--interval_ms N] [--session_dir DIR]',
   flags: {
-    timeout: { type: 'string', placeholder: 'S', description: 'Give up after S seconds (exit 3). Default: wait forever.' },
+    timeout: {
+      type: 'string',
+      placeholder: 'S',
+      description: `Return after S seconds with exit 3 if tasks are still active. Default ${DEFAULT_SLICE_S} off a terminal (at most 3/4 of $BASH_DEFAULT_TIMEOUT_MS when set), none on one; 0 = no limit.`,
+    },
     interval_ms: { type: 'string', placeholder: 'N', description: 'Longest wait between two reads of the state (default 500); changes wake it sooner.' },
     expect: { type: 'string', placeholder: 'N', description: 'Wait until at least N tasks are registered before judging the session finished.' },
     wait_for_session: { type: 'string', placeholder: 'S', description: 'Seconds to wait for a session to appear (default 10; 0 with --once), then exit 2.' },
-    json: { type: 'boolean', description: 'Print JSON lines: every event, then a summary object (fields in references/events.md).' },
-    once: { type: 'boolean', description: 'Print the current state once and exit: 0/1 if every task ended, 3 if some are still active.' },
+    verbose: { type: 'boolean', description: 'Off a terminal: the status table, every event line and the table again every 10 events or 30 s, the execution summary at the end; no cursor.' },
+    from_start: { type: 'boolean', description: 'Print the whole session again, not only what changed since the previous call.' },
+    json: { type: 'boolean', description: 'Print JSON lines: every event, then a summary object (fields in references/events.md); no cursor.' },
+    once: { type: 'boolean', description: 'Look once and exit: 0/1 if every task ended, 3 if some are still active.' },
     replace_dead: { type: 'boolean', description: 'Restart the agent of a task whose process died (same agent id), within its attempts budget.' },
-    plain: { type: 'boolean', description: 'Print event lines and status tables even on a terminal (no live board).' },
+    plain: { type: 'boolean', description: 'On a terminal: print as --verbose does instead of the live board.' },
     session_dir: SESSION_DIR_FLAG,
   },
   examples: [
-    'npx tsx scripts/poll-session.ts --timeout 900',
-    'npx tsx scripts/poll-session.ts --expect 5 --replace_dead',
-    'npx tsx scripts/poll-session.ts --once',
-    'npx tsx scripts/poll-session.ts --json | jq -c \'select(.type == "failed")\'',
+    launcherCommand('poll-session', `--timeout ${DEFAULT_SLICE_S}`),
+    launcherCommand('poll-session', '--timeout 90 --expect 5 --replace_dead'),
+    launcherCommand('poll-session', '--once'),
+    launcherCommand('poll-session', '--verbose --timeout 60'),
+    launcherCommand('poll-session', '--json --timeout 60 > events.jsonl'),
   ],
   notes: [
+    'A slice off a terminal prints only what changed since the previous call for this session (a cursor in',
+    '<session_dir>/poll-cursor.<session_id>.json); --from_start prints everything again. It ends with one line, e.g.',
+    `"[poll] 7/20 completed, 3 running, 10 waiting, 0 failed; 4m12s elapsed. Still running: run the same command again (exit 3)." or`,
+    `"[poll] All 20 tasks ended: 19 completed, 1 failed; 31m02s elapsed. Next: ${launcherCommand('aggregate')} (exit 1)."`,
     'Files: reads .agent/sessions/latest.yaml and events.jsonl; writes latest.yaml (under its lock) only to mark dead agents failed or record replacements.',
-    'Exit codes: 0 all completed, 1 any failed, skipped or cancelled, 2 usage error or no session, 3 timeout (or, with --once, tasks still active).',
+    'Exit codes: 0 all completed, 1 any failed, skipped or cancelled, 2 usage error or no session, 3 still active (slice over, or --once).',
   ],
 };
 
@@ -60,20 +79,48 @@ export async function main(argv: string[] = process.argv.slice(2), io: PollIo = 
   const write = (text: string) => void io.stdout.write(text);
   const parsed = parseOrShowHelp(argv, spec, write);
   if (!parsed) return EXIT.ok;
-  const timeoutS = numberFlag(parsed.flags, 'timeout', { min: 0, exclusiveMin: true });
+  const timeoutFlag = durationFlag(parsed.flags, 'timeout', { unit: 's', min: 0 });
   const intervalMs = integerFlag(parsed.flags, 'interval_ms', { min: 10, max: 60_000 }) ?? 500;
   const expect = integerFlag(parsed.flags, 'expect', { min: 1 }) ?? 1;
   const once = Boolean(parsed.flags.once);
-  const waitForSessionS = numberFlag(parsed.flags, 'wait_for_session', { min: 0 }) ?? (once ? 0 : 10);
+  const waitForSessionS = durationFlag(parsed.flags, 'wait_for_session', { unit: 's', min: 0 }) ?? (once ? 0 : 10);
   const json = Boolean(parsed.flags.json);
-  if (json && parsed.flags.plain) throw usageError('Give either --json or --plain, not both: --json already prints no board.');
-  const paths = resolveSessionPaths({ sessionDir: stringFlag(parsed.flags, 'session_dir') });
+  const verbose = Boolean(parsed.flags.verbose) || Boolean(parsed.flags.plain);
+  if (json && verbose) throw usageError('Give either --json or --verbose/--plain, not both: --json prints every event as data already.');
+  if (json && parsed.flags.from_start) throw usageError('--from_start only applies to the default output: --json always prints every event.');
+  const sessionDir = stringFlag(parsed.flags, 'session_dir');
+  const paths = resolveSessionPaths({ sessionDir });
+  const tty = Boolean(io.stdout.isTTY);
+  const timeoutS = sliceTimeoutS(timeoutFlag, tty, io.env);
 
   let sink: ProgressSink;
+  let sliced = false;
   if (json) sink = createJsonSink({ write, timeoutS, once });
-  else if (io.stdout.isTTY && !parsed.flags.plain) sink = createBoardSink({ stream: io.stdout, color: wantsColor(io), timeoutS });
-  else sink = createLineSink({ write, timeoutS });
-  return followSession({ paths, sink, timeoutS, intervalMs, expect, waitForSessionS, replaceDead: Boolean(parsed.flags.replace_dead), once, clock: io.clock });
+  else if (tty && !verbose) sink = createBoardSink({ stream: io.stdout, color: wantsColor(io), timeoutS });
+  else if (verbose) sink = createLineSink({ write, timeoutS });
+  else {
+    sliced = true;
+    const nextCommand = launcherCommand('aggregate', sessionDir === undefined ? '' : `--session_dir ${JSON.stringify(paths.dir)}`);
+    sink = createSliceSink({ write, timeoutS, expect: parsed.flags.expect === undefined ? undefined : expect, nextCommand });
+  }
+  const fromStart = Boolean(parsed.flags.from_start);
+  const cursor = sliced
+    ? { load: (id: string) => (fromStart ? Promise.resolve(null) : loadCursor(paths, id)), save: (id: string, position: { ino: number; offset: number }) => saveCursor(paths, id, position) }
+    : undefined;
+  return followSession({ paths, sink, timeoutS, intervalMs, expect, waitForSessionS, replaceDead: Boolean(parsed.flags.replace_dead), once, clock: io.clock, cursor });
+}
+
+/**
+ * The slice length in seconds, or undefined for no limit: `--timeout S` as given (0 = no limit);
+ * without it {@link DEFAULT_SLICE_S} off a terminal (a model's tool call) and no limit on one (a person watching).
+ * Off a terminal, when `BASH_DEFAULT_TIMEOUT_MS` is set (Claude Code's Bash tool limit, see the CLI contract;
+ * the tool's shell inherits it), a slice is at most three quarters of it, so a wait never outlives the tool call.
+ */
+export function sliceTimeoutS(flag: number | undefined, tty: boolean, env: Record<string, string | undefined> = {}): number | undefined {
+  const slice = flag === undefined ? (tty ? undefined : DEFAULT_SLICE_S) : flag === 0 ? undefined : flag;
+  const bashMs = Number(env.BASH_DEFAULT_TIMEOUT_MS);
+  if (tty || slice === undefined || !Number.isFinite(bashMs) || bashMs <= 0) return slice;
+  return Math.min(slice, Math.max(1, Math.floor((bashMs * 0.75) / 1000)));
 }
 
 /** Colours on a terminal unless NO_COLOR is set; FORCE_COLOR=0 turns them off, any other FORCE_COLOR on. */

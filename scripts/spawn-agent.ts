@@ -1,9 +1,10 @@
-#!/usr/bin/env -S npx tsx
 /**
  * spawn-agent: run one real Claude Code sub-agent (`claude -p`) for a task, under the shared session state.
  *
- * Usage:   npx tsx scripts/spawn-agent.ts --task_name NAME --goal TEXT [--task_file PATH] [--model M] [--max_turns N] [...] [-- CLAUDE_ARGS] &
- * Example: npx tsx scripts/spawn-agent.ts --task_name scan --goal "List the TODO comments in src/" --permission_mode plan &
+ * Usage:   "$S/scripts/run" spawn-agent --task_name NAME --goal TEXT [--task_file PATH] [--model M] [--max_turns N] [...] [-- CLAUDE_ARGS] &
+ * Example: "$S/scripts/run" spawn-agent --task_name scan --goal "List the TODO comments in src/" --permission_mode plan &
+ *          (S is this skill's folder; `--help` prints the absolute path of this install's launcher. scripts/run starts the
+ *          agent in a session of its own, so killing the caller's process group does not stop it: cancel-session does.)
  * Reads/writes: <cwd>/.agent/sessions/latest.yaml (under its lock) and events.jsonl;
  *               writes <output_dir>/<task_name>.md (default .agent/results); reads --task_file.
  * Runs: `claude -p --output-format json [flags]` in the project (or --cwd), the prompt on stdin; see references/cli-integration.md.
@@ -11,11 +12,14 @@
  */
 import { parseOrShowHelp, runMain, stringFlag, type CommandSpec } from './lib/cli.ts';
 import { EXIT } from './lib/errors.ts';
+import { guardBrokenOutput } from './lib/detach.ts';
+import { launcherCommand } from './lib/dist.ts';
 import { runBackgroundTask } from './lib/background-task.ts';
 import { createClaudeExecutor } from './lib/claude-agent.ts';
 import { CLAUDE_FLAGS, readClaudeSettings } from './lib/claude-options.ts';
 import { readTaskFile } from './lib/claude-prompt.ts';
-import { readSpawnSettings, relaunchArgv, SPAWN_FLAGS } from './lib/spawn-options.ts';
+import { readSpawnSettings, SPAWN_FLAGS } from './lib/spawn-options.ts';
+import { agentLaunch } from './lib/agent-command.ts';
 
 export const spec: CommandSpec = {
   name: 'spawn-agent',
@@ -23,14 +27,16 @@ export const spec: CommandSpec = {
     'Registers a task in the session, waits for its dependencies and a worker slot, then runs a real Claude Code ' +
     'sub-agent (`claude -p --output-format json`, prompt on stdin, no shell) in the project directory. Its answer goes to ' +
     '<output_dir>/<task_name>.md; the state records cost, tokens, turns and the claude session id. Rate limits, 5xx and ' +
-    'connection failures are retried with exponential backoff; other failures end the task at once. Start many with "&".',
+    'connection failures are retried with exponential backoff; other failures end the task at once. Start many with "&": ' +
+    'started through scripts/run, each agent runs in a session of its own, so killing the shell or tool call that started it does ' +
+    'not stop it (cancel-session does).',
   usage: '--task_name NAME --goal TEXT [--task_file PATH] [--model M] [--max_turns N] [--permission_mode MODE] [--allowed_tools T] [...] [-- CLAUDE_ARGS]',
   flags: { ...SPAWN_FLAGS, ...CLAUDE_FLAGS },
   passthrough: true,
   examples: [
-    'npx tsx scripts/spawn-agent.ts --task_name scan --goal "List the TODO comments in src/" --permission_mode plan &',
-    'npx tsx scripts/spawn-agent.ts --task_file .agent/tasks/T-02.md --permission_mode acceptEdits --allowed_tools "Read,Edit,Bash(npm test)" --max_turns 30 &',
-    'npx tsx scripts/spawn-agent.ts --task_name review --goal "Review the diff" --depends_on scan --model sonnet -- --effort high &',
+    launcherCommand('spawn-agent', '--task_name scan --goal "List the TODO comments in src/" --permission_mode plan &'),
+    launcherCommand('spawn-agent', '--task_file .agent/tasks/T-02.md --permission_mode acceptEdits --allowed_tools "Read,Edit,Bash(npm test)" --max_turns 30 &'),
+    launcherCommand('spawn-agent', '--task_name review --goal "Review the diff" --depends_on scan --model sonnet -- --effort high &'),
   ],
   notes: [
     'Arguments after "--" are passed to claude verbatim. No permission-bypassing flag is ever added by default.',
@@ -46,6 +52,7 @@ export const spec: CommandSpec = {
  * @param env - reads `CLAUDE_BIN`.
  */
 export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  guardBrokenOutput();
   const parsed = parseOrShowHelp(argv, spec);
   if (!parsed) return EXIT.ok;
   const taskFileFlag = stringFlag(parsed.flags, 'task_file');
@@ -53,7 +60,7 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
   const settings = readSpawnSettings(parsed.flags, 'claude', taskFile ?? {});
   const claude = readClaudeSettings(parsed.flags, parsed.passthrough, env);
   settings.agentCwd = claude.cwd;
-  settings.task.launch = { argv: relaunchArgv(import.meta.url, argv), cwd: process.cwd() };
+  settings.task.launch = agentLaunch('spawn-agent', argv, process.cwd());
   const result = await runBackgroundTask({
     ...settings,
     executor: createClaudeExecutor({

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ReportData } from '../scripts/lib/report-data.ts';
@@ -84,5 +84,51 @@ describe('aggregate', () => {
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toMatch(/No session found/);
     expect(await listFiles(project.dir)).toEqual([]);
+  });
+});
+
+describe('aggregate: what to check before presenting results', () => {
+  const FAKE_CLAUDE = path.join(import.meta.dirname, 'support', 'fake-claude', 'claude');
+
+  it('a mock run opens final_output.md and the summary with the rehearsal banner; its result files say SIMULATED', async () => {
+    const project = await tempProject('dto-aggregate-');
+    await writeFile(path.join(project.dir, 'plan.yaml'), 'tasks:\n  - { id: a, goal: "find bugs", delay_ms: 50 }\n  - { id: b, goal: "fix them", depends_on: [a], delay_ms: 50 }\n');
+    expect((await run('orchestrate', ['plan.yaml', '--agent', 'mock'], project.dir)).exitCode).toBe(0);
+    const result = await run('aggregate', [], project.dir);
+    expect(result.exitCode, result.all).toBe(0);
+    expect(result.stdout.split('\n')[0]).toMatch(/^REHEARSAL WITH SIMULATED AGENTS: no real work was done\. 2 of 2 tasks ran with mock agents/);
+    const report = await readFile(path.join(project.dir, '.agent/final_output.md'), 'utf8');
+    expect(report.split('\n')[0]).toMatch(/^> \*\*REHEARSAL WITH SIMULATED AGENTS:\*\* no real work was done\./);
+    const resultFile = await readFile(path.join(project.dir, '.agent/results/a.md'), 'utf8');
+    expect(resultFile).toMatch(/^simulated: true$/m);
+    expect(resultFile).toContain('# a (SIMULATED)');
+    expect(resultFile).toContain('**SIMULATED: a mock agent wrote this (a rehearsal); no real work was done');
+    const json = JSON.parse((await run('aggregate', ['--json'], project.dir)).stdout) as { checks: unknown };
+    expect(json.checks).toEqual({ rehearsal: true, simulated_tasks: ['a', 'b'], permission_denials: [], empty_results: [] });
+  });
+
+  it('real agents: no banner; permission denials per task with the tool names, and empty answers, in the summary and --json', async () => {
+    const project = await tempProject('dto-aggregate-');
+    const env = { CLAUDE_BIN: FAKE_CLAUDE };
+    for (const [name, scenario] of [['ok', 'success'], ['denied', 'denials'], ['blank', 'empty']] as const) {
+      const spawned = await run('spawn-agent', ['--session_id', 'real', '--task_name', name, '--goal', `fake-scenario:${scenario} do ${name}`], project.dir, env);
+      expect(spawned.exitCode, spawned.all).toBe(0);
+    }
+    const result = await run('aggregate', [], project.dir);
+    expect(result.exitCode, result.all).toBe(0);
+    expect(result.stdout).not.toContain('REHEARSAL');
+    expect(result.stdout).toContain('Permission denials: denied (2: Bash, Write).');
+    expect(result.stdout).toContain('Empty results: blank.');
+    const report = await readFile(path.join(project.dir, '.agent/final_output.md'), 'utf8');
+    expect(report).not.toContain('REHEARSAL');
+    expect(report).toContain('- Permission denials: denied (2: Bash, Write)');
+    expect(report).toContain('- Empty results: blank');
+    const json = JSON.parse((await run('aggregate', ['--json'], project.dir)).stdout) as { checks: unknown };
+    expect(json.checks).toEqual({
+      rehearsal: false,
+      simulated_tasks: [],
+      permission_denials: [{ task: 'denied', count: 2, tools: ['Bash', 'Write'] }],
+      empty_results: ['blank'],
+    });
   });
 });

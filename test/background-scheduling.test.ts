@@ -106,7 +106,7 @@ describe('background mode scheduling across processes', () => {
     await updateState(project.paths, (tx) => {
       // Make the replacement quick: it re-runs the recorded command with a shorter delay.
       const launch = tx.state!.tasks.victim!.launch!;
-      launch.argv = launch.argv.map((arg) => (arg === '60000' ? '100' : arg));
+      launch.args = launch.args.map((arg) => (arg === '60000' ? '100' : arg));
     });
     const replaced = await replaceDeadTasks(project.paths);
     expect(replaced.map((r) => r.task)).toEqual(['victim']);

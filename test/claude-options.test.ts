@@ -138,7 +138,7 @@ describe('readTaskFile', () => {
 
   it('main: a task file without a task name is refused like a missing --task_name', async () => {
     const f = await file('---\ngoal: g\n---\n');
-    await expect(main(['--task_file', f], {})).rejects.toThrow('Expected --task_name to match');
+    await expect(main(['--task_file', f], {})).rejects.toThrow('--task_name is required');
   });
 });
 

@@ -245,7 +245,7 @@ describe('spawn-agent with a fake claude on PATH', () => {
     expect(call!.stdin).toContain(`## Instructions (from ${path.join(p.dir, 'tasks/T-02.md')})\n# Fix the parser\n\nStep 1: read src/parse.ts.\nStep 2: fix the off-by-one.\n`);
     expect(call!.stdin).toContain('## Files\n');
     expect(call!.stdin).toContain('- src/parse.ts\n- src/lex.ts');
-    expect(task.launch!.argv.slice(-4)).toEqual(['--task_file', 'tasks/T-02.md', '--goal', 'Fix the parser now']);
+    expect(task.launch!.args.slice(-4)).toEqual(['--task_file', 'tasks/T-02.md', '--goal', 'Fix the parser now']);
   });
 
   it('a dependency\'s result file is named in the prompt', async () => {

@@ -12,7 +12,7 @@ describe('orchestrate (plan mode)', () => {
   it('runs a diamond in topological order, prints the batches, and records everything background mode does', async () => {
     const project = await tempProject();
     await writeFile(path.join(project.dir, 'plan.yaml'), ['tasks:', yamlTask('A'), yamlTask('B', ['A']), yamlTask('C', ['A']), yamlTask('D', ['B', 'C'])].join('\n'));
-    const result = await run('orchestrate', ['plan.yaml', '--workers', '4'], project.dir);
+    const result = await run('orchestrate', ['plan.yaml', '--agent', 'mock', '--workers', '4'], project.dir);
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toContain('Batch 1: A\n  Batch 2: B, C\n  Batch 3: D');
     const state = (await project.state())!;
@@ -33,7 +33,7 @@ describe('orchestrate (plan mode)', () => {
   it('never runs more than --workers tasks at once, and uses them all', async () => {
     const project = await tempProject();
     await writeFile(path.join(project.dir, 'plan.yaml'), ['tasks:', ...Array.from({ length: 8 }, (_, i) => yamlTask(`t${i}`))].join('\n'));
-    expect((await run('orchestrate', ['plan.yaml', '--workers', '3'], project.dir)).exitCode).toBe(0);
+    expect((await run('orchestrate', ['plan.yaml', '--agent', 'mock', '--workers', '3'], project.dir)).exitCode).toBe(0);
     expect(maxOverlap((await project.state())!)).toBe(3);
   });
 
@@ -41,7 +41,7 @@ describe('orchestrate (plan mode)', () => {
     const project = await tempProject();
     const plan = ['tasks:', yamlTask('low', [], ', priority: P3'), yamlTask('mid', [], ', priority: P1'), yamlTask('top', [], ', priority: P0'), yamlTask('mid2', [], ', priority: P1')];
     await writeFile(path.join(project.dir, 'plan.yaml'), plan.join('\n'));
-    expect((await run('orchestrate', ['plan.yaml', '--workers', '1'], project.dir)).exitCode).toBe(0);
+    expect((await run('orchestrate', ['plan.yaml', '--agent', 'mock', '--workers', '1'], project.dir)).exitCode).toBe(0);
     expect(startOrder((await project.state())!)).toEqual(['top', 'mid', 'mid2', 'low']);
   });
 
@@ -49,7 +49,7 @@ describe('orchestrate (plan mode)', () => {
     const project = await tempProject();
     const plan = ['tasks:', yamlTask('a', [], ', files: [src/app.ts]'), yamlTask('b', [], ', files: [src/app.ts]'), yamlTask('c', [], ', files: [other.ts]')];
     await writeFile(path.join(project.dir, 'plan.yaml'), plan.join('\n'));
-    expect((await run('orchestrate', ['plan.yaml', '--workers', '3'], project.dir)).exitCode).toBe(0);
+    expect((await run('orchestrate', ['plan.yaml', '--agent', 'mock', '--workers', '3'], project.dir)).exitCode).toBe(0);
     const state = (await project.state())!;
     expect(Date.parse(state.tasks.b!.started_at!)).toBeGreaterThanOrEqual(Date.parse(state.tasks.a!.ended_at!));
     expect(Date.parse(state.tasks.c!.started_at!)).toBeLessThan(Date.parse(state.tasks.a!.ended_at!));
@@ -59,7 +59,7 @@ describe('orchestrate (plan mode)', () => {
     const project = await tempProject();
     const plan = ['tasks:', yamlTask('a', [], ', fail: true'), yamlTask('b', ['a']), yamlTask('c', ['b']), yamlTask('d')];
     await writeFile(path.join(project.dir, 'plan.yaml'), plan.join('\n'));
-    const result = await run('orchestrate', ['plan.yaml', '--workers', '1'], project.dir);
+    const result = await run('orchestrate', ['plan.yaml', '--agent', 'mock', '--workers', '1'], project.dir);
     expect(result.exitCode).toBe(1);
     let state = (await project.state())!;
     expect(Object.fromEntries(Object.entries(state.tasks).map(([n, t]) => [n, [t.status, t.error]]))).toEqual({
@@ -68,7 +68,7 @@ describe('orchestrate (plan mode)', () => {
       c: ['skipped', 'dependency b skipped'],
       d: ['completed', null],
     });
-    const stopped = await run('orchestrate', ['plan.yaml', '--workers', '1', '--on_failure', 'stop'], project.dir);
+    const stopped = await run('orchestrate', ['plan.yaml', '--agent', 'mock', '--workers', '1', '--on_failure', 'stop'], project.dir);
     expect(stopped.exitCode).toBe(1);
     state = (await project.state())!;
     expect(state.tasks.d).toMatchObject({ status: 'skipped', error: 'stopped after a failed (--on_failure stop)' });
@@ -78,10 +78,10 @@ describe('orchestrate (plan mode)', () => {
     const project = await tempProject();
     const planPath = path.join(project.dir, 'plan.yaml');
     await writeFile(planPath, ['tasks:', yamlTask('a'), yamlTask('b', ['a'], ', fail: true'), yamlTask('c', ['b'])].join('\n'));
-    expect((await run('orchestrate', ['plan.yaml'], project.dir)).exitCode).toBe(1);
+    expect((await run('orchestrate', ['plan.yaml', '--agent', 'mock'], project.dir)).exitCode).toBe(1);
     const first = (await project.state())!;
     await writeFile(planPath, ['tasks:', yamlTask('a'), yamlTask('b', ['a']), yamlTask('c', ['b'])].join('\n'));
-    const resumed = await run('orchestrate', ['plan.yaml', '--resume'], project.dir);
+    const resumed = await run('orchestrate', ['plan.yaml', '--agent', 'mock', '--resume'], project.dir);
     expect(resumed.exitCode).toBe(0);
     const state = (await project.state())!;
     expect(state.session_id).toBe(first.session_id);
@@ -93,7 +93,7 @@ describe('orchestrate (plan mode)', () => {
   it('refuses --resume when the session is not this plan', async () => {
     const project = await tempProject();
     await writeFile(path.join(project.dir, 'plan.yaml'), ['tasks:', yamlTask('a')].join('\n'));
-    const result = await run('orchestrate', ['plan.yaml', '--resume'], project.dir);
+    const result = await run('orchestrate', ['plan.yaml', '--agent', 'mock', '--resume'], project.dir);
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toMatch(/Cannot resume/);
     expect(await listFiles(path.join(project.dir, '.agent'))).toEqual([]);
@@ -108,7 +108,7 @@ describe('orchestrate (plan mode)', () => {
     ];
     for (const [plan, message] of cases) {
       await writeFile(path.join(project.dir, 'plan.yaml'), plan);
-      const result = await run('orchestrate', ['plan.yaml'], project.dir);
+      const result = await run('orchestrate', ['plan.yaml', '--agent', 'mock'], project.dir);
       expect(result.exitCode).toBe(2);
       expect(result.stderr).toMatch(message);
     }
@@ -122,7 +122,7 @@ describe('orchestrate (plan mode)', () => {
       planPath,
       '# Plan\n\n| Task ID | Description | Dependencies | Status |\n|---|---|---|---|\n| T-01 | Scan | None | 🟡 Pending |\n| T-02 | Report | T-01 | ⏸️ Waiting |\n',
     );
-    expect((await run('orchestrate', ['master_plan.md'], project.dir)).exitCode).toBe(0);
+    expect((await run('orchestrate', ['master_plan.md', '--agent', 'mock'], project.dir)).exitCode).toBe(0);
     const text = await readFile(planPath, 'utf8');
     expect(text).toContain('| T-01 | Scan | None | ✅ Completed |');
     expect(text).toContain('| T-02 | Report | T-01 | ✅ Completed |');
@@ -131,10 +131,11 @@ describe('orchestrate (plan mode)', () => {
 
   it.each([
     [[], /Missing PLAN/],
-    [['nope.yaml'], /Cannot read the plan .*nope.yaml/],
-    [['p.yaml', '--workers', '0'], /Expected --workers to be a whole number from 1/],
+    [['p.yaml'], /Missing --agent: pass --agent mock for a rehearsal \(no account needed; agents are simulated and their results are not findings\) or --agent claude for real Claude Code agents/],
+    [['nope.yaml', '--agent', 'mock'], /Cannot read the plan .*nope.yaml/],
+    [['p.yaml', '--agent', 'mock', '--workers', '0'], /Expected --workers to be a whole number from 1/],
     [['p.yaml', '--agent', 'gpt'], /Expected --agent to be one of mock, claude/],
-    [['p.yaml', '--on_failure', 'panic'], /Expected --on_failure to be one of stop, continue/],
+    [['p.yaml', '--agent', 'mock', '--on_failure', 'panic'], /Expected --on_failure to be one of stop, continue/],
   ])('refuses %j', async (args, message) => {
     const project = await tempProject();
     const result = await run('orchestrate', args, project.dir);
@@ -196,7 +197,7 @@ describe('orchestrate --agent claude (fake claude CLI on PATH, following the con
   it('refuses claude flags in a mock rehearsal', async () => {
     const project = await tempProject();
     await writeFile(path.join(project.dir, 'plan.yaml'), 'tasks:\n  - { id: a, goal: g }\n');
-    const result = await run('orchestrate', ['plan.yaml', '--model', 'opus'], project.dir);
+    const result = await run('orchestrate', ['plan.yaml', '--agent', 'mock', '--model', 'opus'], project.dir);
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toMatch(/--model only apply to real agents: add --agent claude/);
     expect(await listFiles(project.dir)).toEqual(['plan.yaml']);

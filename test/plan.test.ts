@@ -66,7 +66,7 @@ describe('plans', () => {
     const out = applyPlanStatuses(SEED_PLAN, state);
     expect(out.split('\n').slice(6, 10)).toEqual([
       '| Task ID | Description | Dependencies | Agent | Status |',
-      '| --------- | ------------- | -------------- | ------- | --- |',
+      '|---------|-------------|--------------|-------| --- |',
       '| T-01 | Scan source files | None | Agent-01 | ✅ Completed |',
       '| T-02 | Check code quality | T-01 | Agent-02 | 🔵 Running |',
     ]);
@@ -76,4 +76,81 @@ describe('plans', () => {
       '| Task ID | Agent | Status | Start Time | End Time |\n|---|---|---|---|---|\n| T-01 | Agent-01 | ✅ Completed | 10:00:01 | 10:00:03 |\n',
     );
   });
+
+  it('keeps rows without a leading pipe in the table, as GitHub does', () => {
+    const plan = parseMarkdownPlan('| Task ID | Description | Dependencies |\n|---|---|---|\n| a | do a | None |\nb | do b | a\nc | do c | a, b |\n');
+    expect(plan.tasks.map((task) => [task.id, task.goal, task.dependsOn])).toEqual([
+      ['a', 'do a', []],
+      ['b', 'do b', ['a']],
+      ['c', 'do c', ['a', 'b']],
+    ]);
+  });
+
+  it('refuses a row with a missing or an extra cell, naming its line', () => {
+    const head = '# Plan\n\n| Task ID | Description | Dependencies |\n|---|---|---|\n| a | do a | None |\n';
+    expect(() => parseMarkdownPlan(`${head}| b | do b |\n`, 'p.md')).toThrow(/p\.md:6: this row has 2 cells but the table header has 3/);
+    expect(() => parseMarkdownPlan(`${head}| b | do b | a | extra |\n`, 'p.md')).toThrow(/p\.md:6: this row has 4 cells but the table header has 3/);
+    expect(() => parseMarkdownPlan(`${head}Some notes right under the table\n`, 'p.md')).toThrow(/p\.md:6: this row has 1 cell but/);
+    expect(parseMarkdownPlan(`${head}\nSome notes after a blank line\n`).tasks).toHaveLength(1);
+  });
+
+  it('counts escaped pipes as text, not as cell borders', () => {
+    const plan = parseMarkdownPlan('| Task ID | Description | Dependencies |\n|---|---|---|\n| a | grep `x \\| y` in src | None |\n');
+    expect(plan.tasks[0]!.goal).toBe('grep `x | y` in src');
+  });
+
+  it('refuses a blank description with the row number, as --goal "" is refused', () => {
+    expect(() => parseMarkdownPlan('| Task ID | Description | Dependencies |\n|---|---|---|\n| a | do a | None |\n| b |  | a |\n', 'p.md')).toThrow(
+      /p\.md:4: task b has an empty Description cell/,
+    );
+    expect(() => parseMarkdownPlan('| Task ID | Dependencies |\n|---|---|\n| a | None |\n', 'p.md')).toThrow(/p\.md:1: the task table has no Description/);
+    expect(() => parseYamlPlan('tasks:\n  - { id: a, goal: "   " }\n', 'p.yaml')).toThrow(/tasks\.0\.goal: must say what the agent must do/);
+  });
+
+  it('ignores a table inside a fenced code block', () => {
+    const text = '```\n| Task ID | Description | Dependencies |\n|---|---|---|\n| x | in code | None |\n```\n\n| Task ID | Description | Dependencies |\n|---|---|---|\n| a | real | None |\n';
+    expect(parseMarkdownPlan(text).tasks.map((task) => task.id)).toEqual(['a']);
+  });
+
+  it('rewrites only the Status cell, keeping extra cells, alignment, escapes, line breaks and trailing text', () => {
+    const state = SessionStateSchema.parse({
+      version: 1, session_id: 's', created_at: '2026-11-22T10:00:00.000Z', updated_at: '2026-11-22T10:00:00.000Z',
+      tasks: {
+        a: { status: 'completed', agent: 'Agent-01', goal: 'g', registered_at: '2026-11-22T10:00:00.000Z' },
+        b: { status: 'running', agent: 'Agent-02', goal: 'g', registered_at: '2026-11-22T10:00:00.000Z' },
+      },
+    });
+    const text = [
+      '| Task ID | Description | Dependencies | Status | Notes |',
+      '|:--------|:-----------:|-------------:|--------|-------|',
+      '| a | grep `x \\| y` | None | 🟡 Pending | keep **me** |',
+      'b  |   do b   | a |    | also \\| kept',
+      '| c | unknown to the session | a | 🟡 Pending | untouched |',
+      'Trailing text that is not a row.',
+      '',
+    ].join('\r\n');
+    const out = applyPlanStatuses(text, state);
+    expect(out.split('\r\n')).toEqual([
+      '| Task ID | Description | Dependencies | Status | Notes |',
+      '|:--------|:-----------:|-------------:|--------|-------|',
+      '| a | grep `x \\| y` | None | ✅ Completed | keep **me** |',
+      'b  |   do b   | a |    🔵 Running | also \\| kept',
+      '| c | unknown to the session | a | 🟡 Pending | untouched |',
+      'Trailing text that is not a row.',
+      '',
+    ]);
+    expect(applyPlanStatuses(out, state)).toBe(out);
+  });
+
+  it('adds a Status column without touching a user cell after the last column', () => {
+    const state = SessionStateSchema.parse({
+      version: 1, session_id: 's', created_at: '2026-11-22T10:00:00.000Z', updated_at: '2026-11-22T10:00:00.000Z',
+      tasks: { a: { status: 'failed', agent: 'Agent-01', goal: 'g', registered_at: '2026-11-22T10:00:00.000Z' } },
+    });
+    const text = '| Task ID | Description | Dependencies |\n|---|---|---|\n| a | do a | None |\n| b | do b | a | a user note |\n';
+    expect(applyPlanStatuses(text, state)).toBe(
+      '| Task ID | Description | Dependencies | Status |\n|---|---|---| --- |\n| a | do a | None | ❌ Failed |\n| b | do b | a | a user note |\n',
+    );
+  });
 });
+

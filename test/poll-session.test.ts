@@ -43,7 +43,7 @@ describe('poll-session output on a fixed state (snapshots)', () => {
   it('not a terminal: status table, execution summary and the last line; exit 1 for a failed task', async () => {
     const project = await fixtureProject();
     const out = fakeStdout(false);
-    const code = await main(['--session_dir', project.paths.dir], { stdout: out.stream, env: {}, clock: CLOCK });
+    const code = await main(['--verbose', '--session_dir', project.paths.dir], { stdout: out.stream, env: {}, clock: CLOCK });
     expect(code).toBe(1);
     expect(out.text()).toMatchSnapshot();
     expect(out.text()).toContain('All 5 tasks ended: 3 completed, 1 failed, 1 skipped. Makespan 8.8 s.');
@@ -74,7 +74,7 @@ describe('poll-session output on a fixed state (snapshots)', () => {
   it('--once on a live session: the table and exit 3; with --json only the summary', async () => {
     const project = await fixtureProject(liveState(), []);
     const out = fakeStdout(false);
-    expect(await main(['--once', '--session_dir', project.paths.dir], { stdout: out.stream, env: {}, clock: () => Date.parse(at(9)) })).toBe(3);
+    expect(await main(['--once', '--verbose', '--session_dir', project.paths.dir], { stdout: out.stream, env: {}, clock: () => Date.parse(at(9)) })).toBe(3);
     expect(out.text()).toMatchSnapshot();
     const json = fakeStdout(false);
     expect(await main(['--once', '--json', '--session_dir', project.paths.dir], { stdout: json.stream, env: {}, clock: () => Date.parse(at(9)) })).toBe(3);
@@ -101,7 +101,7 @@ describe('poll-session with real agents', () => {
   it('prints a line per event, even for tasks that start and end between two reads, and exits 0', async () => {
     const project = await tempProject('dto-poll-');
     await updateState(project.paths, (tx) => void openSession(tx, { sessionId: 'quick', maxWorkers: 6 }));
-    const poll = start('poll-session', ['--expect', '6', '--timeout', '60'], project.dir);
+    const poll = start('poll-session', ['--verbose', '--expect', '6', '--timeout', '60'], project.dir);
     await whenPrinted(poll, /Time elapsed/);
     const names = ['t1', 't2', 't3', 't4', 't5', 't6'];
     const agents = names.map((name, i) =>
@@ -166,7 +166,7 @@ describe('poll-session with real agents', () => {
     // a runs long enough that s1 is still active when s2 replaces it, however slow the machine.
     const first = start('spawn-agent-mock', ['--task_name', 'a', '--goal', 'g', '--delay_ms', '60000', '--session_id', 's1'], project.dir);
     for (let i = 0; i < 800 && !(await project.state()); i++) await new Promise((r) => setTimeout(r, 25));
-    const poll = start('poll-session', ['--timeout', '60'], project.dir);
+    const poll = start('poll-session', ['--verbose', '--timeout', '60'], project.dir);
     await whenPrinted(poll, /Time elapsed/);
     const second = start('spawn-agent-mock', ['--task_name', 'b', '--goal', 'g', '--delay_ms', '100', '--session_id', 's2'], project.dir);
     const result = await poll;
@@ -184,7 +184,7 @@ describe('poll-session with real agents', () => {
       const state = openSession(tx, { sessionId: 'fast' });
       registerTask(tx, state, { name: 'a', goal: 'g', runner: 'mock', pid: process.pid });
     });
-    const poll = start('poll-session', ['--interval_ms', '10000', '--timeout', '60'], project.dir);
+    const poll = start('poll-session', ['--verbose', '--interval_ms', '10000', '--timeout', '60'], project.dir);
     await whenPrinted(poll, /Time elapsed/);
     const latencies: number[] = [];
     for (const [status, pattern] of [['running', /a started by/], ['completed', /a completed by/]] as const) {
@@ -204,7 +204,7 @@ describe('poll-session with real agents', () => {
     expect((await run('poll-session', ['--wait_for_session', '0.2'], project.dir)).stderr).toMatch(/No session found at .*latest\.yaml after 0\.2 s/);
     const agent = start('spawn-agent-mock', ['--task_name', 'slow', '--goal', 'g', '--delay_ms', '60000'], project.dir);
     for (let i = 0; i < 400 && !(await project.state()); i++) await new Promise((r) => setTimeout(r, 25));
-    const result = await run('poll-session', ['--timeout', '0.5'], project.dir);
+    const result = await run('poll-session', ['--verbose', '--timeout', '0.5'], project.dir);
     agent.kill('SIGTERM');
     await agent;
     expect(result.exitCode).toBe(3);
@@ -214,10 +214,10 @@ describe('poll-session with real agents', () => {
   });
 
   it.each([
-    [['--timeout', 'soon'], /Expected --timeout to be a number greater than 0, got "soon"/],
+    [['--timeout', 'soon'], /Expected --timeout to be a number of seconds at least 0 .*got "soon"/],
     [['--interval_ms', '5'], /Expected --interval_ms to be a whole number from 10 to 60000, got "5"/],
     [['--expect', '0'], /Expected --expect to be a whole number from 1 up, got "0"/],
-    [['--json', '--plain'], /either --json or --plain/],
+    [['--json', '--plain'], /either --json or --verbose\/--plain/],
     [['--bogus'], /Unknown option '--bogus'/],
     [['stray'], /Unexpected argument "stray"/],
   ])('refuses %j with exit 2 and a clear message', async (args, message) => {

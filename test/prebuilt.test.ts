@@ -38,7 +38,7 @@ describe('prebuilt scripts (scripts/build)', () => {
     expect(js.stderr).toBe(ts.stderr);
   });
 
-  it('runs an agent exactly as the source does: state, events, result file, and a relaunch command through tsx', async () => {
+  it('runs an agent exactly as the source does: state, events, result file, and the recorded launch (script and flags, as data)', async () => {
     const runs = [];
     for (const start of [fromSource, fromBundle]) {
       const project = await tempProject();
@@ -48,13 +48,13 @@ describe('prebuilt scripts (scripts/build)', () => {
       runs.push({
         stdout: result.stdout.replace(/session \S+/, 'session X'),
         status: task.status,
-        launch: task.launch!.argv,
+        launch: [task.launch!.script, ...task.launch!.args],
         events: (await readEvents(project.paths.eventsPath)).map((e) => e.type),
         result: (await readFile(task.result_path!, 'utf8')).replace(/^(session_id|started_at|ended_at|duration_ms|mock_delay_ms): .*$/gm, '$1: X'),
       });
     }
     expect(runs[1]).toEqual(runs[0]);
-    expect(runs[0]!.launch.slice(0, 3)).toEqual(['--import', TSX_LOADER, path.join(SCRIPTS_DIR, 'spawn-agent-mock.ts')]);
+    expect(runs[0]!.launch).toEqual(['spawn-agent-mock', '--task_name', 'scan', '--goal', 'List files', '--delay_ms', '20']);
   });
 });
 

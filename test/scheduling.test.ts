@@ -54,4 +54,13 @@ describe('scheduling rules', () => {
     state.tasks.a!.status = 'completed';
     expect(runnableTasks(state)).toEqual(['b', 'c']);
   });
+
+  it('counts an unregistered dependency named toString, constructor or __proto__ as missing, and schedules tasks with those names', () => {
+    const state = session(5, { a: { depends_on: ['toString', 'constructor', '__proto__'] }, hasOwnProperty: {}, valueOf: { depends_on: ['hasOwnProperty'] } });
+    expect(checkDependencies(state, 'a')).toEqual({ kind: 'missing', names: ['toString', 'constructor', '__proto__'] });
+    expect(checkDependencies(state, 'toString')).toEqual({ kind: 'missing', names: ['toString'] });
+    expect(runnableTasks(state)).toEqual(['hasOwnProperty']);
+    expect(fileConflicts(state, 'constructor')).toEqual([]);
+  });
 });
+

@@ -5,6 +5,7 @@ import matter from 'gray-matter';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { run } from './support/project.ts';
+import { SET_S_LINE, codeBlocks, skillShellBlocks } from './support/skill-blocks.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -33,6 +34,13 @@ const FrontmatterSchema = z
 async function docs(): Promise<Array<{ file: string; text: string }>> {
   const refs = (await readdir(path.join(ROOT, 'references'))).filter((f) => f.endsWith('.md')).map((f) => `references/${f}`);
   return Promise.all(['SKILL.md', ...refs].map(async (file) => ({ file, text: await readFile(path.join(ROOT, file), 'utf8') })));
+}
+
+/** Everything a model or a user copies commands from: the skill, its references, the templates and the /orchestrate command. */
+async function commandSources(): Promise<Array<{ file: string; text: string }>> {
+  const templates = (await readdir(path.join(ROOT, 'templates'))).map((f) => `templates/${f}`);
+  const extra = await Promise.all(['commands/orchestrate.md', ...templates].map(async (file) => ({ file, text: await readFile(path.join(ROOT, file), 'utf8') })));
+  return [...(await docs()), ...extra];
 }
 
 describe('SKILL.md', () => {
@@ -72,6 +80,65 @@ describe('SKILL.md', () => {
   });
 });
 
+describe('commands a model can run verbatim', () => {
+  it('every shell block of SKILL.md sets S itself on its first line (each Bash call is a fresh shell)', async () => {
+    const blocks = await skillShellBlocks();
+    expect(blocks.length).toBeGreaterThanOrEqual(5);
+    expect(blocks.filter((body) => !body.startsWith(`${SET_S_LINE}\n`))).toEqual([]);
+  });
+
+  it('SKILL.md says once how to fill in S, from the "Base directory for this skill" line', async () => {
+    const text = await readFile(path.join(ROOT, 'SKILL.md'), 'utf8');
+    expect(text).toContain('Base directory for this skill: ...');
+    expect(text).toMatch(/fresh shell/);
+  });
+
+  it('no doc, template or command uses `npx tsx scripts/` or `scripts/NAME.ts` as a command (it fails from a user\'s project)', async () => {
+    const problems: string[] = [];
+    for (const { file, text } of await commandSources()) {
+      if (/npx tsx scripts\//.test(text)) problems.push(`${file}: npx tsx scripts/`);
+      for (const block of codeBlocks(text)) if (/scripts\/[a-z-]+\.ts\b/.test(block.body)) problems.push(`${file}: scripts/NAME.ts in a code block`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('every `$S/scripts/run` in a shell block follows a line that sets S in the same block (or the examples\' shared S)', async () => {
+    const problems: string[] = [];
+    for (const { file, text } of await commandSources()) {
+      for (const block of codeBlocks(text).filter((b) => b.lang === 'sh' || b.lang === 'bash')) {
+        const uses = block.body.includes('$S/');
+        const sets = /^S=/m.test(block.body) || file === 'references/examples.md';
+        if (uses && !sets) problems.push(`${file}: ${block.body.split('\n')[0]}`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('says "plan runner", never "plan mode" (which is Claude Code\'s own mode and --permission_mode plan)', async () => {
+    const problems = (await commandSources()).filter(({ text }) => /plan mode/i.test(text)).map(({ file }) => file);
+    expect(problems).toEqual([]);
+  });
+
+  it('the widest-layer rule and the examples agree: every example graph has a layer of 3 or more tasks', async () => {
+    const skill = await readFile(path.join(ROOT, 'SKILL.md'), 'utf8');
+    expect(skill).toMatch(/\*\*Fewer than 3\*\*/);
+    // The background-mode block of SKILL.md: scan, then three reviews at once, then the report.
+    expect(await skillShellBlocks().then((blocks) => blocks.find((b) => b.includes('spawn-agent --session_id')))).toMatch(/for area in quality security performance/);
+    const examples = await readFile(path.join(ROOT, 'references/examples.md'), 'utf8');
+    const plan = /cat > auth-plan\.yaml <<'PLAN'\n([\s\S]*?)\nPLAN/.exec(examples)![1]!;
+    const { tasks } = (await import('yaml')).parse(plan) as { tasks: Array<{ id: string; depends_on?: string[] }> };
+    // Layers by longest path from a task without dependencies (Kahn), kept here so the test reads the plan only.
+    const layer = new Map<string, number>();
+    const depth = (id: string): number => {
+      if (!layer.has(id)) layer.set(id, 1 + Math.max(0, ...(tasks.find((t) => t.id === id)!.depends_on ?? []).map(depth)));
+      return layer.get(id)!;
+    };
+    const widths = new Map<number, number>();
+    for (const t of tasks) widths.set(depth(t.id), (widths.get(depth(t.id)) ?? 0) + 1);
+    expect(Math.max(...widths.values())).toBeGreaterThanOrEqual(3);
+  });
+});
+
 describe('docs name only scripts and flags that exist', () => {
   const help = new Map<string, string>();
   /** Flags of other programs that the docs mention on purpose (claude's own, npm's, node's). */
@@ -79,7 +146,7 @@ describe('docs name only scripts and flags that exist', () => {
     'omit', 'dangerously-skip-permissions', 'output-format', 'input-format', 'permission-mode', 'max-turns', 'max-budget-usd',
     'allowedTools', 'disallowedTools', 'append-system-prompt', 'add-dir', 'model', 'print', 'verbose', 'import', 'session-id',
     'resume', 'version', 'help', 'json-schema', 'no-session-persistence', 'settings', 'mcp-config', 'fallback-model', 'effort',
-    'tools', 'system-prompt', 'fork-session', 'global',
+    'tools', 'system-prompt', 'fork-session', 'global', 'stat',
   ]);
 
   beforeAll(async () => {
@@ -95,7 +162,7 @@ describe('docs name only scripts and flags that exist', () => {
 
   it('every command in the docs names a script whose --help lists each flag used with it', async () => {
     const problems: string[] = [];
-    for (const { file, text } of await docs()) {
+    for (const { file, text } of await commandSources()) {
       const joined = text.replace(/\\\n\s*/g, ' ');
       for (const match of joined.matchAll(/scripts\/(?:run"?\s+([a-z][a-z-]*)|([a-z][a-z-]*)\.ts)([^\n`|]*)/g)) {
         const script = match[1] ?? match[2]!;

@@ -93,8 +93,11 @@ describe('spawn-agent-mock', () => {
       const project = await tempProject();
       const result = await run('spawn-agent-mock', ['--task_name', name, '--goal', 'g', '--delay_ms', '0'], project.dir);
       expect(result.exitCode).toBe(2);
-      expect(result.stderr).toContain('Expected --task_name to match [A-Za-z0-9._-]{1,64}');
-      expect(result.stderr).toContain(JSON.stringify(name));
+      if (name === '') expect(result.stderr).toContain('--task_name is required: give the task a name matching [A-Za-z0-9._-]{1,64}');
+      else {
+        expect(result.stderr).toContain('Expected --task_name to match [A-Za-z0-9._-]{1,64}');
+        expect(result.stderr).toContain(JSON.stringify(name));
+      }
       expect(await listFiles(project.dir)).toEqual([]);
       // Where the name would have led had it been used: inside the project (checked above) or outside it.
       expect(existsSync(path.resolve(project.dir, '.agent/results', `${name}.md`))).toBe(false);
@@ -103,7 +106,7 @@ describe('spawn-agent-mock', () => {
 
   it.each([
     [['--task_name', 'a'], /Missing --goal/],
-    [['--goal', 'g'], /Expected --task_name/],
+    [['--goal', 'g'], /--task_name is required/],
     [['--task_name', 'a', '--goal', 'g', '--delay_ms', 'soon'], /Expected --delay_ms to be a whole number.*"soon"/],
     [['--task_name', 'a', '--goal', 'g', '--bogus'], /Unknown option '--bogus'/],
     [['--task_name', 'a', '--goal', 'g', '--priority', 'P9'], /Expected --priority to be one of P0, P1, P2, P3, got "P9"/],

@@ -45,7 +45,7 @@ describe('state codec (fast block-YAML subset)', () => {
     const now = new Date('2026-11-22T20:35:10.013Z');
     const state = createSessionState({ sessionId: 's1', maxWorkers: 4, now });
     const t = tx(now);
-    registerTask(t, state, { name: 'scan', goal: 'List the files', runner: 'mock', pid: 42, dependsOn: [], launch: { argv: ['--import', 'file:///x/tsx.mjs', '/x/a.ts', '--delay_ms', '200'], cwd: '/tmp/p' } });
+    registerTask(t, state, { name: 'scan', goal: 'List the files', runner: 'mock', pid: 42, dependsOn: [], launch: { script: 'spawn-agent-mock', args: ['--task_name', 'scan', '--delay_ms', '200'], cwd: '/tmp/p' } });
     registerTask(t, state, { name: '123', goal: 'Fix issue #12: "quotes", colons: yes', runner: 'mock', pid: 43, dependsOn: ['scan'], files: ['src/a.ts'] });
     registerTask(t, state, { name: 'multi', goal: 'line one\n\n  indented line\nlast', runner: 'claude', pid: 44 });
     setStatus(t, state, 'scan', 'running');

@@ -27,6 +27,11 @@ export interface AgentContext {
   markRetrying(reason: string, delayMs: number): Promise<void>;
   /** Marks the task `running` again when the next try starts (counts an attempt). */
   markRunning(): Promise<void>;
+  /**
+   * Records the identity of the process the agent runs as (e.g. the `claude` CLI, started detached),
+   * or null when it ended, so cancel-session can stop it (task field `agent_child`). Optional.
+   */
+  recordChild?(identity: { pid: number; start: string | null; host: string | null } | null): Promise<void>;
 }
 
 /** What a runner reports when it ends. */

@@ -3,8 +3,8 @@ import { OrchestratorError, errorMessage } from './errors.ts';
 import type { AgentExecutor } from './agent-types.ts';
 import { openEventReader, type EventReader } from './event-reader.ts';
 import type { SessionEvent } from './events.ts';
-import { resultPathFor } from './result-file.ts';
-import { busySlots, checkDependencies, compareForSlot, fileConflicts, runnableTasks, type DependencyVerdict } from './scheduling.ts';
+import { checkOutputDir, resultPathFor } from './result-file.ts';
+import { busySlots, checkDependencies, compareForSlot, fileConflicts, runnableTasks, taskOf, type DependencyVerdict } from './scheduling.ts';
 import type { SessionState, TaskRecord, TaskStatus } from './schema.ts';
 import { executeClaimedTask, ownsTask, transitionOwnTask } from './task-execution.ts';
 import type { SessionPaths } from './session-paths.ts';
@@ -54,9 +54,13 @@ export interface BackgroundTaskResult {
 /**
  * Runs one task in this process, as `spawn-agent` and `spawn-agent-mock` do.
  *
- * The task is registered under the lock, waits (`waiting`) until its dependencies completed and a
- * worker slot is free for it (reading the state without the lock, woken by file changes), runs the
- * executor with a heartbeat, writes `<output_dir>/<task>.md` and records the outcome.
+ * The output folder is checked first (a file, or an unwritable place, is a usage error before
+ * anything is written). The task is registered under the lock with this process's identity (pid,
+ * start time, host), waits (`waiting`) until its dependencies completed and a worker slot is free
+ * for it (reading the state without the lock, woken by file changes), runs the executor with a
+ * heartbeat, writes `<output_dir>/<task>.md` and records the outcome. While it waits it renews
+ * `heartbeat_at` every `lease_ms / 3` (one locked write per period), so a stopped or hung waiting
+ * agent is marked dead after the lease and the queue passes over it.
  * SIGTERM, SIGINT and SIGHUP abort the executor and mark the task failed (or leave it cancelled if
  * cancel-session got there first).
  *
@@ -67,7 +71,8 @@ export async function runBackgroundTask(options: BackgroundTaskOptions): Promise
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   const resultPath = resultPathFor(options.outputDir, task.name);
 
-  // Fail before writing anything: a corrupt state file, or a name already in use.
+  // Fail before writing anything: an output folder that cannot be one, a corrupt state file, or a name already in use.
+  checkOutputDir(options.outputDir);
   const before = await readState(paths);
   const joining = before && !options.session.newSession && (options.session.sessionId ?? before.session_id) === before.session_id;
   const early = joining ? registrationConflict(before, task.name) : null;
@@ -75,7 +80,7 @@ export async function runBackgroundTask(options: BackgroundTaskOptions): Promise
 
   const registered = await updateState(paths, (tx) => {
     const state = openSession(tx, options.session);
-    return { record: registerTask(tx, state, { ...task, pid: process.pid }), sessionId: state.session_id };
+    return { record: registerTask(tx, state, { ...task, pid: process.pid, waitingLease: true }), sessionId: state.session_id };
   });
   const { sessionId } = registered;
   log(`[${registered.record.agent}] ${task.name}: registered in session ${sessionId}`);
@@ -103,9 +108,22 @@ export async function runBackgroundTask(options: BackgroundTaskOptions): Promise
     log(`[${registered.record.agent}] ${task.name}: ${finished.status}${finished.record?.error ? ` (${finished.record.error})` : ''}`);
     return { ...finished, sessionId };
   } finally {
-    for (const signal of signals) process.off(signal, onSignal);
+    // The task has ended; a SIGTERM still on its way (cancel-session signals right after writing the
+    // cancel this process has just seen) must not turn the exit code into "killed by a signal".
+    // Ignored for a moment (the process exits by then), without keeping the process alive.
+    const late = () => {};
+    for (const signal of signals) {
+      process.off(signal, onSignal);
+      process.on(signal, late);
+    }
+    setTimeout(() => {
+      for (const signal of signals) process.off(signal, late);
+    }, LATE_SIGNAL_MS).unref();
   }
 }
+
+/** How long an agent whose task has ended ignores a termination signal that was already on its way (ms). */
+const LATE_SIGNAL_MS = 2000;
 
 async function waitForTurn(
   options: BackgroundTaskOptions,
@@ -117,13 +135,27 @@ async function waitForTurn(
   const watcher = watchState(paths, { state: false });
   const log = openEventReader(paths.eventsPath);
   let missingSince: number | null = null;
+  // The lease covers waiting too: renew heartbeat_at every lease / 3 (one locked write per period,
+  // not per wake-up), so a stopped agent loses its place in the queue after the lease.
+  let lastBeat = Date.now();
+  let beatEveryMs = 10_000;
+  const heartbeatDue = () => Date.now() - lastBeat >= beatEveryMs;
   const aborted = abortPromise(signal);
   try {
     await log.read(); // The events so far are in the state read next; only later ones can wake us.
     for (;;) {
       const state = await readState(paths);
-      const record = state?.tasks[task.name];
+      const record = state ? taskOf(state, task.name) : undefined;
       if (!state || !record || !ownsTask(record)) return { status: record?.status ?? 'cancelled', record: record ?? null, state: state! };
+      beatEveryMs = Math.max(250, Math.floor(state.lease_ms / 3));
+      if (heartbeatDue()) {
+        lastBeat = Date.now();
+        await transitionOwnTask(paths, task.name, (tx, s) => {
+          const own = taskOf(s, task.name)!;
+          if (own.status === 'pending' || own.status === 'waiting') own.heartbeat_at = tx.now.toISOString();
+          return own;
+        });
+      }
       if (signal.aborted) {
         const reason = errorMessage(signal.reason);
         const failed = await transitionOwnTask(paths, task.name, (tx, s) => setStatus(tx, s, task.name, 'failed', { reason }));
@@ -165,7 +197,7 @@ async function waitForTurn(
       if (record.status === 'pending') {
         const waitingOn = verdict.kind === 'blocked' ? verdict.on : verdict.kind === 'missing' ? verdict.names : fileConflicts(state, task.name);
         await transitionOwnTask(paths, task.name, (tx, s) =>
-          s.tasks[task.name]!.status === 'pending'
+          taskOf(s, task.name)!.status === 'pending'
             ? setStatus(tx, s, task.name, 'waiting', { waiting_on: waitingOn })
             : null,
         );
@@ -174,7 +206,11 @@ async function waitForTurn(
       const since = missingSince;
       const mustLook = () => {
         const at = new Date();
-        return Object.values(state.tasks).some((other) => deathReason(state, other, at) !== null) || (since !== null && Date.now() - since > depTimeoutMs);
+        return (
+          heartbeatDue() ||
+          Object.values(state.tasks).some((other) => deathReason(state, other, at) !== null) ||
+          (since !== null && Date.now() - since > depTimeoutMs)
+        );
       };
       await nextRelevantChange(watcher, log, (event) => classifyEvent(event, task.name, verdict, state), needed, mustLook, aborted, signal);
     }
@@ -209,7 +245,7 @@ export type Wakeup = 'now' | 'ended' | 'ignore';
  */
 export function classifyEvent(event: SessionEvent, name: string, verdict: DependencyVerdict, state: SessionState): Wakeup {
   if (event.task === name || !KNOWN_EVENTS.has(event.type) || event.type.startsWith('session_')) return 'now';
-  if (event.task !== undefined && state.tasks[name]?.depends_on.includes(event.task)) return 'now';
+  if (event.task !== undefined && taskOf(state, name)?.depends_on.includes(event.task)) return 'now';
   if (verdict.kind === 'blocked' || verdict.kind === 'missing') return 'ignore';
   if (ENDS_A_TASK.has(event.type)) return 'ended';
   return NEVER_UNBLOCKS.has(event.type) ? 'ignore' : 'now';

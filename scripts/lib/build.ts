@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { DIST_DIR, DIST_STAMP, SKILL_DIR } from './dist.ts';
 
 /**
- * Prepended to every bundle. CommonJS packages (proper-lockfile, gray-matter) call require() for
+ * Prepended to every bundle. CommonJS packages (gray-matter, among others) call require() for
  * Node's own modules. js-yaml (under gray-matter) also tries require('esprima') at load time, for
  * the unsafe !!js/function type that gray-matter's safe loading never uses: refusing it saves
  * loading a 2 MB parser into every agent (js-yaml catches the error and goes on without it).

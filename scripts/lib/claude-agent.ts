@@ -86,7 +86,9 @@ export function createClaudeExecutor(options: ClaudeExecutorOptions): AgentExecu
         timeoutMs: options.timeoutS * 1000,
         killGraceMs: options.killGraceMs,
         signal: ctx.signal,
+        onSpawn: (identity) => void ctx.recordChild?.(identity),
       });
+      void ctx.recordChild?.(null);
       const verdict = classifyClaudeRun(run, { bin: options.bin, timeoutS: options.timeoutS });
       if (verdict.result) totals = addUsage(totals, resultUsage(verdict.result));
       if (verdict.ok) {
@@ -119,7 +121,7 @@ function completed(text: string, totals: ClaudeUsage | null, tries: number): Age
   return {
     status: 'completed',
     body: text.trim() === '' ? '_(the agent returned an empty answer)_\n' : text,
-    frontmatter: usageFrontmatter(totals, tries),
+    frontmatter: { ...usageFrontmatter(totals, tries), ...(text.trim() === '' ? { empty_result: true } : {}) },
     record: recordFields(totals),
   };
 }

@@ -112,7 +112,8 @@ export function buildPrompt(ctx: Pick<AgentContext, 'taskName' | 'agent' | 'goal
         ctx.files.map((file) => `- ${file}`).join('\n'),
     );
   }
-  const deps = ctx.dependsOn.map((dep) => `- ${dep}: ${ctx.dependencyResults[dep] ?? '(no result file)'}`);
+  // Own keys only: a dependency named `toString` without a result must not find Object.prototype's.
+  const deps = ctx.dependsOn.map((dep) => `- ${dep}: ${(Object.hasOwn(ctx.dependencyResults, dep) ? ctx.dependencyResults[dep] : undefined) ?? '(no result file)'}`);
   if (deps.length > 0) sections.push(`## Results of the tasks this one depends on\nRead them first:\n${deps.join('\n')}`);
   sections.push(
     '## What to return\n' +

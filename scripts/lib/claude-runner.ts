@@ -2,7 +2,8 @@
 import { execa } from 'execa';
 import { errorMessage } from './errors.ts';
 import { DEFAULT_KILL_GRACE_MS, terminateProcessTree } from './process-tree.ts';
-import { signalProcessTree } from './process-util.ts';
+import { identityOf } from './process-identity.ts';
+import { signalOwnChild } from './process-util.ts';
 
 /** How long output may stay open after the CLI exited before its process group is ended (ms). */
 const STDIO_LINGER_MS = 2000;
@@ -25,6 +26,8 @@ export interface ClaudeRunOptions {
   killGraceMs?: number;
   /** Aborting ends the run like the timeout does. */
   signal?: AbortSignal;
+  /** Told the CLI's identity (pid, start time, host) right after it started, or null if it did not start. */
+  onSpawn?: (identity: { pid: number; start: string | null; host: string | null } | null) => void;
 }
 
 /** What one run of the CLI did: raw facts, classified by `classifyClaudeRun`. */
@@ -73,13 +76,16 @@ export async function runClaude(options: ClaudeRunOptions): Promise<ClaudeRun> {
     stripFinalNewline: false,
     maxBuffer: 256 * 1024 * 1024,
   });
+  // Its identity now, while it surely is our child: later its pid may have been reused.
+  const spawned = child.pid === undefined ? null : identityOf(child.pid);
+  options.onSpawn?.(spawned);
   let ending: 'timeout' | 'abort' | 'linger' | null = null;
   let terminated: Promise<void> = Promise.resolve();
   const end = (why: 'timeout' | 'abort' | 'linger') => {
     // Even after the CLI exited, its group may live on (a child holding stdout open): end it too.
     if (ending || child.pid === undefined) return;
     ending = why;
-    terminated = terminateProcessTree(child.pid, options.killGraceMs ?? DEFAULT_KILL_GRACE_MS);
+    terminated = terminateProcessTree(spawned ?? child.pid, { graceMs: options.killGraceMs ?? DEFAULT_KILL_GRACE_MS, ownGroup: true }).then(() => {});
   };
   const timer = setTimeout(() => end('timeout'), options.timeoutMs);
   // The CLI exited but something it started still holds its stdout or stderr open: end that group
@@ -92,7 +98,7 @@ export async function runClaude(options: ClaudeRunOptions): Promise<ClaudeRun> {
   options.signal?.addEventListener('abort', onAbort, { once: true });
   if (options.signal?.aborted) onAbort();
   // A detached child outlives us unless we end it: do so if this process exits first.
-  const onExit = () => child.pid !== undefined && signalProcessTree(child.pid, 'SIGKILL');
+  const onExit = () => spawned !== null && signalOwnChild(spawned, 'SIGKILL');
   process.on('exit', onExit);
   try {
     const result = await child;

@@ -1,6 +1,10 @@
 // Argument parsing (node:util parseArgs, strict) with snake_case flags, kebab-case aliases, generated --help and value checks.
 import { parseArgs } from 'node:util';
 import { EXIT, OrchestratorError, errorMessage, usageError } from './errors.ts';
+import { MAX_TIMER_MS } from './schema.ts';
+
+export { MAX_TIMER_MS };
+import { launcherCommand } from './dist.ts';
 
 /** One flag of a script. Names are snake_case; `--kebab-case` is accepted as an alias. */
 export interface FlagSpec {
@@ -51,7 +55,7 @@ export function renderHelp(spec: CommandSpec): string {
     });
   const width = Math.min(34, Math.max(...rows.map(([left]) => left.length)) + 2);
   const lines = [
-    `Usage: npx tsx scripts/${spec.name}.ts ${spec.usage}`,
+    `Usage: ${launcherCommand(spec.name)} ${spec.usage}`,
     '',
     spec.summary,
     '',
@@ -65,11 +69,19 @@ export function renderHelp(spec: CommandSpec): string {
   return lines.join('\n') + '\n';
 }
 
-/** Turns `--task-name=x` into `--task_name=x` for flags the command knows; leaves the rest alone. */
+/** A value that starts with a dash but is a number (`-1`, `-0.5`, `-.5`), not a flag. */
+const NEGATIVE_NUMBER = /^-(?:\d|\.\d)/;
+
+/**
+ * Turns `--task-name=x` into `--task_name=x` for flags the command knows, and `--timeout -1` into
+ * `--timeout=-1` (node's parseArgs takes a value starting with "-" for a missing one, and its
+ * "argument is ambiguous" error would hide the real problem, a negative number); leaves the rest alone.
+ */
 function normaliseFlagNames(argv: string[], spec: CommandSpec): string[] {
   const out: string[] = [];
   let afterTerminator = false;
-  for (const arg of argv) {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
     if (afterTerminator || !arg.startsWith('--') || arg === '--') {
       if (arg === '--') afterTerminator = true;
       out.push(arg);
@@ -78,7 +90,18 @@ function normaliseFlagNames(argv: string[], spec: CommandSpec): string[] {
     const eq = arg.indexOf('=');
     const name = arg.slice(2, eq === -1 ? undefined : eq);
     const snake = name.replace(/-/g, '_');
-    out.push(snake in spec.flags || snake === 'help' ? `--${snake}${eq === -1 ? '' : arg.slice(eq)}` : arg);
+    const known = Object.hasOwn(spec.flags, snake);
+    if (!known && snake !== 'help') {
+      out.push(arg);
+      continue;
+    }
+    const next = argv[i + 1];
+    if (known && eq === -1 && spec.flags[snake]!.type === 'string' && next !== undefined && NEGATIVE_NUMBER.test(next)) {
+      out.push(`--${snake}=${next}`);
+      i++;
+      continue;
+    }
+    out.push(`--${snake}${eq === -1 ? '' : arg.slice(eq)}`);
   }
   return out;
 }
@@ -106,7 +129,10 @@ export function parseCommandLine(argv: string[], spec: CommandSpec): ParsedComma
       allowPositionals: true,
     });
   } catch (error) {
-    throw usageError(`${errorMessage(error).replace(/\. To specify.*$/s, '')}. Run \`${spec.name} --help\` for the accepted flags.`, error);
+    // node's messages span lines and may end with their own period: one line, one final stop.
+    // Node's hint about positionals after '--' misleads here (the scripts take flags): dropped.
+    const message = errorMessage(error).replace(/\s*To specify a positional argument.*$/s, '').replace(/\s*\n\s*/g, ' ').trim();
+    throw usageError(`${/[.?!]$/.test(message) ? message : `${message}.`} Run \`${spec.name} --help\` for the accepted flags.`, error);
   }
   const help = Boolean(parsed.values.help);
   const max = spec.positionals?.length ?? 0;
@@ -174,6 +200,34 @@ export function numberFlag(flags: ParsedFlags, name: string, bounds: { min: numb
   if (raw.trim() === '' || !Number.isFinite(value) || tooLow || (bounds.max !== undefined && value > bounds.max)) {
     const range = `${bounds.exclusiveMin ? 'greater than' : 'at least'} ${bounds.min}${bounds.max === undefined ? '' : ` and at most ${bounds.max}`}`;
     throw usageError(`Expected --${name} to be a number ${range}, got ${JSON.stringify(raw)}.`);
+  }
+  return value;
+}
+
+/**
+ * Parses a duration flag in seconds (`unit: 's'`, decimals allowed) or milliseconds (`unit: 'ms'`,
+ * whole numbers), bounded by `max` (in the flag's unit) and never above {@link MAX_TIMER_MS}.
+ * @returns the value in the flag's own unit, or undefined when absent.
+ * @throws OrchestratorError usage: "Expected --timeout to be a number of seconds greater than 0 and at most 2147483.647 (...), got "-1"."
+ */
+export function durationFlag(
+  flags: ParsedFlags,
+  name: string,
+  bounds: { unit: 's' | 'ms'; min: number; exclusiveMin?: boolean; max?: number },
+): number | undefined {
+  const raw = stringFlag(flags, name);
+  if (raw === undefined) return undefined;
+  const timerMax = bounds.unit === 's' ? MAX_TIMER_MS / 1000 : MAX_TIMER_MS;
+  const max = Math.min(bounds.max ?? timerMax, timerMax);
+  const value = Number(raw);
+  const wholeOk = bounds.unit === 's' || /^\s*-?\d+\s*$/.test(raw);
+  const tooLow = bounds.exclusiveMin ? value <= bounds.min : value < bounds.min;
+  if (raw.trim() === '' || !Number.isFinite(value) || !wholeOk || tooLow || value > max) {
+    const unit = bounds.unit === 's' ? 'number of seconds' : 'whole number of milliseconds';
+    const why = max === timerMax ? ' (the longest a timer can wait, about 24.8 days)' : '';
+    throw usageError(
+      `Expected --${name} to be a ${unit} ${bounds.exclusiveMin ? 'greater than' : 'at least'} ${bounds.min} and at most ${max}${why}, got ${JSON.stringify(raw)}.`,
+    );
   }
   return value;
 }

@@ -57,3 +57,15 @@ export function isDistFresh(name?: string, distDir = DIST_DIR, skillDir = SKILL_
 export function distScriptPath(name: string, distDir = DIST_DIR): string {
   return path.join(distDir, `${name}.mjs`);
 }
+
+/** Absolute path of this install's launcher, `<skill>/scripts/run`: what help texts and next-step hints print. */
+export const RUN_PATH = path.join(SKILL_DIR, 'scripts', 'run');
+
+/**
+ * A copy-paste-runnable command line for a script of this install, from any directory:
+ * `"<abs>/scripts/run" NAME ARGS` (the launcher's path double-quoted; `args` are put as given).
+ * @example launcherCommand('poll-session', '--timeout 90') // "/home/me/.claude/skills/distributed-task-orchestrator/scripts/run" poll-session --timeout 90
+ */
+export function launcherCommand(name: string, args = ''): string {
+  return `"${RUN_PATH.replace(/(["\\$`])/g, '\\$1')}" ${name}${args ? ` ${args}` : ''}`;
+}

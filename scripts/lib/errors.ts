@@ -24,6 +24,9 @@ export type ErrorCode =
   | 'invalid_plan'
   | 'dependency_cycle'
   | 'lock_failed'
+  | 'write_failed'
+  | 'session_vanished'
+  | 'unsafe_path'
   | 'agent_failed'
   | 'claude_not_found';
 

@@ -1,5 +1,7 @@
 // Incremental reading of events.jsonl by byte offset: only new complete lines, robust to a torn last line and to rotation.
+import { constants } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
+import { symlinkRefused } from './events.ts';
 import type { SessionEvent } from './events.ts';
 
 /** What one {@link EventReader.read} found. */
@@ -18,9 +20,30 @@ export interface EventReader {
    * Returns the events appended since the last call (all of them on the first call).
    * A missing file is an empty log. Never returns a line that has no newline yet: it waits for the rest.
    */
-  read(): Promise<EventBatch>;
+  read(options?: ReadOptions): Promise<EventBatch>;
+  /**
+   * Where the next read starts: the open file's inode and the byte offset just past the last
+   * complete line returned (a torn line being written is not counted). Null before the file exists.
+   */
+  position(): EventPosition | null;
   /** Closes the open file, if any. */
   close(): Promise<void>;
+}
+
+/** A place in one events.jsonl file: which file (inode) and how far (bytes). */
+export interface EventPosition {
+  ino: number;
+  offset: number;
+}
+
+/** Options of {@link EventReader.read}. */
+export interface ReadOptions {
+  /**
+   * Read no further than this byte offset of the current file (a line end, e.g. a saved
+   * {@link EventPosition.offset}), and do not look for rotation: for replaying what came before a
+   * cursor. The next read goes on from there.
+   */
+  until?: number;
 }
 
 const CHUNK_BYTES = 64 * 1024;
@@ -47,9 +70,11 @@ export function openEventReader(eventsPath: string): EventReader {
 
   const openCurrent = async (): Promise<boolean> => {
     try {
-      handle = await open(eventsPath, 'r');
+      // Never through a symbolic link: the log is a plain file of the session folder (see events.ts).
+      handle = await open(eventsPath, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      if ((error as NodeJS.ErrnoException).code === 'ELOOP') throw symlinkRefused(eventsPath, error);
       throw error;
     }
     inode = (await handle.stat()).ino;
@@ -58,12 +83,14 @@ export function openEventReader(eventsPath: string): EventReader {
     return true;
   };
 
-  /** Reads everything from the offset to the end of the open file into complete lines. */
-  const drain = async (out: EventBatch): Promise<void> => {
+  /** Reads everything from the offset to the end of the open file (or to `until`) into complete lines. */
+  const drain = async (out: EventBatch, until = Infinity): Promise<void> => {
     if (!handle) return;
     const buffer = Buffer.alloc(CHUNK_BYTES);
     for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, CHUNK_BYTES, offset);
+      const want = Math.min(CHUNK_BYTES, until - offset);
+      if (want <= 0) break;
+      const { bytesRead } = await handle.read(buffer, 0, want, offset);
       if (bytesRead === 0) break;
       offset += bytesRead;
       pending = Buffer.concat([pending, buffer.subarray(0, bytesRead)]);
@@ -84,9 +111,13 @@ export function openEventReader(eventsPath: string): EventReader {
   };
 
   return {
-    async read() {
+    async read(readOptions = {}) {
       const out: EventBatch = { events: [], rotated: false, invalidLines: 0 };
       if (!handle && !(await openCurrent())) return out;
+      if (readOptions.until !== undefined) {
+        await drain(out, readOptions.until);
+        return out;
+      }
       await drain(out);
       let onDisk: { ino: number; size: number } | null = null;
       try {
@@ -108,6 +139,9 @@ export function openEventReader(eventsPath: string): EventReader {
         await drain(out);
       }
       return out;
+    },
+    position() {
+      return handle === null || inode === null ? null : { ino: inode, offset: offset - pending.length };
     },
     close: closeHandle,
   };

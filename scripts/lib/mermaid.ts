@@ -34,14 +34,15 @@ export function renderFlowchart(data: ReportData): string {
     lines.push(`  ${id.get(task.task)}["${label(task.task)}<br/>${label(status)}<br/>${label(task.agent)}"]`);
   }
   const critical = data.critical_path.tasks;
+  // Each task's successor on the critical path (a task is on it at most once).
+  const nextOnPath = new Map(critical.slice(0, -1).map((task, i) => [task, critical[i + 1]!]));
   const criticalEdges: number[] = [];
   let edge = 0;
   for (const task of data.tasks) {
     for (const dep of task.depends_on) {
       if (!id.has(dep)) continue;
       lines.push(`  ${id.get(dep)} --> ${id.get(task.task)}`);
-      const at = critical.indexOf(dep);
-      if (at !== -1 && critical[at + 1] === task.task) criticalEdges.push(edge);
+      if (nextOnPath.get(dep) === task.task) criticalEdges.push(edge);
       edge += 1;
     }
   }

@@ -23,6 +23,12 @@ export const SESSION_ID_PATTERN = /^(?!\.)[A-Za-z0-9._-]{1,64}$/;
  * @example validateTaskName('T-01') // 'T-01'
  */
 export function validateTaskName(name: string, source = '--task_name'): string {
+  if (name === '') {
+    throw new OrchestratorError(
+      'invalid_task_name',
+      `${source} is required: give the task a name matching ${TASK_NAME_RULE}, for example ${source} T-01 or ${source} security-scan.`,
+    );
+  }
   if (!TASK_NAME_PATTERN.test(name)) {
     throw new OrchestratorError(
       'invalid_task_name',

@@ -1,16 +1,16 @@
-// Plan mode: runs a whole task DAG in one process with p-limit, on the same state, events and result files as background mode.
+// The plan runner: runs a whole task DAG in one process with p-limit, on the same state, events and result files as background mode.
 import pLimit from 'p-limit';
 import type { AgentExecutor } from './agent-types.ts';
 import { OrchestratorError } from './errors.ts';
 import type { Plan, PlanTask } from './plan.ts';
 import { writePlanStatuses } from './plan-status.ts';
 import { resultPathFor } from './result-file.ts';
-import { checkDependencies, compareForSlot, fileConflicts } from './scheduling.ts';
-import { ACTIVE_STATUSES, TERMINAL_STATUSES, type RunnerKind, type SessionState, type TaskStatus } from './schema.ts';
+import { checkDependencies, compareForSlot, fileConflicts, taskOf } from './scheduling.ts';
+import { ACTIVE_STATUSES, TERMINAL_STATUSES, parseStateJson, type RunnerKind, type SessionState, type TaskStatus } from './schema.ts';
 import type { SessionPaths } from './session-paths.ts';
 import { readState, updateState } from './state-store.ts';
 import { executeClaimedTask } from './task-execution.ts';
-import { openSession, reapDeadTasks, registerTask, setStatus } from './transitions.ts';
+import { openSession, ownerFields, reapDeadTasks, registerTask, setStatus } from './transitions.ts';
 
 /** What to do with tasks not started yet when one fails. */
 export type FailurePolicy = 'stop' | 'continue';
@@ -32,6 +32,8 @@ export interface PlanRunOptions {
   log?: (line: string) => void;
   /** Aborting cancels the run: running tasks are stopped and marked failed with the reason. */
   signal?: AbortSignal;
+  /** Id of the new session (orchestrate --session_id, --detach); default a fresh one. Ignored with `resume`. */
+  sessionId?: string;
 }
 
 /** Outcome of a plan run. */
@@ -61,6 +63,8 @@ export async function runPlan(options: PlanRunOptions): Promise<PlanRunResult> {
   const inFlight = new Map<string, Promise<void>>();
   const controllers = new Map<string, AbortController>();
   let stopReason: string | null = null;
+  let lastOwnState: SessionState | null = null;
+  let replaced = false;
   const syncPlanFile = async (state: SessionState) => {
     if (plan.format === 'markdown') await writePlanStatuses(plan.path, state).catch(() => {});
   };
@@ -71,11 +75,14 @@ export async function runPlan(options: PlanRunOptions): Promise<PlanRunResult> {
   for (;;) {
     // Decide, under the lock, which tasks start now and which are skipped; then start them.
     const decision = await updateState(paths, (tx) => {
-      const state = tx.state!;
+      const state = tx.state;
+      // Another run replaced this session (a new orchestrate, or --new_session): its tasks are not ours
+      // even where the names match, so this runner must neither claim nor skip anything there.
+      if (!state || state.session_id !== sessionId) return { replacedBy: state?.session_id ?? null, toStart: [], skipped: [], state: null };
       const skipped: string[] = [];
       const toStart: string[] = [];
       for (const name of byId.keys()) {
-        const task = state.tasks[name];
+        const task = taskOf(state, name);
         if (!task || task.status !== 'pending' && task.status !== 'waiting') continue;
         if (stopReason || options.signal?.aborted) {
           setStatus(tx, state, name, 'skipped', { reason: stopReason ?? 'orchestration interrupted' });
@@ -93,18 +100,18 @@ export async function runPlan(options: PlanRunOptions): Promise<PlanRunResult> {
       if (free > 0 && !stopReason && !options.signal?.aborted) {
         const ready = [...byId.keys()]
           .filter((name) => {
-            const task = state.tasks[name];
+            const task = taskOf(state, name);
             return task && (task.status === 'pending' || task.status === 'waiting') && !inFlight.has(name) &&
               checkDependencies(state, name).kind === 'ready' && fileConflicts(state, name).length === 0;
           })
-          .sort((a, b) => compareForSlot(state.tasks[a]!, state.tasks[b]!));
+          .sort((a, b) => compareForSlot(taskOf(state, a)!, taskOf(state, b)!));
         for (const name of ready.slice(0, free)) {
-          setStatus(tx, state, name, 'running', { pid: process.pid });
+          setStatus(tx, state, name, 'running', ownerFields(process.pid));
           toStart.push(name);
         }
       }
       for (const name of byId.keys()) {
-        const task = state.tasks[name];
+        const task = taskOf(state, name);
         if (task?.status === 'pending' && !toStart.includes(name)) {
           const verdict = checkDependencies(state, name);
           setStatus(tx, state, name, 'waiting', {
@@ -112,12 +119,21 @@ export async function runPlan(options: PlanRunOptions): Promise<PlanRunResult> {
           });
         }
       }
-      return { toStart, skipped, state: structuredClone(state) };
+      return { replacedBy: undefined, toStart, skipped, state: parseStateJson(JSON.stringify(state)) };
     });
-    for (const name of decision.skipped) log(`⏭️  ${name} skipped (${decision.state.tasks[name]!.error})`);
+    if (decision.state === null) {
+      replaced = true;
+      stopReason ??= `session ${sessionId} was replaced by ${decision.replacedBy ?? 'nothing (latest.yaml is gone)'}`;
+      log(`⚠️  ${stopReason}: this runner stops; its running agents are stopped.`);
+      for (const controller of controllers.values()) controller.abort(new Error(stopReason));
+      await Promise.allSettled(inFlight.values());
+      break;
+    }
+    lastOwnState = decision.state;
+    for (const name of decision.skipped) log(`⏭️  ${name} skipped (${taskOf(decision.state, name)!.error})`);
     for (const name of decision.toStart) {
       startOrder.push(name);
-      log(`🔵 ${name} started (${decision.state.tasks[name]!.agent})`);
+      log(`🔵 ${name} started (${taskOf(decision.state, name)!.agent})`);
       const controller = new AbortController();
       controllers.set(name, controller);
       const run = limit(async () => {
@@ -152,8 +168,9 @@ export async function runPlan(options: PlanRunOptions): Promise<PlanRunResult> {
         // Nothing runs and nothing can start: only tasks owned by someone else (or cancelled) remain.
         const stuck = active.map(([name]) => name);
         await updateState(paths, (tx) => {
+          if (tx.state?.session_id !== sessionId) return;
           for (const name of stuck) {
-            const task = tx.state!.tasks[name];
+            const task = taskOf(tx.state!, name);
             if (task && ACTIVE_STATUSES.has(task.status)) setStatus(tx, tx.state!, name, 'skipped', { reason: 'could not be scheduled' });
           }
         });
@@ -162,11 +179,22 @@ export async function runPlan(options: PlanRunOptions): Promise<PlanRunResult> {
     }
     if (inFlight.size > 0) await Promise.race(inFlight.values());
   }
+  if (replaced) {
+    // The session file now describes another run: report what this run last saw, write nothing.
+    return {
+      sessionId,
+      statuses: Object.fromEntries(plan.tasks.map((task) => {
+        const status = lastOwnState ? taskOf(lastOwnState, task.id)?.status : undefined;
+        return [task.id, status && TERMINAL_STATUSES.has(status) ? status : 'cancelled'];
+      })),
+      startOrder,
+    };
+  }
   const final = (await readState(paths))!;
   await syncPlanFile(final);
   return {
     sessionId,
-    statuses: Object.fromEntries(plan.tasks.map((task) => [task.id, final.tasks[task.id]?.status ?? 'skipped'])),
+    statuses: Object.fromEntries(plan.tasks.map((task) => [task.id, taskOf(final, task.id)?.status ?? 'skipped'])),
     startOrder,
   };
 }
@@ -185,11 +213,11 @@ async function registerPlan(options: PlanRunOptions): Promise<string> {
     }
   }
   return updateState(paths, (tx) => {
-    const state = options.resume ? tx.state! : openSession(tx, { newSession: true, maxWorkers: options.workers, planPath: plan.path });
+    const state = options.resume ? tx.state! : openSession(tx, { newSession: true, sessionId: options.sessionId, maxWorkers: options.workers, planPath: plan.path });
     state.max_workers = options.workers;
     if (options.resume) reapDeadTasks(tx, state);
     for (const task of plan.tasks) {
-      const existing = state.tasks[task.id];
+      const existing = taskOf(state, task.id);
       if (existing?.status === 'completed') continue;
       if (existing && !TERMINAL_STATUSES.has(existing.status)) {
         throw new OrchestratorError('task_conflict', `Cannot resume: task ${task.id} is still ${existing.status} (pid ${existing.pid}). Stop it with cancel-session first.`);

@@ -1,9 +1,10 @@
 // Keeps the status column of a master_plan.md in step with the session (the seeds' status icons).
-import { randomBytes } from 'node:crypto';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from './atomic-write.ts';
 import { STATUS_ICONS } from './format.ts';
-import { columnIndex, findTables, splitRow } from './plan.ts';
-import type { SessionState, TaskStatus } from './schema.ts';
+import { appendCell, findTables, joinLines, replaceCell, splitLines } from './markdown-table.ts';
+import { columnIndex, DEPENDENCY_COLUMNS } from './plan.ts';
+import { getTask, type SessionState, type TaskStatus } from './schema.ts';
 
 /** `✅ Completed`, `🔵 Running`, ...: the seeds' status cells. */
 export function statusCell(status: TaskStatus): string {
@@ -14,63 +15,61 @@ function timeCell(iso: string | null): string {
   return iso ? iso.slice(11, 19) : '-';
 }
 
-function renderRow(cells: string[]): string {
-  return `| ${cells.map((cell) => cell.replace(/\|/g, '\\|')).join(' | ')} |`;
-}
-
 /**
  * Rewrites the status cells of a Markdown plan from the session: in every table that has a task-id
  * column, the `Status`, `Agent`, `Start Time` and `End Time` cells of known tasks are replaced.
- * When no table has a `Status` column, one is added to the task table (the one with dependencies).
- * Other text is kept byte for byte.
+ * When no table has a `Status` column, one is added at the end of the task table (the one with
+ * dependencies). Only those cells change: every other byte of the document (the user's other
+ * cells, spacing, alignment row, escapes, line breaks, text after the table) is kept. Rows whose
+ * number of cells differs from the header's are left alone (a plan with one is refused anyway).
  *
  * @returns the new document text (equal to `text` when nothing changed).
  */
 export function applyPlanStatuses(text: string, state: SessionState): string {
-  const lines = text.split('\n');
-  const tables = findTables(lines).filter((table) => columnIndex(table.header, ['task id', 'id']) !== -1);
+  const tables = findTables(text).filter((table) => columnIndex(table.header, ['task id', 'id']) !== -1);
   if (tables.length === 0) return text;
+  const lines = splitLines(text);
   const hasStatus = tables.some((table) => columnIndex(table.header, ['status']) !== -1);
   for (const table of tables) {
     const idCol = columnIndex(table.header, ['task id', 'id']);
     let statusCol = columnIndex(table.header, ['status']);
-    const isTaskTable = columnIndex(table.header, ['dependencies', 'deps', 'depends on', 'depends_on']) !== -1;
-    if (statusCol === -1 && !hasStatus && isTaskTable) {
-      statusCol = table.header.length;
-      lines[table.start] = renderRow([...table.header, 'Status']);
-      lines[table.start + 1] = renderRow([...splitRow(lines[table.start + 1]!), '---']);
-      for (const row of table.rows) row.cells.push('');
+    const width = table.header.length;
+    const rows = table.rows.filter((row) => row.cells.length === width);
+    const isTaskTable = columnIndex(table.header, DEPENDENCY_COLUMNS) !== -1;
+    const addStatus = statusCol === -1 && !hasStatus && isTaskTable;
+    if (addStatus) {
+      statusCol = width;
+      lines[table.start]!.text = appendCell(lines[table.start]!.text, 'Status');
+      lines[table.delimiter]!.text = appendCell(lines[table.delimiter]!.text, '---');
     }
     const agentCol = columnIndex(table.header, ['agent']);
     const startCol = columnIndex(table.header, ['start time', 'started']);
     const endCol = columnIndex(table.header, ['end time', 'ended']);
-    for (const row of table.rows) {
-      const task = state.tasks[(row.cells[idCol] ?? '').replace(/[`*]/g, '')];
-      if (!task) {
-        if (row.cells.length > splitRow(lines[row.line]!).length) lines[row.line] = renderRow(row.cells);
-        continue;
-      }
-      const cells = [...row.cells];
-      if (statusCol !== -1) cells[statusCol] = statusCell(task.status);
-      if (agentCol !== -1) cells[agentCol] = task.agent;
-      if (startCol !== -1) cells[startCol] = timeCell(task.started_at);
-      if (endCol !== -1) cells[endCol] = timeCell(task.ended_at);
-      if (cells.some((cell, i) => cell !== row.cells[i]) || cells.length !== splitRow(lines[row.line]!).length) lines[row.line] = renderRow(cells);
+    for (const row of rows) {
+      const line = lines[row.line]!;
+      const task = getTask(state.tasks, (row.cells[idCol] ?? '').replace(/[`*]/g, ''));
+      if (addStatus) line.text = appendCell(line.text, task ? statusCell(task.status) : '');
+      if (!task) continue;
+      if (statusCol !== -1 && !addStatus) line.text = replaceCell(line.text, statusCol, statusCell(task.status));
+      if (agentCol !== -1) line.text = replaceCell(line.text, agentCol, task.agent);
+      if (startCol !== -1) line.text = replaceCell(line.text, startCol, timeCell(task.started_at));
+      if (endCol !== -1) line.text = replaceCell(line.text, endCol, timeCell(task.ended_at));
     }
   }
-  return lines.join('\n');
+  return joinLines(lines);
 }
 
 /**
- * Updates a master_plan.md in place (temporary file, then rename) when its status cells changed.
+ * Updates a master_plan.md in place (temporary file, then rename, via {@link writeFileAtomic}: a
+ * failed write leaves no temporary file and the plan untouched) when its status cells changed.
  * @returns whether the file was rewritten.
+ * @throws OrchestratorError `write_failed` naming the plan and the cause (e.g. a full disk).
  */
 export async function writePlanStatuses(planPath: string, state: SessionState): Promise<boolean> {
   const text = await readFile(planPath, 'utf8');
   const next = applyPlanStatuses(text, state);
   if (next === text) return false;
-  const tmp = `${planPath}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(tmp, next, 'utf8');
-  await rename(tmp, planPath);
+  // No fsync: the cells are a view of the state, rewritten from it on the next change.
+  await writeFileAtomic(planPath, next, { action: 'update the status cells of', fsync: false });
   return true;
 }

@@ -5,8 +5,9 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { OrchestratorError } from './errors.ts';
 import { validateGraph } from './graph.ts';
+import { findTables, splitLines } from './markdown-table.ts';
 import { TASK_NAME_PATTERN, TASK_NAME_RULE } from './names.ts';
-import { PRIORITIES, formatIssues, type Priority } from './schema.ts';
+import { MAX_TIMER_MS, PRIORITIES, formatIssues, type Priority } from './schema.ts';
 
 /** One task of a plan. */
 export interface PlanTask {
@@ -33,11 +34,11 @@ export interface Plan {
 const YamlTaskSchema = z
   .object({
     id: z.string().regex(TASK_NAME_PATTERN, `must match ${TASK_NAME_RULE}`),
-    goal: z.string().min(1),
+    goal: z.string().refine((goal) => goal.trim() !== '', 'must say what the agent must do (a blank goal is refused, as --goal "" is)'),
     depends_on: z.union([z.array(z.string()), z.string()]).optional(),
     priority: z.enum(PRIORITIES).optional(),
     files: z.array(z.string().min(1)).optional(),
-    delay_ms: z.number().int().nonnegative().optional(),
+    delay_ms: z.number().int().nonnegative().max(MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS} ms (about 24.8 days), the longest a timer can wait`).optional(),
     fail: z.boolean().optional(),
   })
   .strict();
@@ -76,7 +77,7 @@ export async function loadPlan(file: string): Promise<Plan> {
     seen.add(task.id);
   }
   try {
-    validateGraph(Object.fromEntries(plan.tasks.map((task) => [task.id, task.dependsOn])));
+    validateGraph(new Map(plan.tasks.map((task) => [task.id, task.dependsOn])));
   } catch (error) {
     if (error instanceof OrchestratorError) throw new OrchestratorError(error.code, `${error.message} (plan ${file})`);
     throw error;
@@ -117,35 +118,6 @@ export function parseYamlPlan(text: string, file = 'plan.yaml'): Plan {
   };
 }
 
-/** A Markdown table found in a document: its line span and cells. */
-export interface MarkdownTable {
-  /** 0-based index of the header line. */
-  start: number;
-  header: string[];
-  /** Data rows with their 0-based line numbers. */
-  rows: Array<{ line: number; cells: string[] }>;
-}
-
-/** Splits a Markdown table row into trimmed cells (escaped `\|` kept inside a cell). */
-export function splitRow(line: string): string[] {
-  const inner = line.trim().replace(/^\|/, '').replace(/\|$/, '');
-  return inner.split(/(?<!\\)\|/).map((cell) => cell.trim().replace(/\\\|/g, '|'));
-}
-
-/** Finds every pipe table in a Markdown document (header, `---` rule, rows). */
-export function findTables(lines: string[]): MarkdownTable[] {
-  const tables: MarkdownTable[] = [];
-  for (let i = 0; i + 1 < lines.length; i++) {
-    if (!lines[i]!.trim().startsWith('|') || !/^\s*\|?\s*:?-{2,}/.test(lines[i + 1]!)) continue;
-    const table: MarkdownTable = { start: i, header: splitRow(lines[i]!), rows: [] };
-    let j = i + 2;
-    for (; j < lines.length && lines[j]!.trim().startsWith('|'); j++) table.rows.push({ line: j, cells: splitRow(lines[j]!) });
-    tables.push(table);
-    i = j - 1;
-  }
-  return tables;
-}
-
 /**
  * Index of the header cell matching the first of `names` that any cell matches (names in order of
  * preference; case-insensitive, exact after trimming and removing emphasis), or -1.
@@ -159,18 +131,25 @@ export function columnIndex(header: string[], names: string[]): number {
   return -1;
 }
 
-const ID_COLUMNS = ['task id', 'id', 'task'];
-const DEPENDENCY_COLUMNS = ['dependencies', 'deps', 'depends on', 'depends_on'];
+/** Header names of the task-id and dependencies columns (either marks the task table), in order of preference. */
+export const ID_COLUMNS = ['task id', 'id', 'task'];
+export const DEPENDENCY_COLUMNS = ['dependencies', 'deps', 'depends on', 'depends_on'];
 
 /**
- * Parses a seed-style `master_plan.md`: the first table with a task-id column and a dependencies
- * column (`| Task ID | Description | Dependencies | ... |`, "None" for no dependency). A
- * `Description` (or `Task Name`) cell is the goal; `Priority` and `Files` columns are optional.
+ * Parses a seed-style `master_plan.md`: the first GitHub-flavoured table with a task-id column and a
+ * dependencies column (`| Task ID | Description | Dependencies | ... |`, "None" for no dependency).
+ * A `Description` (or `Task Name`) cell is the goal; `Priority` and `Files` columns are optional.
  * The request is the blockquote under a heading containing "Request".
+ *
+ * Tables are read as GitHub reads them (marked's lexer): rows need no leading pipe, and a table
+ * ends at a blank line or another block. Every row must have exactly the header's number of
+ * cells (GFM would pad or cut it silently, so a forgotten cell would read as "no dependencies").
+ *
+ * @throws OrchestratorError `invalid_plan` naming `file:line` for a row with the wrong number of
+ *   cells, a bad task id, a bad priority or an empty goal, or when there is no task table.
  */
 export function parseMarkdownPlan(text: string, file = 'master_plan.md'): Plan {
-  const lines = text.split('\n');
-  const table = findTables(lines).find(
+  const table = findTables(text).find(
     (candidate) => columnIndex(candidate.header, ID_COLUMNS) !== -1 && columnIndex(candidate.header, DEPENDENCY_COLUMNS) !== -1,
   );
   if (!table) {
@@ -186,17 +165,40 @@ export function parseMarkdownPlan(text: string, file = 'master_plan.md'): Plan {
   const nameCol = columnIndex(table.header, ['task name', 'name']);
   const priorityCol = columnIndex(table.header, ['priority']);
   const filesCol = columnIndex(table.header, ['files']);
+  const goalColumns = [goalCol, nameCol].filter((col) => col !== -1 && col !== idCol);
+  if (goalColumns.length === 0) {
+    throw new OrchestratorError(
+      'invalid_plan',
+      `${file}:${table.start + 1}: the task table has no Description (or Task Name) column, so the agents would have no goal. ` +
+        'Add a "Description" column saying what each task must do.',
+    );
+  }
   const tasks = table.rows.map(({ line, cells }) => {
+    const where = `${file}:${line + 1}`;
+    if (cells.length !== table.header.length) {
+      throw new OrchestratorError(
+        'invalid_plan',
+        `${where}: this row has ${cells.length} cell${cells.length === 1 ? '' : 's'} but the table header has ${table.header.length} ` +
+          `(${table.header.join(' | ')}). Give every row one cell per column (an empty cell is "| |"; write "None" for no dependencies), ` +
+          'and leave a blank line after the table before other text.',
+      );
+    }
     const id = (cells[idCol] ?? '').replace(/[`*]/g, '');
     if (!TASK_NAME_PATTERN.test(id)) {
-      throw new OrchestratorError('invalid_plan', `${file}:${line + 1}: task id ${JSON.stringify(id)} must match ${TASK_NAME_RULE}.`);
+      throw new OrchestratorError('invalid_plan', `${where}: task id ${JSON.stringify(id)} must match ${TASK_NAME_RULE}.`);
     }
     const description = goalCol !== -1 && goalCol !== idCol ? (cells[goalCol] ?? '') : '';
     const name = nameCol !== -1 && nameCol !== goalCol ? (cells[nameCol] ?? '') : '';
-    const goal = [name, description].filter(Boolean).join(': ') || id;
+    const goal = [name, description].filter((part) => part.trim() !== '').join(': ');
+    if (goal === '') {
+      throw new OrchestratorError(
+        'invalid_plan',
+        `${where}: task ${id} has an empty ${table.header[goalColumns[0]!]} cell. Say what the agent must do (an empty goal is refused, as --goal "" is).`,
+      );
+    }
     const priorityCell = priorityCol === -1 ? '' : (cells[priorityCol] ?? '').trim().toUpperCase();
     if (priorityCell && !(PRIORITIES as readonly string[]).includes(priorityCell)) {
-      throw new OrchestratorError('invalid_plan', `${file}:${line + 1}: priority ${JSON.stringify(priorityCell)} of ${id} must be one of ${PRIORITIES.join(', ')}.`);
+      throw new OrchestratorError('invalid_plan', `${where}: priority ${JSON.stringify(priorityCell)} of ${id} must be one of ${PRIORITIES.join(', ')}.`);
     }
     return {
       id,
@@ -207,7 +209,7 @@ export function parseMarkdownPlan(text: string, file = 'master_plan.md'): Plan {
     };
   });
   if (tasks.length === 0) throw new OrchestratorError('invalid_plan', `The task table of ${file} has no rows.`);
-  return { path: path.resolve(file), format: 'markdown', request: extractRequest(lines), maxWorkers: null, tasks };
+  return { path: path.resolve(file), format: 'markdown', request: extractRequest(splitLines(text).map((line) => line.text)), maxWorkers: null, tasks };
 }
 
 function extractRequest(lines: string[]): string | null {

@@ -1,7 +1,7 @@
 // poll-session's loop: read the state without the lock, reap dead agents, replace them on request, follow events.jsonl, decide when to stop.
 import { EXIT, OrchestratorError } from './errors.ts';
 import type { SessionEvent } from './events.ts';
-import { openEventReader } from './event-reader.ts';
+import { openEventReader, type EventPosition } from './event-reader.ts';
 import { isProcessAlive } from './process-util.ts';
 import { RunTracker, type BatchCompletedEvent, type ProgressEvent } from './run-tracker.ts';
 import { TERMINAL_STATUSES, type SessionState } from './schema.ts';
@@ -61,6 +61,19 @@ export interface FollowOptions {
   once: boolean;
   /** The clock (ms since the epoch); default `Date.now`. */
   clock?: () => number;
+  /**
+   * Where the previous call stopped reading this session's events (see poll-cursor.ts): events
+   * before the loaded offset still feed the run tracker (batches) but are not handed to the sink;
+   * at the end the position reached is saved. Absent: every event is shown and nothing is saved.
+   */
+  cursor?: PollCursor;
+}
+
+/** Loads and saves poll-session's read position per session. */
+export interface PollCursor {
+  /** The byte offset of events.jsonl already shown for this session, or null. */
+  load(sessionId: string): Promise<number | null>;
+  save(sessionId: string, position: EventPosition): Promise<void>;
 }
 
 /**
@@ -113,7 +126,10 @@ export async function followSession(options: FollowOptions): Promise<number> {
           return mergeByTime(events, tracker.completedBatches((name) => held.has(name)));
         };
         if (!started) {
-          // What happened before this poller came: the sink shows it as history (a table, or JSON lines).
+          // Events a previous call already showed: known to the tracker, not shown again.
+          const shown = options.cursor ? await options.cursor.load(state.session_id) : null;
+          if (shown !== null) derived((await reader.read({ until: shown })).events);
+          // What happened before this poller came (or since the previous call): the sink shows it as history.
           const history = (await reader.read()).events;
           const first = { state, now: clock(), replacing: pendingReplacements(state, replacements, clock()), events: sessionEvents };
           held = heldTasks(first, options.replaceDead);
@@ -153,6 +169,10 @@ export async function followSession(options: FollowOptions): Promise<number> {
     }
   } finally {
     watcher.close();
+    const position = reader.position();
+    if (options.cursor && position && sessionId !== null && (tracker.sessionId === null || tracker.sessionId === sessionId)) {
+      await options.cursor.save(sessionId, position).catch(() => {}); // A cursor not saved only means a longer next call.
+    }
     await reader.close();
   }
 }

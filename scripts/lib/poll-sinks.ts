@@ -1,4 +1,4 @@
-// poll-session's three outputs: event lines with periodic status tables (not a terminal), a live board (terminal), JSON lines (--json).
+// poll-session's outputs: compact slices (default off a terminal), event lines with status tables (--verbose), a live board (terminal), JSON lines (--json).
 import { createLogUpdate } from 'log-update';
 import { renderBoard } from './board.ts';
 import { formatEventLine, type LineContext } from './event-lines.ts';
@@ -84,6 +84,75 @@ export function createLineSink(options: SinkOptions & { tableEvery?: number; tab
       options.write(`${finalLine(pass, outcome, options.timeoutS)}\n`);
     },
   };
+}
+
+/** Options of {@link createSliceSink}. */
+export interface SliceSinkOptions extends SinkOptions {
+  /** `--expect`: tasks the session must have before it can be finished. */
+  expect?: number;
+  /** The command that writes the report, shown once every task ended (e.g. `"<run>" aggregate`). */
+  nextCommand: string;
+}
+
+/**
+ * The default off a terminal (how a model reads it, in bounded slices): one line per new event
+ * (no `registered` or `waiting` lines: the summary line counts those), no status tables, and ONE
+ * summary line at the end (see {@link sliceSummaryLine}). With poll-session's cursor, repeated calls
+ * print only what happened since the previous one, so a long run costs a few hundred bytes a call.
+ */
+export function createSliceSink(options: SliceSinkOptions): ProgressSink {
+  const print = (event: ProgressEvent, pass: PassInfo) => {
+    if (event.type === 'registered') return;
+    const line = formatEventLine(event, lineContext(pass));
+    if (line !== null) options.write(`${line}\n`);
+  };
+  return {
+    tickMs: 60_000,
+    start(pass, history) {
+      for (const event of history) print(event, pass);
+    },
+    event: print,
+    tick() {},
+    finish(pass, outcome, exitCode) {
+      options.write(`${sliceSummaryLine(pass, outcome, exitCode, options)}\n`);
+    },
+  };
+}
+
+/**
+ * The one line that ends a slice, e.g.
+ * `[poll] 7/20 completed, 3 running, 10 waiting, 0 failed; 4m12s elapsed. Still running: run the same command again (exit 3).`
+ * or, once every task ended,
+ * `[poll] All 20 tasks ended: 19 completed, 1 failed; 31m02s elapsed. Next: "<run>" aggregate (exit 1).`
+ * Elapsed time runs from the session's creation to now, or to the last task's end once all ended.
+ */
+export function sliceSummaryLine(pass: PassInfo | null, outcome: PollOutcome, exitCode: number, options: { timeoutS?: number; expect?: number; nextCommand: string }): string {
+  if (!pass) return `[poll] No session appeared within ${options.timeoutS} s: run the same command again (exit ${exitCode}).`;
+  const summary = summarize(pass.state, { replacing: pass.replacing });
+  const { counts } = summary;
+  const ended = outcome === 'completed' || outcome === 'failed';
+  const endMs = ended && summary.lastEnd !== null ? Math.max(Date.parse(summary.lastEnd), Date.parse(pass.state.created_at)) : pass.now;
+  const elapsed = `${formatElapsed(endMs - Date.parse(pass.state.created_at))} elapsed`;
+  const others = (['skipped', 'cancelled'] as const).filter((s) => counts[s] > 0).map((s) => `, ${counts[s]} ${s}`).join('');
+  if (ended) {
+    const failed = counts.failed > 0 ? `, ${counts.failed} failed` : '';
+    return `[poll] All ${summary.total} tasks ended: ${counts.completed} completed${failed}${others}; ${elapsed}. Next: ${options.nextCommand} (exit ${exitCode}).`;
+  }
+  const running = counts.running + counts.retrying + summary.replacing;
+  const waiting = counts.pending + counts.waiting;
+  const expecting = options.expect !== undefined && summary.total < options.expect ? ` (${summary.total} of ${options.expect} expected tasks registered)` : '';
+  return (
+    `[poll] ${counts.completed}/${summary.total} completed, ${running} running, ${waiting} waiting, ${counts.failed - summary.replacing} failed${others}${expecting}; ` +
+    `${elapsed}. Still running: run the same command again (exit ${exitCode}).`
+  );
+}
+
+/** Elapsed time as `42s`, `4m12s` or `1h05m`. */
+export function formatElapsed(ms: number): string {
+  const total = Math.max(0, Math.round(ms / 1000));
+  if (total < 60) return `${total}s`;
+  if (total < 3600) return `${Math.floor(total / 60)}m${String(total % 60).padStart(2, '0')}s`;
+  return `${Math.floor(total / 3600)}h${String(Math.floor((total % 3600) / 60)).padStart(2, '0')}m`;
 }
 
 /** A writable terminal stream as log-update uses it. */

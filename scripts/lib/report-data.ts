@@ -1,7 +1,7 @@
 // The report of a session as plain data (snake_case, JSON-ready): aggregate --json, poll-session's final summary, and the source of every rendering.
 import type { SessionEvent } from './events.ts';
-import { criticalPath, topologicalBatches, type TaskGraph } from './graph.ts';
-import type { Priority, SessionState, TaskStatus } from './schema.ts';
+import { criticalPath, topologicalBatches } from './graph.ts';
+import { getTask, hasTask, type Priority, type SessionState, type TaskStatus } from './schema.ts';
 import { summarize } from './session-summary.ts';
 import { buildTimeline, type TimelineSegment } from './timeline.ts';
 
@@ -78,9 +78,9 @@ export interface ReportOptions {
   replacing?: ReadonlySet<string>;
 }
 
-/** The session's dependency graph, restricted to registered tasks. */
-export function sessionGraph(state: SessionState): TaskGraph {
-  return Object.fromEntries(Object.entries(state.tasks).map(([name, task]) => [name, task.depends_on.filter((dep) => dep in state.tasks)]));
+/** The session's dependency graph, restricted to registered tasks (own-key lookups: any task name is safe). */
+export function sessionGraph(state: SessionState): Map<string, string[]> {
+  return new Map(Object.entries(state.tasks).map(([name, task]) => [name, task.depends_on.filter((dep) => hasTask(state.tasks, dep))]));
 }
 
 /** Computes the report's data from a state (and, optionally, its events). */
@@ -91,10 +91,10 @@ export function buildReportData(state: SessionState, options: ReportOptions = {}
   try {
     batches = topologicalBatches(graph);
   } catch {
-    batches = [Object.keys(graph)];
+    batches = [[...graph.keys()]];
   }
   const batchOf = new Map(batches.flatMap((names, index) => names.map((name) => [name, index + 1] as const)));
-  const durations = Object.fromEntries(Object.entries(state.tasks).map(([name, task]) => [name, task.duration_ms ?? 0]));
+  const durations = new Map(Object.entries(state.tasks).map(([name, task]) => [name, task.duration_ms ?? 0]));
   let critical = { path: [] as string[], lengthMs: 0 };
   try {
     critical = criticalPath(graph, durations);
@@ -104,7 +104,7 @@ export function buildReportData(state: SessionState, options: ReportOptions = {}
   const onPath = new Set(critical.path);
   const summary = summarize(state, { replacing: options.replacing });
   const tasks = batches.flat().map((name): TaskReport => {
-    const t = state.tasks[name]!;
+    const t = getTask(state.tasks, name)!;
     return {
       task: name,
       agent: t.agent,

@@ -5,6 +5,7 @@ import { formatDuration, formatTokens, formatUsd, renderMarkdownTable, STATUS_IC
 import { renderFlowchart, renderGantt } from './mermaid.ts';
 import { buildReportData, type ReportData } from './report-data.ts';
 import { readResultFile } from './result-file.ts';
+import { checkResults, rehearsalBanner, type ResultChecks } from './report-checks.ts';
 import type { SessionState } from './schema.ts';
 
 export { buildReportData, sessionGraph, type ReportData } from './report-data.ts';
@@ -15,13 +16,16 @@ export interface RenderReportOptions {
   events?: readonly SessionEvent[] | null;
   /** The report's time (ms since the epoch); default now. */
   now?: number;
+  /** The session's result checks (see report-checks.ts); default: read from the result files. */
+  checks?: ResultChecks;
 }
 
 /**
  * Renders `final_output.md`.
  *
- * Layout: the execution summary (counts, failures with reasons, makespan, sum of durations,
- * achieved parallelism, critical path, peak workers, cost), a task table with per-task cost, a
+ * Layout: when any task ran with a mock agent, a rehearsal banner first (no real work was done);
+ * then the execution summary (counts, failures with reasons, makespan, sum of durations,
+ * achieved parallelism, critical path, peak workers, cost, permission denials, empty results), a task table with per-task cost, a
  * Mermaid flowchart of the DAG coloured by status, a Mermaid gantt chart of the actual timeline,
  * then one `###` section per task in topological order with a link to its result file and the
  * result's text (its headings moved below the section's).
@@ -31,7 +35,18 @@ export interface RenderReportOptions {
  */
 export async function renderReport(state: SessionState, outFile: string, options: RenderReportOptions = {}): Promise<string> {
   const data = buildReportData(state, { events: options.events, now: options.now });
-  const lines = [`# Final output: session ${state.session_id}`, '', '## Execution summary', '', ...summaryLines(data)];
+  const checks = options.checks ?? (await checkResults(state));
+  const banner = rehearsalBanner(checks, data.total);
+  const lines = [
+    ...(banner ? [`> **${banner.replace(/:.*$/s, '')}:**${banner.slice(banner.indexOf(':') + 1)}`, ''] : []),
+    `# Final output: session ${state.session_id}`,
+    '',
+    '## Execution summary',
+    '',
+    ...summaryLines(data),
+    `- Permission denials: ${checks.permission_denials.length === 0 ? 'none' : checks.permission_denials.map((d) => `${d.task} (${d.count}${d.tools.length ? `: ${d.tools.join(', ')}` : ''})`).join('; ')}`,
+    `- Empty results: ${checks.empty_results.length === 0 ? 'none' : checks.empty_results.join(', ')}`,
+  ];
   if (data.failures.length > 0) {
     lines.push('', '### Failures', '', ...data.failures.map((f) => `- ${STATUS_ICONS[f.status]} **${f.task}** (${f.agent}) ${f.status}` +
       `${f.attempts > 1 ? ` after ${f.attempts} attempts` : ''}: ${oneLine(f.error ?? 'no reason recorded')}`));

@@ -1,8 +1,10 @@
 // Agent result files: `<output_dir>/<task_name>.md`, YAML frontmatter (gray-matter) then the agent's text.
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { writeFileAtomic } from './atomic-write.ts';
+import { accessSync, constants, statSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import matter from 'gray-matter';
+import { usageError } from './errors.ts';
 import { resolveInside } from './names.ts';
 
 /** The frontmatter every result file carries; runners add their own fields (cost, tokens, ...). */
@@ -22,6 +24,48 @@ export interface ResultFrontmatter {
 }
 
 /**
+ * Checks, without creating anything, that `dir` is a usable result folder: an existing writable
+ * directory, or a path whose nearest existing ancestor is a writable directory (so it can be
+ * created). Run before a task is registered, so a bad `--output_dir` never leaves a task claimed.
+ *
+ * @param dir - absolute folder.
+ * @throws OrchestratorError usage (exit 2) naming the path and what is in the way.
+ */
+export function checkOutputDir(dir: string): void {
+  let probe = dir;
+  for (;;) {
+    let stats;
+    try {
+      stats = statSync(probe);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      const parent = path.dirname(probe);
+      // Missing, or below a file (ENOTDIR): look at the parent, until something exists.
+      if ((code === 'ENOENT' || code === 'ENOTDIR') && parent !== probe) {
+        probe = parent;
+        continue;
+      }
+      throw usageError(`Cannot use --output_dir ${JSON.stringify(dir)}: ${(error as Error).message}.`);
+    }
+    if (!stats.isDirectory()) {
+      throw usageError(
+        probe === dir
+          ? `Expected --output_dir to be a folder, got ${JSON.stringify(dir)}, which is a file. Pick another folder or move the file.`
+          : `Expected --output_dir to be a folder, got ${JSON.stringify(dir)}: ${JSON.stringify(probe)} is a file. Pick another folder.`,
+      );
+    }
+    try {
+      accessSync(probe, constants.W_OK | constants.X_OK);
+    } catch {
+      throw usageError(
+        `Cannot write results to --output_dir ${JSON.stringify(dir)}: ${probe === dir ? 'the folder' : `its parent ${JSON.stringify(probe)}`} is not writable. Pick a writable folder.`,
+      );
+    }
+    return;
+  }
+}
+
+/**
  * Path of a task's result file, checked to stay inside the output folder.
  * @param outputDir - absolute folder.
  * @param taskName - an already validated task name.
@@ -38,9 +82,7 @@ export async function writeResultFile(file: string, frontmatter: ResultFrontmatt
   await mkdir(path.dirname(file), { recursive: true });
   const data = Object.fromEntries(Object.entries(frontmatter).filter(([, value]) => value !== undefined));
   const text = matter.stringify(body.endsWith('\n') ? body : `${body}\n`, data);
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(tmp, text, 'utf8');
-  await rename(tmp, file);
+  await writeFileAtomic(file, text, { action: 'write the result file' });
 }
 
 /**

@@ -36,16 +36,17 @@ export interface TrackedTask {
   endedAt: string | null;
 }
 
-const STATUS_OF_EVENT: Partial<Record<string, TaskStatus>> = {
-  registered: 'pending',
-  waiting: 'waiting',
-  started: 'running',
-  retrying: 'retrying',
-  completed: 'completed',
-  failed: 'failed',
-  skipped: 'skipped',
-  cancelled: 'cancelled',
-};
+/** The status each event type sets. A Map: event types come from a file, and `constructor` must find nothing. */
+const STATUS_OF_EVENT = new Map<string, TaskStatus>([
+  ['registered', 'pending'],
+  ['waiting', 'waiting'],
+  ['started', 'running'],
+  ['retrying', 'retrying'],
+  ['completed', 'completed'],
+  ['failed', 'failed'],
+  ['skipped', 'skipped'],
+  ['cancelled', 'cancelled'],
+]);
 
 /**
  * Builds a session's picture from its events, one at a time, and tells when a topological batch
@@ -73,7 +74,7 @@ export class RunTracker {
       if (task) task.status = 'replacing';
       return;
     }
-    const status = STATUS_OF_EVENT[event.type];
+    const status = STATUS_OF_EVENT.get(event.type);
     if (!status) return;
     let task = this.tasks.get(name);
     if (!task || event.type === 'registered') {
@@ -96,7 +97,7 @@ export class RunTracker {
 
   /** The dependency graph of the tasks seen so far. */
   graph(): TaskGraph {
-    return Object.fromEntries([...this.tasks].map(([name, task]) => [name, task.dependsOn]));
+    return new Map([...this.tasks].map(([name, task]) => [name, task.dependsOn]));
   }
 
   /** The topological batches of the tasks seen so far ([] if the dependencies form a cycle). */

@@ -11,6 +11,14 @@ export type DependencyVerdict =
   | { kind: 'missing'; names: string[] }
   | { kind: 'dependency_failed'; dependency: string; status: string };
 
+/**
+ * A task's record by name, or undefined: an own-property lookup, so names such as `toString`,
+ * `constructor` or `__proto__` never find something inherited from Object.prototype.
+ */
+export function taskOf(state: SessionState, name: string): TaskRecord | undefined {
+  return Object.hasOwn(state.tasks, name) ? state.tasks[name] : undefined;
+}
+
 /** The registration index of a task (its agent number), the tie-breaker after priority. */
 export function registrationIndex(record: TaskRecord): number {
   return Number(record.agent.slice('Agent-'.length));
@@ -23,12 +31,12 @@ export function registrationIndex(record: TaskRecord): number {
  * `on_dep_failure` is `run`, in which case any ended dependency counts as done.
  */
 export function checkDependencies(state: SessionState, name: string): DependencyVerdict {
-  const task = state.tasks[name];
+  const task = taskOf(state, name);
   if (!task) return { kind: 'missing', names: [name] };
   const missing: string[] = [];
   const blocked: string[] = [];
   for (const dep of task.depends_on) {
-    const record = state.tasks[dep];
+    const record = taskOf(state, dep);
     if (!record) {
       missing.push(dep);
     } else if (record.status === 'completed') {
@@ -50,7 +58,7 @@ export function checkDependencies(state: SessionState, name: string): Dependency
  * sharing one that has not ended. Paths are compared as written after normalising `./`.
  */
 export function fileConflicts(state: SessionState, name: string): string[] {
-  const task = state.tasks[name];
+  const task = taskOf(state, name);
   if (!task || task.files.length === 0) return [];
   const mine = new Set(task.files.map(normaliseFile));
   const index = registrationIndex(task);

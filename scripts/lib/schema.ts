@@ -1,6 +1,14 @@
 // The versioned zod schema of the session state file (`latest.yaml`) and its types.
 import { z } from 'zod';
-import { TASK_NAME_PATTERN, SESSION_ID_PATTERN } from './names.ts';
+import { TASK_NAME_PATTERN, TASK_NAME_RULE, SESSION_ID_PATTERN } from './names.ts';
+
+/**
+ * The longest delay a timer can hold (ms): 2^31 - 1, about 24.8 days. Node's `setTimeout` turns a
+ * longer delay into 1 ms (with a TimeoutOverflowWarning), so a bigger duration would fire at once;
+ * every duration read from a flag, a plan or the state is bounded by it.
+ * Source: Node.js docs, timers, `setTimeout` ("When delay is larger than 2147483647 ... set to 1").
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Version of the state file layout. Bump it, with a migration, when a field changes meaning. */
 export const STATE_VERSION = 1;
@@ -53,8 +61,24 @@ export const TaskRecordSchema = z.object({
   files: z.array(z.string().min(1)).default([]),
   on_dep_failure: z.enum(DEP_FAILURE_POLICIES).default('skip'),
   runner: z.enum(RUNNERS).default('mock'),
-  /** Process id of the agent process that owns the task, or null in plan mode before it starts. */
+  /** Process id of the agent process that owns the task, or null in the plan runner before it starts. */
   pid: z.number().int().positive().nullable().default(null),
+  /**
+   * Start time of process `pid` (see `processStartTime` in process-identity.ts), so a pid reused by
+   * another process is never taken for the agent; null in state files written before it was recorded.
+   */
+  pid_start: z.string().nullable().default(null),
+  /** Host name of the machine process `pid` runs on (`os.hostname()`); null when not recorded. */
+  host: z.string().nullable().default(null),
+  /**
+   * The process the agent runs as, when it is not `pid` itself: the `claude` CLI a spawn-agent or
+   * orchestrate process started (the leader of its own process group), while it runs. Lets
+   * cancel-session stop it even when its owner is gone or is an orchestrator running other tasks.
+   */
+  agent_child: z
+    .object({ pid: z.number().int(), start: z.string().nullable(), host: z.string().nullable() })
+    .nullable()
+    .default(null),
   /** How many times an agent has been started for this task (re-registrations and retries included). */
   attempts: z.number().int().nonnegative().default(0),
   /** The most attempts allowed (1 + retries), used by worker replacement. */
@@ -78,9 +102,17 @@ export const TaskRecordSchema = z.object({
   replaced_attempt: z.number().int().nonnegative().nullable().default(null),
   /** When that replacement was started. */
   replaced_at: nullableIso,
-  /** How to start this task's agent again (`poll-session --replace_dead`): node arguments, no shell. */
+  /**
+   * How to start this task's agent again (`poll-session --replace_dead`), as data: which agent script,
+   * its flags, and the directory it ran in. Never run as found: the replacement's command is rebuilt
+   * from these fields after validation (see worker-replacement.ts). The older layout (`argv`: node
+   * arguments) is read as no launch, so it is never executed.
+   */
   launch: z
-    .object({ argv: z.array(z.string()), cwd: z.string() })
+    .union([
+      z.object({ script: z.string(), args: z.array(z.string()), cwd: z.string() }),
+      z.object({ argv: z.array(z.string()), cwd: z.string() }).transform(() => null),
+    ])
     .nullable()
     .default(null),
   // Filled in by real `claude -p` agents (see references/cli-integration.md).
@@ -94,6 +126,69 @@ export const TaskRecordSchema = z.object({
 export type TaskRecord = z.infer<typeof TaskRecordSchema>;
 export type TaskRecordInput = z.input<typeof TaskRecordSchema>;
 
+/**
+ * The tasks of a session keyed by task name: a null-prototype object, so every user-given name
+ * (`__proto__`, `constructor`, `toString` are valid task names) is an ordinary own key, a lookup of
+ * a name that is not a task finds nothing inherited, and assigning `tasks['__proto__']` adds a task
+ * instead of changing a prototype. Build one with {@link createTaskTable}; look names up with
+ * {@link getTask} / {@link hasTask} (own-property checks) when the table may have come from elsewhere.
+ */
+export type TaskTable = Record<string, TaskRecord>;
+
+/** A new {@link TaskTable} (null prototype) holding `entries` in order. */
+export function createTaskTable(entries: Iterable<readonly [string, TaskRecord]> = []): TaskTable {
+  const table = Object.create(null) as TaskTable;
+  // defineProperty, not assignment: safe even if a caller hands in an ordinary object's entries.
+  for (const [name, task] of entries) Object.defineProperty(table, name, { value: task, writable: true, enumerable: true, configurable: true });
+  return table;
+}
+
+/** Whether `name` is a task of `tasks` (an own key: never an inherited member such as `toString`). */
+export function hasTask(tasks: Readonly<Record<string, unknown>>, name: string): boolean {
+  return Object.hasOwn(tasks, name);
+}
+
+/** The task named `name`, or undefined; an own-property lookup (see {@link TaskTable}). */
+export function getTask(tasks: Readonly<TaskTable>, name: string): TaskRecord | undefined {
+  return Object.hasOwn(tasks, name) ? tasks[name] : undefined;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * `tasks`: a mapping of task names to task records, read into a {@link TaskTable}. Written by hand
+ * rather than with `z.record`, which drops a `__proto__` key (zod 4 guards its own `{}` that way),
+ * so a task named `__proto__` would vanish from the state.
+ */
+const TaskTableSchema = z
+  .unknown()
+  .optional()
+  .transform((input, ctx): TaskTable => {
+    const table = createTaskTable();
+    if (input === undefined) return table;
+    if (!isPlainObject(input)) {
+      ctx.issues.push({ code: 'custom', message: 'expected a mapping of task names to tasks', input, path: [] });
+      return z.NEVER;
+    }
+    for (const name of Object.keys(input)) {
+      if (!taskName.safeParse(name).success) {
+        ctx.issues.push({ code: 'custom', message: `task name ${JSON.stringify(name)} must match ${TASK_NAME_RULE}`, input: name, path: [name] });
+        continue;
+      }
+      const parsed = TaskRecordSchema.safeParse(input[name]);
+      if (!parsed.success) {
+        for (const issue of parsed.error.issues) ctx.issues.push({ code: 'custom', message: issue.message, input: undefined, path: [name, ...issue.path] });
+        continue;
+      }
+      Object.defineProperty(table, name, { value: parsed.data, writable: true, enumerable: true, configurable: true });
+    }
+    return table;
+  });
+
 /** The whole state file. */
 export const SessionStateSchema = z.object({
   version: z.literal(STATE_VERSION),
@@ -103,12 +198,23 @@ export const SessionStateSchema = z.object({
   /** Most tasks `running` at once across all processes of the session. */
   max_workers: z.number().int().positive().default(5),
   /** A running task whose heartbeat is older than this is considered dead (ms). */
-  lease_ms: z.number().int().positive().default(30_000),
+  lease_ms: z.number().int().positive().max(MAX_TIMER_MS).default(30_000),
   /** Where the session came from: `background` (spawn scripts) or the plan file of `orchestrate`. */
   plan_path: z.string().nullable().default(null),
-  tasks: z.record(taskName, TaskRecordSchema).default({}),
+  tasks: TaskTableSchema,
 });
 export type SessionState = z.infer<typeof SessionStateSchema>;
+
+/**
+ * Parses the JSON of a validated state (`JSON.stringify` of a {@link SessionState}) back into a
+ * state, with `tasks` as a null-prototype {@link TaskTable} (JSON.parse alone would give an
+ * ordinary object, on which `tasks.toString` finds Object.prototype's function).
+ */
+export function parseStateJson(json: string): SessionState {
+  const state = JSON.parse(json) as SessionState;
+  state.tasks = createTaskTable(Object.entries(state.tasks));
+  return state;
+}
 
 /** Formats zod issues as `path: message` lines for error messages. */
 export function formatIssues(error: z.ZodError): string {

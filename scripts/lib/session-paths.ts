@@ -25,7 +25,7 @@ export interface SessionPaths {
   dir: string;
   /** `latest.yaml`: the current session's state. */
   statePath: string;
-  /** The lock guarding `latest.yaml` (a directory made by proper-lockfile). */
+  /** The lock guarding `latest.yaml`: a file naming its owner (pid, start time, host, token), see lock.ts. */
   lockPath: string;
   /** `events.jsonl`: append-only log of the current session's events. */
   eventsPath: string;

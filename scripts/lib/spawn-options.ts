@@ -1,7 +1,6 @@
 // The flags shared by spawn-agent and spawn-agent-mock, and their translation into a background task.
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { enumFlag, integerFlag, listFlag, numberFlag, stringFlag, type FlagSpec, type ParsedFlags } from './cli.ts';
+import { durationFlag, enumFlag, integerFlag, listFlag, stringFlag, type FlagSpec, type ParsedFlags } from './cli.ts';
 import { usageError } from './errors.ts';
 import { TASK_NAME_RULE, validateSessionId, validateTaskName } from './names.ts';
 import { DEP_FAILURE_POLICIES, PRIORITIES, type RunnerKind } from './schema.ts';
@@ -54,7 +53,7 @@ export function readSpawnSettings(
   const priorityRaw = stringFlag(flags, 'priority') ?? defaults.priority;
   const priority = priorityRaw === undefined ? undefined : enumFlag({ priority: priorityRaw }, 'priority', PRIORITIES);
   const retries = integerFlag(flags, 'retries', { min: 0, max: 20 }) ?? (runner === 'claude' ? 3 : 0);
-  const depTimeout = numberFlag(flags, 'dep_timeout', { min: 0 });
+  const depTimeout = durationFlag(flags, 'dep_timeout', { unit: 's', min: 0 });
   const sessionId = stringFlag(flags, 'session_id');
   if (sessionId !== undefined) validateSessionId(sessionId);
   if (flags.new_session && sessionId !== undefined) throw usageError('Give either --new_session or --session_id, not both.');
@@ -83,28 +82,4 @@ export function readSpawnSettings(
     depTimeoutMs: depTimeout === undefined ? DEFAULT_DEP_TIMEOUT_MS : depTimeout * 1000,
     log: quiet ? () => {} : undefined,
   };
-}
-
-/**
- * The argv that starts this script again for the same task (used by worker replacement):
- * `node --import <tsx> <script> ...flags` with `--new_session`/`--session_id` removed, since a
- * replacement joins the current session.
- */
-export function relaunchArgv(scriptUrl: string, argv: string[]): string[] {
-  const kept: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--') {
-      kept.push(...argv.slice(i));
-      break;
-    }
-    const name = arg.replace(/^--/, '').split('=')[0]!.replace(/-/g, '_');
-    if (name === 'new_session') continue;
-    if (name === 'session_id') {
-      if (!arg.includes('=')) i++;
-      continue;
-    }
-    kept.push(arg);
-  }
-  return ['--import', import.meta.resolve('tsx'), fileURLToPath(scriptUrl), ...kept];
 }

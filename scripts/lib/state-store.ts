@@ -1,11 +1,13 @@
-// Reads the session state without the lock, and changes it only under the lock by write-temp-then-rename.
-import { randomBytes } from 'node:crypto';
-import { access, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+// Reads the session state without the lock, and changes it only under the lock by write-temp-then-rename, fenced.
+import { statSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { describeFsError, writeFileAtomic } from './atomic-write.ts';
 import { OrchestratorError } from './errors.ts';
-import { appendEvents, type EventType, type SessionEvent } from './events.ts';
-import { withLock } from './lock.ts';
+import { appendEvents, refuseSymlink, type EventType, type SessionEvent } from './events.ts';
+import { LockLostError, tempPathFor, withLock, type LockHandle } from './lock.ts';
 import { newSessionId, validateSessionId } from './names.ts';
-import { formatIssues, SessionStateSchema, STATE_VERSION, type SessionState } from './schema.ts';
+import { formatIssues, parseStateJson, SessionStateSchema, STATE_VERSION, type SessionState } from './schema.ts';
 import { archivePaths, type SessionPaths } from './session-paths.ts';
 import { parseFastYaml, stringifyFastYaml } from './state-codec.ts';
 
@@ -39,7 +41,7 @@ function remember(statePath: string, text: string, json: string): void {
  */
 async function parseStateWithJson(text: string, statePath: string): Promise<{ state: SessionState; json: string }> {
   const seen = lastSeen.get(statePath);
-  if (seen && seen.text === text) return { state: JSON.parse(seen.json) as SessionState, json: seen.json };
+  if (seen && seen.text === text) return { state: parseStateJson(seen.json), json: seen.json };
   let data = parseFastYaml(text);
   if (data === undefined) {
     const YAML = await loadYaml();
@@ -95,17 +97,69 @@ function corruptState(statePath: string, why: string, cause?: unknown): Orchestr
  * sees either the old or the new state, never half of one.
  *
  * @returns the validated state, or `null` when there is no session yet.
- * @throws OrchestratorError `corrupt_state` (exit 2) when the file does not parse or validate.
+ * @throws OrchestratorError (exit 2): `corrupt_state` when the file does not parse or validate;
+ *   `session_vanished` when this process has seen the session and its file is now missing;
+ *   `usage` when the session folder is a file.
  */
 export async function readState(paths: SessionPaths): Promise<SessionState | null> {
   let text: string;
   try {
-    text = await readFile(paths.statePath, 'utf8');
+    text = await fs.readFile(paths.statePath, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      if (joined.has(paths.statePath)) throw sessionVanished(paths);
+      return null;
+    }
+    throw sessionFolderError(error, paths, 'read');
   }
-  return parseState(text, paths.statePath);
+  const state = await parseState(text, paths.statePath);
+  joined.set(paths.statePath, state.session_id);
+  return state;
+}
+
+/**
+ * The session each state file held when this process last read or wrote it. A state file that
+ * this process has seen and that is then missing was deleted (or moved) behind our back: writers
+ * never remove it (archiving keeps `latest.yaml` in place until the new state is renamed over it).
+ */
+const joined = new Map<string, string>();
+
+function sessionVanished(paths: SessionPaths): OrchestratorError {
+  const id = joined.get(paths.statePath);
+  return new OrchestratorError(
+    'session_vanished',
+    `The session state file ${paths.statePath} (session ${id}) was deleted or moved away while this process was using it, ` +
+      'so this change was not recorded. Result files already written are kept (by default in .agent/results). ' +
+      `To go on, put the file back (an archived copy is ${path.join(paths.dir, `${id}.yaml`)} if the session was archived) and run poll-session, ` +
+      'or start a new session (start the agents again, or orchestrate without --resume).',
+  );
+}
+
+/**
+ * A clear error for a session folder that cannot be used: a path through a file (ENOTDIR, or
+ * EEXIST from mkdir), or any file-system error described in words.
+ */
+function sessionFolderError(error: unknown, paths: SessionPaths, action: string): unknown {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  if (code === 'ENOTDIR' || code === 'EEXIST') {
+    let blocker = paths.dir;
+    for (let at = paths.dir; ; at = path.dirname(at)) {
+      try {
+        if (!statSync(at).isDirectory()) blocker = at;
+        break;
+      } catch {
+        // Missing (or ENOTDIR itself): look one level up.
+      }
+      if (path.dirname(at) === at) break;
+    }
+    return new OrchestratorError(
+      'usage',
+      `The session folder ${paths.dir} cannot be used: ${blocker} is a file, not a folder. ` +
+        'Pass --session_dir with a folder path (a missing folder is created), or move that file aside.',
+      { cause: error },
+    );
+  }
+  return describeFsError(error, paths.statePath, action);
 }
 
 /**
@@ -151,44 +205,111 @@ export interface StateTransaction {
 
 /**
  * Changes the state under the lock: take the lock, read and validate, let `change` edit the state,
- * write a temporary file, rename it over `latest.yaml`, append the events, release.
+ * write a temporary file (fsynced), check the fence, rename it over `latest.yaml`, append the
+ * events, release.
+ *
+ * The fence, right before the rename: the lock file still carries our token (lock.ts) and
+ * `latest.yaml` is still the version we read (dev, inode, size, mtime, ctime). If either changed,
+ * the temporary file is removed, nothing is renamed, and the whole change is done again on the
+ * current state (up to 5 times, then `lock_failed`). So no committed update is ever overwritten by
+ * a writer that was paused, on this host (where a live holder is never robbed) and, but for the
+ * moment between the check and the rename, on network file systems.
  *
  * Nothing is written when the state did not change. A state file that does not validate is never
- * overwritten: the error propagates and the file stays byte-for-byte as it was.
+ * overwritten: the error propagates and the file stays byte-for-byte as it was. A failed write
+ * never leaves its temporary file behind (see atomic-write.ts); the temporary file of a writer
+ * killed mid-commit is removed by whoever takes over its lock.
  *
  * @param change - edits `tx.state` in place (or replaces it) and returns a value; it may throw to abort.
  * @returns what `change` returned.
- * @throws OrchestratorError `corrupt_state`, `lock_failed`, or whatever `change` throws.
+ * @throws OrchestratorError (exit 2): `corrupt_state`; `lock_failed` (a live holder kept the lock
+ *   for minutes: named, with what to do); `write_failed` (full disk, quota, read-only or immutable
+ *   file or folder: said in words, nothing changed); `session_vanished` (this process's session file
+ *   was deleted); `unsafe_path` (events.jsonl is a symbolic link); `usage` (the session folder is a
+ *   file); or whatever `change` throws.
  */
 export async function updateState<T>(paths: SessionPaths, change: (tx: StateTransaction) => T): Promise<T> {
-  await mkdir(paths.dir, { recursive: true });
+  try {
+    await fs.mkdir(paths.dir, { recursive: true });
+  } catch (error) {
+    throw sessionFolderError(error, paths, 'create the session folder for');
+  }
   for (let attempt = 1; ; attempt++) {
     try {
-      return await withLock(paths.lockPath, (isCompromised) => applyChange(paths, change, isCompromised));
+      return await withLock(paths.lockPath, (lock) => applyChange(paths, change, lock));
     } catch (error) {
-      if (error instanceof CompromisedLock && attempt < 3) continue;
-      throw error;
+      if (!(error instanceof LockLostError || error instanceof StaleRead)) throw error;
+      // Nothing was committed. A lost lock (only possible off this host) or a state file changed
+      // without the lock: do the whole change again on the current state, a few times, then say so.
+      if (attempt < FENCE_RETRIES) continue;
+      throw new OrchestratorError(
+        'lock_failed',
+        `Gave up changing ${paths.statePath} after ${attempt} attempts: each time, just before the commit, ${error.message}. ` +
+          'Nothing was overwritten. Some other program changes that file (or its lock) without taking the lock: stop it, then run the command again.',
+        { cause: error },
+      );
     }
   }
 }
 
-class CompromisedLock extends Error {}
+/** Attempts of one change when the commit fence fails (each under a fresh lock). */
+const FENCE_RETRIES = 5;
 
-async function applyChange<T>(
-  paths: SessionPaths,
-  change: (tx: StateTransaction) => T,
-  isCompromised: () => boolean,
-): Promise<T> {
-  let before: string | null = null;
+/** The state file changed between our read and our commit although we held the lock. */
+class StaleRead extends Error {}
+
+/** What a state file was when read: its text and the identity of that version of the file. */
+interface Snapshot {
+  text: string;
+  /** dev, ino, size, mtime and ctime (ns) at the read; any rename over it or write to it changes one of them. */
+  version: string;
+  mode: number;
+}
+
+function versionOf(st: import('node:fs').BigIntStats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
+/** Reads the state file and its version from one open descriptor; null when it does not exist. */
+async function readSnapshot(paths: SessionPaths): Promise<Snapshot | null> {
+  let handle: import('node:fs/promises').FileHandle;
   try {
-    before = await readFile(paths.statePath, 'utf8');
+    handle = await fs.open(paths.statePath, 'r');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw sessionFolderError(error, paths, 'read');
   }
-  const read = before === null ? null : await parseStateWithJson(before, paths.statePath);
-  const current = read?.state ?? null;
+  try {
+    const st = await handle.stat({ bigint: true });
+    const text = await handle.readFile('utf8');
+    return { text, version: versionOf(st), mode: Number(st.mode) };
+  } finally {
+    await handle.close().catch(() => {});
+  }
+}
+
+/** The fence's second half: the state file is still the version read at the start of the change. */
+async function checkUnchanged(paths: SessionPaths, read: Snapshot | null): Promise<void> {
+  let now: string | null = null;
+  try {
+    now = versionOf(await fs.stat(paths.statePath, { bigint: true }));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw sessionFolderError(error, paths, 'read');
+  }
+  if (read !== null && now === null) throw sessionVanished(paths);
+  if ((read === null) !== (now === null) || (read !== null && read.version !== now)) {
+    throw new StaleRead(`${paths.statePath} was ${read === null ? 'created' : 'replaced or changed'} by another process after we read it`);
+  }
+}
+
+async function applyChange<T>(paths: SessionPaths, change: (tx: StateTransaction) => T, lock: LockHandle): Promise<T> {
+  const read = await readSnapshot(paths);
+  if (read === null && joined.has(paths.statePath)) throw sessionVanished(paths);
+  const parsed = read === null ? null : await parseStateWithJson(read.text, paths.statePath);
+  const current = parsed?.state ?? null;
+  if (current) joined.set(paths.statePath, current.session_id);
   // Compared after the change to skip writing when nothing changed.
-  const currentJson = read?.json ?? null;
+  const currentJson = parsed?.json ?? null;
   const events: Array<Omit<SessionEvent, 'session_id'>> = [];
   let archive = false;
   const now = new Date();
@@ -208,30 +329,30 @@ async function applyChange<T>(
   const validated = SessionStateSchema.parse(next);
   const unchanged = !archive && currentJson !== null && JSON.stringify(validated) === currentJson;
   if (unchanged && events.length === 0) return value;
+  if (read !== null && (read.mode & 0o222) === 0) {
+    throw new OrchestratorError(
+      'write_failed',
+      `The session state file ${paths.statePath} is read-only (mode ${(read.mode & 0o777).toString(8).padStart(4, '0')}), so it was not changed. ` +
+        `If that is meant to freeze the session, leave it; to let the scripts go on, make it writable (chmod u+w "${paths.statePath}") and run the command again.`,
+    );
+  }
   validated.updated_at = now.toISOString();
   const json = JSON.stringify(validated);
 
   const text = await stringifyState(validated);
-  const tmp = `${paths.statePath}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(tmp, text, 'utf8');
-  if (isCompromised()) {
-    await unlink(tmp).catch(() => {});
-    throw new CompromisedLock('lock compromised before commit');
-  }
-  if (archive && current !== null) {
-    const target = archivePaths(paths, current.session_id);
-    if (await exists(target.state)) {
-      await unlink(tmp).catch(() => {});
-      throw new OrchestratorError(
-        'session_conflict',
-        `Cannot archive session ${current.session_id}: ${target.state} already exists. Move it aside and try again.`,
-      );
-    }
-    await rename(paths.statePath, target.state);
-    if (await exists(paths.eventsPath)) await rename(paths.eventsPath, target.events);
-  }
-  await rename(tmp, paths.statePath);
+  await writeFileAtomic(paths.statePath, text, {
+    // Named with our lock's token: if we die mid-commit, whoever takes over the lock removes it.
+    tempPath: tempPathFor(paths.statePath, lock.token),
+    action: 'update the session state',
+    beforeCommit: async () => {
+      await lock.verify();
+      await checkUnchanged(paths, read);
+      await refuseSymlink(paths.eventsPath);
+      if (archive && current !== null) await archiveSession(paths, current.session_id);
+    },
+  });
   remember(paths.statePath, text, json);
+  joined.set(paths.statePath, validated.session_id);
   await appendEvents(
     paths.eventsPath,
     events.map((event) => ({ ...event, session_id: validated.session_id }) as SessionEvent),
@@ -239,11 +360,34 @@ async function applyChange<T>(
   return value;
 }
 
-async function exists(file: string): Promise<boolean> {
+/**
+ * Keeps the current session as `<session_id>.yaml` (a hard link, so `latest.yaml` never
+ * disappears, even for a moment) and moves its events to `<session_id>.events.jsonl`.
+ * @throws OrchestratorError `session_conflict` when that archive exists already.
+ */
+async function archiveSession(paths: SessionPaths, sessionId: string): Promise<void> {
+  const target = archivePaths(paths, sessionId);
   try {
-    await access(file);
-    return true;
-  } catch {
-    return false;
+    await fs.link(paths.statePath, target.state);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      throw new OrchestratorError(
+        'session_conflict',
+        `Cannot archive session ${sessionId}: ${target.state} already exists. Move it aside and try again.`,
+      );
+    }
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw describeFsError(error, target.state, 'archive the session as');
+    // No hard links on this file system: an exclusive copy instead.
+    await fs.copyFile(paths.statePath, target.state, fs.constants.COPYFILE_EXCL).catch((copyError: unknown) => {
+      throw (copyError as NodeJS.ErrnoException).code === 'EEXIST'
+        ? new OrchestratorError('session_conflict', `Cannot archive session ${sessionId}: ${target.state} already exists. Move it aside and try again.`)
+        : describeFsError(copyError, target.state, 'archive the session as');
+    });
+  }
+  try {
+    await fs.rename(paths.eventsPath, target.events);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw describeFsError(error, target.events, 'archive the events as');
   }
 }

@@ -1,8 +1,8 @@
 // The view model behind the progress board and the status table: rows in topological order, counts, workers, elapsed time, time left, cost.
-import { topologicalBatches, criticalPath, type TaskGraph } from './graph.ts';
+import { topologicalBatches, criticalPath } from './graph.ts';
 import { sessionGraph } from './report-data.ts';
 import { SLOT_STATUSES } from './scheduling.ts';
-import { TERMINAL_STATUSES, type SessionState, type TaskRecord, type TaskStatus } from './schema.ts';
+import { getTask, TERMINAL_STATUSES, type SessionState, type TaskRecord, type TaskStatus } from './schema.ts';
 import { summarize, type CostTotals } from './session-summary.ts';
 
 /** One task as the board and the table show it. Times in ms. */
@@ -57,12 +57,12 @@ export function buildStatusView(state: SessionState, options: ViewOptions): Stat
   const batches = safeBatches(graph);
   const order = batches.flat();
   const rows = order.map((name): TaskRow => {
-    const task = state.tasks[name]!;
+    const task = getTask(state.tasks, name)!;
     const elapsedMs = task.duration_ms ?? (task.started_at ? Math.max(0, now - Date.parse(task.started_at)) : null);
     const status = replacing.has(name) && task.status === 'failed' ? 'replacing' : task.status;
     return { name, agent: task.agent, status, elapsedMs, attempts: task.attempts, maxAttempts: task.max_attempts, costUsd: task.cost_usd, note: noteFor(state, task, status, now) };
   });
-  const ended = (name: string) => TERMINAL_STATUSES.has(state.tasks[name]!.status) && !replacing.has(name);
+  const ended = (name: string) => TERMINAL_STATUSES.has(getTask(state.tasks, name)!.status) && !replacing.has(name);
   const index = batches.findIndex((names) => !names.every(ended));
   const currentBatch =
     index === -1
@@ -70,10 +70,10 @@ export function buildStatusView(state: SessionState, options: ViewOptions): Stat
       : {
           number: index + 1,
           of: batches.length,
-          completed: batches[index]!.filter((name) => state.tasks[name]!.status === 'completed').length,
-          running: batches[index]!.filter((name) => SLOT_STATUSES.has(state.tasks[name]!.status)).length,
-          pending: batches[index]!.filter((name) => !ended(name) && !SLOT_STATUSES.has(state.tasks[name]!.status)).length,
-          failed: batches[index]!.filter((name) => ended(name) && state.tasks[name]!.status !== 'completed').length,
+          completed: batches[index]!.filter((name) => getTask(state.tasks, name)!.status === 'completed').length,
+          running: batches[index]!.filter((name) => SLOT_STATUSES.has(getTask(state.tasks, name)!.status)).length,
+          pending: batches[index]!.filter((name) => !ended(name) && !SLOT_STATUSES.has(getTask(state.tasks, name)!.status)).length,
+          failed: batches[index]!.filter((name) => ended(name) && getTask(state.tasks, name)!.status !== 'completed').length,
         };
   return {
     sessionId: state.session_id,
@@ -105,19 +105,19 @@ export function estimateTimeLeft(state: SessionState, now: number, replacing: Re
   const done = tasks.map(([, task]) => task).filter((task) => task.status === 'completed' && task.duration_ms !== null);
   if (done.length === 0) return null;
   const mean = done.reduce((sum, task) => sum + task.duration_ms!, 0) / done.length;
-  const estimate: Record<string, number> = {};
+  const estimate = new Map<string, number>();
   for (const [name, task] of left) {
     const ran = SLOT_STATUSES.has(task.status) && task.started_at ? now - Date.parse(task.started_at) : 0;
-    estimate[name] = Math.max(0, mean - ran);
+    estimate.set(name, Math.max(0, mean - ran));
   }
-  const remaining: TaskGraph = Object.fromEntries(left.map(([name, task]) => [name, task.depends_on.filter((dep) => dep in estimate)]));
+  const remaining = new Map(left.map(([name, task]) => [name, task.depends_on.filter((dep) => estimate.has(dep))]));
   let chain = 0;
   try {
     chain = criticalPath(remaining, estimate).lengthMs;
   } catch {
     chain = 0;
   }
-  const work = Object.values(estimate).reduce((a, b) => a + b, 0);
+  const work = [...estimate.values()].reduce((a, b) => a + b, 0);
   return Math.round(Math.max(chain, work / Math.max(1, state.max_workers)));
 }
 
@@ -141,16 +141,23 @@ function noteFor(state: SessionState, task: TaskRecord, status: TaskRow['status'
  * as holding one of its files that are still active (the recorded `waiting_on` ages as tasks end).
  */
 function blockers(state: SessionState, task: TaskRecord): string[] {
-  const active = (name: string) => state.tasks[name] !== undefined && !TERMINAL_STATUSES.has(state.tasks[name]!.status);
-  const deps = task.depends_on.filter((dep) => state.tasks[dep]?.status !== 'completed' && (active(dep) || !(dep in state.tasks)));
+  const active = (name: string) => {
+    const other = getTask(state.tasks, name);
+    return other !== undefined && !TERMINAL_STATUSES.has(other.status);
+  };
+  // Not ended yet, or not registered at all.
+  const deps = task.depends_on.filter((dep) => {
+    const record = getTask(state.tasks, dep);
+    return record === undefined || !TERMINAL_STATUSES.has(record.status);
+  });
   const files = task.waiting_on.filter((name) => !task.depends_on.includes(name) && active(name));
   return [...new Set([...deps, ...files])];
 }
 
-function safeBatches(graph: TaskGraph): string[][] {
+function safeBatches(graph: ReadonlyMap<string, readonly string[]>): string[][] {
   try {
     return topologicalBatches(graph);
   } catch {
-    return [Object.keys(graph)];
+    return [[...graph.keys()]];
   }
 }

@@ -3,16 +3,24 @@ import { errorMessage } from './errors.ts';
 import { openEventReader } from './event-reader.ts';
 import type { AgentContext, AgentExecutor, AgentOutcome } from './agent-types.ts';
 import { writeResultFile } from './result-file.ts';
-import { SLOT_STATUSES } from './scheduling.ts';
+import { selfIdentity } from './process-identity.ts';
+import { SLOT_STATUSES, taskOf } from './scheduling.ts';
 import { TERMINAL_STATUSES, type SessionState, type TaskRecord, type TaskStatus } from './schema.ts';
 import type { SessionPaths } from './session-paths.ts';
 import { readState, updateState, type StateTransaction } from './state-store.ts';
 import { watchState } from './state-watcher.ts';
 import { setStatus } from './transitions.ts';
 
-/** True while this process still owns the task (nobody cancelled, reaped or replaced it). */
+let selfStart: string | null | undefined;
+
+/**
+ * True while this process still owns the task (nobody cancelled, reaped or replaced it): the
+ * record names this process (pid, and start time when recorded) and has not ended.
+ */
 export function ownsTask(record: TaskRecord | undefined): boolean {
-  return record !== undefined && record.pid === process.pid && !TERMINAL_STATUSES.has(record.status);
+  if (record === undefined || record.pid !== process.pid || TERMINAL_STATUSES.has(record.status)) return false;
+  selfStart ??= selfIdentity().start;
+  return record.pid_start == null || selfStart === null || record.pid_start === selfStart;
 }
 
 /**
@@ -26,7 +34,7 @@ export async function transitionOwnTask<T>(
 ): Promise<T | null> {
   return updateState(paths, (tx) => {
     const state = tx.state;
-    if (!state || !ownsTask(state.tasks[name])) return null;
+    if (!state || !ownsTask(taskOf(state, name))) return null;
     return change(tx, state);
   });
 }
@@ -57,10 +65,10 @@ export interface ExecuteOptions {
  */
 export async function executeClaimedTask(options: ExecuteOptions): Promise<{ status: TaskStatus; record: TaskRecord | null }> {
   const { paths, name, state, controller } = options;
-  const record = state.tasks[name]!;
+  const record = taskOf(state, name)!;
   const heartbeat = setInterval(() => {
     void updateState(paths, (tx) => {
-      const current = tx.state?.tasks[name];
+      const current = tx.state ? taskOf(tx.state, name) : undefined;
       if (current && ownsTask(current) && SLOT_STATUSES.has(current.status)) current.heartbeat_at = tx.now.toISOString();
     }).catch(() => {
       // A missed heartbeat is retried at the next tick; the lease allows for several.
@@ -69,6 +77,7 @@ export async function executeClaimedTask(options: ExecuteOptions): Promise<{ sta
   heartbeat.unref();
   const stopWatching = watchForCancel(paths, name, controller);
 
+  let childWrites: Promise<void> = Promise.resolve();
   const ctx: AgentContext = {
     taskName: name,
     agent: record.agent,
@@ -81,7 +90,7 @@ export async function executeClaimedTask(options: ExecuteOptions): Promise<{ sta
     resultPath: options.resultPath,
     dependencyResults: Object.fromEntries(
       record.depends_on.flatMap((dep) => {
-        const depPath = state.tasks[dep]?.result_path;
+        const depPath = taskOf(state, dep)?.result_path;
         return depPath ? [[dep, depPath]] : [];
       }),
     ),
@@ -90,6 +99,16 @@ export async function executeClaimedTask(options: ExecuteOptions): Promise<{ sta
       await transitionOwnTask(paths, name, (tx, s) =>
         setStatus(tx, s, name, 'retrying', { reason, next_retry_at: new Date(tx.now.getTime() + delayMs).toISOString() }),
       );
+    },
+    recordChild: (identity) => {
+      // Serialised, so a late "started" write never lands after the "ended" one.
+      childWrites = childWrites.then(() =>
+        transitionOwnTask(paths, name, (_tx, s) => {
+          taskOf(s, name)!.agent_child = identity;
+          return true;
+        }).then(() => undefined, () => undefined),
+      );
+      return childWrites;
     },
     markRunning: async () => {
       const running = await transitionOwnTask(paths, name, (tx, s) => setStatus(tx, s, name, 'running'));
@@ -105,6 +124,7 @@ export async function executeClaimedTask(options: ExecuteOptions): Promise<{ sta
   } finally {
     clearInterval(heartbeat);
     stopWatching();
+    await childWrites;
   }
   // The agent's end is when its executor returned, before anything is read or written about it.
   const endedAt = new Date();
@@ -114,7 +134,13 @@ export async function executeClaimedTask(options: ExecuteOptions): Promise<{ sta
     return failed ? { status: 'failed', record: failed } : currentStatus(paths, name);
   }
 
-  const current = (await readState(paths))?.tasks[name];
+  // latest.yaml deleted under us: still write the result file (from the state of the claim), then
+  // the final transition below fails with session_vanished, naming the file and what to do.
+  const latestState = await readState(paths).catch((e: unknown) => {
+    if ((e as { code?: string }).code === 'session_vanished') return state;
+    throw e;
+  });
+  const current = latestState ? taskOf(latestState, name) : undefined;
   if (!current || !ownsTask(current)) return { status: current?.status ?? 'cancelled', record: current ?? null };
   const error = outcome.status === 'failed' ? (outcome.error ?? 'agent failed') : undefined;
   await writeResultFile(
@@ -149,7 +175,8 @@ export async function executeClaimedTask(options: ExecuteOptions): Promise<{ sta
 }
 
 async function currentStatus(paths: SessionPaths, name: string): Promise<{ status: TaskStatus; record: TaskRecord | null }> {
-  const latest = (await readState(paths))?.tasks[name] ?? null;
+  const state = await readState(paths);
+  const latest = (state ? taskOf(state, name) : undefined) ?? null;
   return { status: latest?.status ?? 'cancelled', record: latest };
 }
 
@@ -175,7 +202,8 @@ function watchForCancel(paths: SessionPaths, name: string, controller: AbortCont
       const mine = batch.rotated || batch.events.some((event) => event.task === name || event.task === undefined);
       if (!mine && Date.now() < due) continue;
       due = Date.now() + CANCEL_POLL_MS;
-      const task = (await readState(paths).catch(() => null))?.tasks[name];
+      const state = await readState(paths).catch(() => null);
+      const task = state ? taskOf(state, name) : undefined;
       if (task?.status === 'cancelled' && task.pid === process.pid) controller.abort(new Error('cancelled by cancel-session'));
     }
   })();

@@ -1,6 +1,6 @@
 // The actual timeline of a session: when each attempt of each task ran, from events.jsonl (or the state alone).
 import type { SessionEvent } from './events.ts';
-import type { SessionState } from './schema.ts';
+import { getTask, type SessionState } from './schema.ts';
 
 /** How a run of a task ended: `retrying` is a try that failed and was tried again; `running` has not ended. */
 export type SegmentOutcome = 'completed' | 'failed' | 'retrying' | 'cancelled' | 'running';
@@ -17,13 +17,18 @@ export interface TimelineSegment {
   outcome: SegmentOutcome;
 }
 
-const CLOSING: Partial<Record<string, SegmentOutcome>> = {
-  retrying: 'retrying',
-  completed: 'completed',
-  failed: 'failed',
-  cancelled: 'cancelled',
-  skipped: 'cancelled',
-};
+/** The event types (and statuses) that end a run, and how. A Map: event types come from a file. */
+const CLOSING = new Map<string, SegmentOutcome>([
+  ['retrying', 'retrying'],
+  ['completed', 'completed'],
+  ['failed', 'failed'],
+  ['cancelled', 'cancelled'],
+  ['skipped', 'cancelled'],
+]);
+
+function closingOutcome(type: string): SegmentOutcome | undefined {
+  return CLOSING.get(type);
+}
 
 /**
  * Builds the timeline, sorted by start time then task name.
@@ -45,27 +50,28 @@ export function buildTimeline(state: SessionState, events: readonly SessionEvent
     segments.push({ task, agent: run.agent, attempt: run.attempt, start: run.start, end, duration_ms: Math.max(0, Date.parse(end) - Date.parse(run.start)), outcome });
   };
   for (const event of events ?? []) {
-    if (event.session_id !== state.session_id || !event.task || !(event.task in state.tasks)) continue;
-    const agent = event.agent ?? state.tasks[event.task]!.agent;
+    const known = event.task ? getTask(state.tasks, event.task) : undefined;
+    if (event.session_id !== state.session_id || !event.task || !known) continue;
+    const agent = event.agent ?? known.agent;
     if (event.type === 'started') {
       close(event.task, event.ts, 'retrying');
       open.set(event.task, { start: event.ts, attempt: typeof event.attempt === 'number' ? event.attempt : null, agent });
     } else if (event.type === 'registered') {
       close(event.task, event.ts, 'failed');
-    } else if (CLOSING[event.type]) {
-      close(event.task, event.ts, CLOSING[event.type]!);
+    } else if (closingOutcome(event.type)) {
+      close(event.task, event.ts, closingOutcome(event.type)!);
     }
   }
   for (const [task, run] of open) {
-    const record = state.tasks[task]!;
+    const record = getTask(state.tasks, task)!;
     const ended = record.ended_at && Date.parse(record.ended_at) >= Date.parse(run.start) ? record.ended_at : null;
-    const outcome: SegmentOutcome = ended ? ((CLOSING[record.status] ?? 'failed') as SegmentOutcome) : 'running';
+    const outcome: SegmentOutcome = ended ? (CLOSING.get(record.status) ?? 'failed') : 'running';
     segments.push({ ...runSegment(task, run.agent, run.attempt, run.start, ended ?? new Date(now).toISOString()), outcome });
   }
   const seen = new Set(segments.map((segment) => segment.task));
   for (const [task, record] of Object.entries(state.tasks)) {
     if (seen.has(task) || !record.started_at) continue;
-    const outcome: SegmentOutcome = record.ended_at ? ((CLOSING[record.status] ?? 'failed') as SegmentOutcome) : 'running';
+    const outcome: SegmentOutcome = record.ended_at ? (CLOSING.get(record.status) ?? 'failed') : 'running';
     segments.push({ ...runSegment(task, record.agent, record.attempts || null, record.started_at, record.ended_at ?? new Date(now).toISOString()), outcome });
   }
   return segments.sort((a, b) => Date.parse(a.start) - Date.parse(b.start) || (a.task < b.task ? -1 : a.task > b.task ? 1 : 0) || (a.attempt ?? 0) - (b.attempt ?? 0));

@@ -1,6 +1,7 @@
 // Every change of a task's status, as a function on a state transaction: one place for the state machine.
 import { OrchestratorError } from './errors.ts';
 import type { EventType } from './events.ts';
+import { checkIdentityCached, HOST, identityOf, selfIdentity } from './process-identity.ts';
 import { isProcessAlive } from './process-util.ts';
 import {
   ACTIVE_STATUSES,
@@ -13,7 +14,7 @@ import {
   type TaskRecord,
   type TaskStatus,
 } from './schema.ts';
-import { SLOT_STATUSES } from './scheduling.ts';
+import { SLOT_STATUSES, taskOf } from './scheduling.ts';
 import { createSessionState, type StateTransaction } from './state-store.ts';
 
 /** How a script chooses its session. */
@@ -59,8 +60,37 @@ export interface TaskRegistration {
   runner: RunnerKind;
   /** Owner process; null for plan-mode tasks not started yet. */
   pid: number | null;
+  /**
+   * Start time token of the owner process (see process-identity.ts). Default: read now, from this
+   * process when `pid` is ours, else from the live process `pid` (null if it is not running).
+   */
+  pidStart?: string | null;
   maxAttempts?: number;
-  launch?: { argv: string[]; cwd: string } | null;
+  launch?: TaskRecord['launch'];
+  /**
+   * The owner renews `heartbeat_at` while the task waits (background agents do, every lease / 3), so
+   * a stopped or hung waiting agent is noticed after the lease like a running one. Default false
+   * (the plan runner: the orchestrator's own waiting tasks hold no lease until they run).
+   */
+  waitingLease?: boolean;
+}
+
+let self: ReturnType<typeof selfIdentity> | undefined;
+
+/**
+ * The identity fields (`pid`, `pid_start`, `host`) of a task owned by process `pid`.
+ * @param pidStart - the start token if known; read now when undefined.
+ */
+export function ownerFields(pid: number | null, pidStart?: string | null): Pick<TaskRecord, 'pid' | 'pid_start' | 'host'> {
+  if (pid === null) return { pid: null, pid_start: null, host: null };
+  if (pidStart !== undefined) return { pid, pid_start: pidStart, host: HOST };
+  const identity = pid === process.pid ? (self ??= selfIdentity()) : identityOf(pid);
+  return { pid, pid_start: identity?.start ?? null, host: HOST };
+}
+
+/** Puts a task's record under its name as an own property, whatever the name (`__proto__` included). */
+export function putTask(state: SessionState, name: string, record: TaskRecord): void {
+  Object.defineProperty(state.tasks, name, { value: record, writable: true, enumerable: true, configurable: true });
 }
 
 /**
@@ -68,7 +98,7 @@ export interface TaskRegistration {
  * new, or whose last attempt failed, was skipped or was cancelled, may be (re)registered.
  */
 export function registrationConflict(state: SessionState | null, name: string): string | null {
-  const existing = state?.tasks[name];
+  const existing = state ? taskOf(state, name) : undefined;
   if (!existing) return null;
   if (existing.status === 'completed') {
     return `Task ${JSON.stringify(name)} already completed in session ${state!.session_id} (${existing.agent}). ` +
@@ -89,7 +119,7 @@ export function registrationConflict(state: SessionState | null, name: string): 
 export function registerTask(tx: StateTransaction, state: SessionState, reg: TaskRegistration): TaskRecord {
   const conflict = registrationConflict(state, reg.name);
   if (conflict) throw new OrchestratorError('task_conflict', conflict);
-  const previous = state.tasks[reg.name];
+  const previous = taskOf(state, reg.name);
   const agent = previous?.agent ?? `Agent-${String(Object.keys(state.tasks).length + 1).padStart(2, '0')}`;
   const record = TaskRecordSchema.parse({
     status: 'pending',
@@ -100,7 +130,8 @@ export function registerTask(tx: StateTransaction, state: SessionState, reg: Tas
     files: reg.files ?? [],
     on_dep_failure: reg.onDepFailure ?? 'skip',
     runner: reg.runner,
-    pid: reg.pid,
+    ...ownerFields(reg.pid, reg.pidStart),
+    heartbeat_at: reg.waitingLease ? tx.now.toISOString() : null,
     attempts: previous?.attempts ?? 0,
     max_attempts: reg.maxAttempts ?? 1,
     registered_at: tx.now.toISOString(),
@@ -110,7 +141,7 @@ export function registerTask(tx: StateTransaction, state: SessionState, reg: Tas
     input_tokens: previous?.input_tokens ?? null,
     output_tokens: previous?.output_tokens ?? null,
   });
-  state.tasks[reg.name] = record;
+  putTask(state, reg.name, record);
   tx.emit('registered', { task: reg.name, agent, pid: reg.pid, depends_on: record.depends_on, priority: record.priority });
   return record;
 }
@@ -123,7 +154,7 @@ export function setStatus(
   status: TaskStatus,
   fields: Partial<TaskRecord> & { reason?: string } = {},
 ): TaskRecord {
-  const record = state.tasks[name];
+  const record = taskOf(state, name);
   if (!record) throw new OrchestratorError('usage', `No task ${JSON.stringify(name)} in session ${state.session_id}.`);
   const { reason, ...rest } = fields;
   const now = tx.now.toISOString();
@@ -159,13 +190,34 @@ export function setStatus(
   return record;
 }
 
-/** Why an active task is considered dead, or null if it is not. */
-export function deathReason(state: SessionState, record: TaskRecord, now: Date, alive = isProcessAlive): string | null {
+/** Tells whether the recorded owner of a task is still that process (see `checkIdentity`). */
+export type IdentityCheck = (recorded: { pid: number; start?: string | null; host?: string | null }) => 'alive' | 'gone' | 'unknown';
+
+/**
+ * Why an active task is considered dead, or null if it is not.
+ *
+ * Dead when its owner process is gone on this host: the pid does not exist, or exists with another
+ * start time (a pid reused by another process is not the agent), or is <= 1 (never an agent, e.g. a
+ * hand-edited state). Dead too when its lease expired: `heartbeat_at` older than `lease_ms`, for a
+ * running or retrying task and for a waiting one whose owner renews its heartbeat while it waits
+ * (a stopped or hung agent keeps neither, so it cannot hold its place in the queue).
+ *
+ * @param identity - the identity check (injectable for tests). @default checkIdentityCached (a
+ *   verified pid is re-read from /proc at most every 5 s while it exists; see process-identity.ts)
+ */
+export function deathReason(state: SessionState, record: TaskRecord, now: Date, identity: IdentityCheck = checkIdentityCached): string | null {
   if (!ACTIVE_STATUSES.has(record.status) || record.pid === null) return null;
-  if (!alive(record.pid)) return 'agent process exited without reporting';
-  if (SLOT_STATUSES.has(record.status) && record.heartbeat_at) {
+  const verdict = identity({ pid: record.pid, start: record.pid_start, host: record.host });
+  if (verdict === 'gone') {
+    if (record.pid <= 1) return `agent process exited without reporting (pid ${record.pid} can never be an agent)`;
+    return isProcessAlive(record.pid)
+      ? `agent process exited without reporting (pid ${record.pid} now belongs to another process)`
+      : 'agent process exited without reporting';
+  }
+  if (record.heartbeat_at) {
     const age = now.getTime() - Date.parse(record.heartbeat_at);
-    if (age > state.lease_ms) return `agent heartbeat stale for ${Math.round(age / 1000)} s (lease ${state.lease_ms / 1000} s)`;
+    const who = SLOT_STATUSES.has(record.status) ? 'agent' : `${record.status} agent`;
+    if (age > state.lease_ms) return `${who} heartbeat stale for ${Math.round(age / 1000)} s (lease ${state.lease_ms / 1000} s)`;
   }
   return null;
 }
@@ -175,7 +227,7 @@ export function deathReason(state: SessionState, record: TaskRecord, now: Date, 
  * Whichever script notices first does it, under the lock.
  * @returns the names marked failed.
  */
-export function reapDeadTasks(tx: StateTransaction, state: SessionState, alive = isProcessAlive): string[] {
+export function reapDeadTasks(tx: StateTransaction, state: SessionState, alive: IdentityCheck = checkIdentityCached): string[] {
   const reaped: string[] = [];
   for (const [name, record] of Object.entries(state.tasks)) {
     const reason = deathReason(state, record, tx.now, alive);

@@ -1,9 +1,12 @@
 // Test fixture: takes the session lock, says "locked", and holds it until killed.
+import { mkdir } from 'node:fs/promises';
 import { withLock } from '../../scripts/lib/lock.ts';
 import { resolveSessionPaths } from '../../scripts/lib/session-paths.ts';
 
 const paths = resolveSessionPaths({});
+await mkdir(paths.dir, { recursive: true });
 await withLock(paths.lockPath, async () => {
   process.stdout.write('locked\n');
-  await new Promise(() => {});
+  // A timer keeps the process alive (a bare never-settling promise would let Node exit).
+  await new Promise(() => setInterval(() => {}, 60_000));
 });

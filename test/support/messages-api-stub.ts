@@ -5,7 +5,8 @@ import type { AddressInfo } from 'node:net';
 /** What the stub answers to one `POST /v1/messages`. */
 export type StubReply =
   | { type: 'text'; text: string; inputTokens?: number; outputTokens?: number }
-  | { type: 'tool_use'; name: string; input: Record<string, unknown> }
+  /** A tool call; `id` (default `toolu_stub_N`) lets a scripted model find the call's tool_result later. */
+  | { type: 'tool_use'; name: string; input: Record<string, unknown>; id?: string }
   | { type: 'error'; status: number; errorType: string; message: string }
   /** Never answers (the client times out or is killed). */
   | { type: 'hang' };
@@ -98,7 +99,7 @@ function answer(res: http.ServerResponse, reply: StubReply, model: string, n: nu
     send('content_block_start', { index: 0, content_block: { type: 'text', text: '' } });
     send('content_block_delta', { index: 0, delta: { type: 'text_delta', text: reply.text } });
   } else {
-    send('content_block_start', { index: 0, content_block: { type: 'tool_use', id: `toolu_stub_${n}`, name: reply.name, input: {} } });
+    send('content_block_start', { index: 0, content_block: { type: 'tool_use', id: reply.id ?? `toolu_stub_${n}`, name: reply.name, input: {} } });
     send('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json: JSON.stringify(reply.input) } });
   }
   send('content_block_stop', { index: 0 });

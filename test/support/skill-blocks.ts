@@ -1,0 +1,38 @@
+// The shell code blocks of SKILL.md (and other docs), and the one placeholder a model substitutes in them.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+
+export const ROOT = path.resolve(import.meta.dirname, '..', '..');
+
+/** The text every SKILL.md block starts with; a model replaces the angle-bracket part with the skill's base directory. */
+export const BASE_PLACEHOLDER = '<Base directory for this skill>';
+export const SET_S_LINE = `S="${BASE_PLACEHOLDER}"`;
+
+/** One fenced code block: its info string (`sh`, `text`, ...) and body. */
+export interface CodeBlock {
+  lang: string;
+  body: string;
+}
+
+/** Every fenced code block of a Markdown text, in order (frontmatter included in the text is harmless). */
+export function codeBlocks(markdown: string): CodeBlock[] {
+  return [...markdown.matchAll(/^```(\w*)\n([\s\S]*?)^```/gm)].map((m) => ({ lang: m[1]!, body: m[2]! }));
+}
+
+/** The `sh`/`bash` blocks of SKILL.md. */
+export async function skillShellBlocks(): Promise<string[]> {
+  const text = await readFile(path.join(ROOT, 'SKILL.md'), 'utf8');
+  return codeBlocks(text)
+    .filter((block) => block.lang === 'sh' || block.lang === 'bash')
+    .map((block) => block.body);
+}
+
+/**
+ * The single SKILL.md shell block that contains every one of `needles`.
+ * @throws Error naming the needles when no block or more than one matches (the docs changed shape).
+ */
+export async function skillBlock(...needles: string[]): Promise<string> {
+  const matches = (await skillShellBlocks()).filter((body) => needles.every((needle) => body.includes(needle)));
+  if (matches.length !== 1) throw new Error(`Expected one SKILL.md sh block containing ${JSON.stringify(needles)}, found ${matches.length}.`);
+  return matches[0]!;
+}
