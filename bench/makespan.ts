@@ -22,11 +22,19 @@ export interface MakespanRow {
   planWallMs: number;
   /** First task started to last task ended, from the state. */
   planSpanMs: number;
-  /** From starting the first agent process to the exit of the last one. */
+  /**
+   * From starting the first agent process until every task has ended: the exit of poll-session
+   * --expect N, started beside them (a queued task's own process exits at once; another process
+   * starts its agent later).
+   */
   backgroundWallMs: number;
   backgroundSpanMs: number;
   /** Exit code of poll-session --expect N, run beside the background agents. */
   pollExit: number | null;
+  /** `xargs -P<workers>` running the same sleeps, for DAGs without dependencies (else null). */
+  xargsMs: number | null;
+  /** A name for the configuration (e.g. "independent"); null for the seeded random DAGs. */
+  label: string | null;
   problems: string[];
 }
 
@@ -63,11 +71,25 @@ async function runMake(dag: readonly BenchTask[], workers: number): Promise<numb
   }
 }
 
+/** The same independent sleeps through `xargs -P<workers>` (no shell): the issue's peer for tasks without dependencies. */
+async function runXargs(dag: readonly BenchTask[], workers: number): Promise<number> {
+  const project = await tempProject('xargs');
+  try {
+    const child = startCommand('xargs', ['-P', String(workers), '-n', '1', 'sleep'], project.dir);
+    child.proc.stdin!.end(dag.map((task) => (task.durationMs / 1000).toFixed(3)).join('\n') + '\n');
+    const code = await waitFor(child, TIMEOUT_MS);
+    if (code !== 0) throw new Error(`xargs failed (${code}): ${child.stderr}`);
+    return Date.now() - child.spawnedAt;
+  } finally {
+    await project.remove();
+  }
+}
+
 async function runPlan(dag: readonly BenchTask[], workers: number): Promise<{ wallMs: number; spanMs: number; problems: string[] }> {
   const project = await tempProject('plan');
   try {
     await writeFile(path.join(project.dir, 'plan.yaml'), planYaml(dag));
-    const child = startScript('orchestrate', ['plan.yaml', '--workers', String(workers), '--agent', 'mock', '--quiet'], project.dir);
+    const child = startScript('orchestrate', ['plan.yaml', '--workers', String(workers), '--agent', 'mock'], project.dir);
     const code = await waitFor(child, TIMEOUT_MS);
     const wallMs = Date.now() - child.spawnedAt;
     const result = span(await readState(resolveSessionPaths({ cwd: project.dir })), dag);
@@ -101,10 +123,11 @@ async function runBackground(
     );
     const poll = startScript('poll-session', ['--expect', String(dag.length), '--timeout', String(TIMEOUT_MS / 1000)], project.dir);
     const codes = await Promise.all(agents.map((agent) => waitFor(agent, TIMEOUT_MS)));
+    const pollExit = await waitFor(poll, TIMEOUT_MS).catch(() => null);
     const wallMs = Date.now() - agents[0]!.spawnedAt;
-    const pollExit = await waitFor(poll, 60_000).catch(() => null);
     const result = span(await readState(resolveSessionPaths({ cwd: project.dir })), dag);
     const failed = codes.filter((code) => code !== 0).length;
+    if (pollExit !== 0) result.problems.unshift(`poll-session exit ${pollExit}`);
     if (failed > 0) result.problems.unshift(`${failed} agent(s) exited non-zero: ${agents.find((a) => a.stderr)?.stderr.slice(-300) ?? ''}`);
     return { wallMs, ...result, pollExit };
   } finally {
@@ -120,14 +143,26 @@ export async function benchMakespan(options: {
   sizes: number[];
   workers: number[];
   seed: number;
+  /** Also run `tasks` independent tasks of `durationMs` each on `workers`, beside xargs -P (the issue's 40 x 0.5 s on 4). */
+  independent?: { tasks: number; durationMs: number; workers: number };
   log: (line: string) => void;
 }): Promise<MakespanRow[]> {
   const rows: MakespanRow[] = [];
+  const configs: Array<{ dag: BenchTask[]; seed: number; workers: number[]; label: string | null }> = [];
+  if (options.independent) {
+    const { tasks, durationMs, workers } = options.independent;
+    const dag = Array.from({ length: tasks }, (_, i) => ({ id: `T${String(i + 1).padStart(3, '0')}`, durationMs, dependsOn: [] as string[] }));
+    configs.push({ dag, seed: 0, workers: [workers], label: `independent ${durationMs / 1000} s` });
+  }
   for (const tasks of options.sizes) {
     const seed = options.seed + tasks;
-    const dag = randomDag({ tasks, seed });
-    for (const workers of options.workers) {
-      options.log(`makespan: ${tasks} tasks, ${workers} workers (seed ${seed}) ...`);
+    configs.push({ dag: randomDag({ tasks, seed }), seed, workers: options.workers, label: null });
+  }
+  for (const { dag, seed, label } of configs) {
+    const tasks = dag.length;
+    for (const workers of configs.find((c) => c.dag === dag)!.workers) {
+      options.log(`makespan: ${label ?? 'random DAG'}, ${tasks} tasks, ${workers} workers (seed ${seed}) ...`);
+      const xargsMs = dag.every((task) => task.dependsOn.length === 0) ? await runXargs(dag, workers) : null;
       const makeMs = await runMake(dag, workers);
       const plan = await runPlan(dag, workers);
       const background = await runBackground(dag, workers);
@@ -145,11 +180,13 @@ export async function benchMakespan(options: {
         backgroundWallMs: background.wallMs,
         backgroundSpanMs: background.spanMs,
         pollExit: background.pollExit,
+        xargsMs,
+        label,
         problems: [...plan.problems.map((p) => `plan: ${p}`), ...background.problems.map((p) => `background: ${p}`)],
       });
       const row = rows.at(-1)!;
       options.log(
-        `  ideal ${row.idealMs} ms, make ${row.makeMs} ms, plan ${row.planWallMs} ms, background ${row.backgroundWallMs} ms` +
+        `  ideal ${row.idealMs} ms,${row.xargsMs === null ? '' : ` xargs ${row.xargsMs} ms,`} make ${row.makeMs} ms, plan ${row.planWallMs} ms, background ${row.backgroundWallMs} ms` +
           (row.problems.length ? `; problems: ${row.problems.slice(0, 3).join('; ')}` : ''),
       );
     }

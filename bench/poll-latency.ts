@@ -28,7 +28,7 @@ await updateState(paths, (tx) => {
 const poll = runScript('poll-session', ['--interval_ms', '10000', '--timeout', '300'], { cwd: dir, reject: false });
 let printed = '';
 let waiter: { pattern: RegExp; resolve: (at: number) => void } | null = null;
-poll.stdout!.on('data', (chunk: Buffer) => {
+poll.stdout.on('data', (chunk: Buffer) => {
   printed += chunk.toString();
   if (waiter && waiter.pattern.test(printed)) {
     const { resolve } = waiter;

@@ -11,49 +11,55 @@
 import { writeFileAtomic } from './lib/atomic-write.ts';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { parseOrShowHelp, runMain, stringFlag, type CommandSpec } from './lib/cli.ts';
+import { runMain, type CommandSpec } from './lib/cli.ts';
+import { flag, parseOptionsOrShowHelp } from './lib/options.ts';
 import { EXIT } from './lib/errors.ts';
 import { readEvents } from './lib/events.ts';
 import { buildReportData } from './lib/report-data.ts';
 import { renderReportHtml } from './lib/report-html.ts';
 import { renderReport } from './lib/report.ts';
 import { DEFAULT_FINAL_OUTPUT, resolveSessionPaths, SESSION_DIR_FLAG } from './lib/session-paths.ts';
-import { renderExecutionSummary } from './lib/status-block.ts';
 import { checkLines, checkResults, rehearsalBanner } from './lib/report-checks.ts';
 import { launcherCommand } from './lib/dist.ts';
 import { requireState } from './lib/state-store.ts';
+import { renderSummary } from './lib/session-summary.ts';
 
 /** The command line: flags, `--help` text and examples. */
-export const spec: CommandSpec = {
+export const spec = {
   name: 'aggregate',
   summary:
     'Writes the final report of the current session: an execution summary (completed X of Y, failures with reasons, makespan, ' +
     'sum of durations, achieved parallelism, critical path, cost), a task table, a Mermaid flowchart of the DAG coloured by status, ' +
-    'a Mermaid gantt chart of when each task ran, then each task\'s result in topological order. It also reports what to check ' +
+    "a Mermaid gantt chart of when each task ran, then each task's result in topological order. It also reports what to check " +
     'before presenting the results: permission denials (per task, with the tools) and completed tasks with an empty answer; when ' +
     'any task ran with a mock agent, the report and the summary open with a REHEARSAL banner: no real work was done.',
   usage: '[--out FILE] [--json] [--html] [--session_dir DIR]',
   flags: {
-    out: { type: 'string', placeholder: 'FILE', description: `Report path (default ${DEFAULT_FINAL_OUTPUT}).` },
-    json: { type: 'boolean', description: 'Print the summary as JSON on stdout (fields in references/events.md) instead of text.' },
-    html: { type: 'boolean', description: 'Also write a self-contained HTML page of the report (FILE with .html), diagrams drawn offline.' },
+    out: flag.string({ placeholder: 'FILE', description: `Report path (default ${DEFAULT_FINAL_OUTPUT}).`, default: DEFAULT_FINAL_OUTPUT }),
+    json: flag.boolean({ description: 'Print the summary as JSON on stdout (fields in references/events.md) instead of text.' }),
+    html: flag.boolean({ description: 'Also write a self-contained HTML page of the report (FILE with .html), diagrams drawn offline.' }),
     session_dir: SESSION_DIR_FLAG,
   },
-  examples: [launcherCommand('aggregate'), launcherCommand('aggregate', '--html --out docs/analysis.md'), launcherCommand('aggregate', '--json > summary.json')],
+  examples: [
+    launcherCommand('aggregate'),
+    launcherCommand('aggregate', '--html --out docs/analysis.md'),
+    launcherCommand('aggregate', '--json > summary.json'),
+  ],
   notes: [
     '--json adds "checks": { rehearsal, simulated_tasks, permission_denials: [{ task, count, tools }], empty_results }.',
     'Files: reads .agent/sessions/latest.yaml, events.jsonl and the result files; writes FILE and, with --html, FILE.html.',
     'Exit codes: 0 report written, 2 usage error or no session.',
   ],
-};
+} satisfies CommandSpec;
 
 /** Writes the report (and the HTML page); returns the exit code. */
 export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
-  const parsed = parseOrShowHelp(argv, spec);
+  const parsed = parseOptionsOrShowHelp(argv, spec);
   if (!parsed) return EXIT.ok;
-  const paths = resolveSessionPaths({ sessionDir: stringFlag(parsed.flags, 'session_dir') });
-  const outFile = path.resolve(stringFlag(parsed.flags, 'out') ?? DEFAULT_FINAL_OUTPUT);
-  const htmlFile = parsed.flags.html ? `${outFile.replace(/\.(md|markdown)$/i, '')}.html` : null;
+  const { options } = parsed;
+  const paths = resolveSessionPaths({ sessionDir: options.session_dir });
+  const outFile = path.resolve(options.out);
+  const htmlFile = options.html ? `${outFile.replace(/\.(md|markdown)$/i, '')}.html` : null;
   const state = await requireState(paths);
   const events = (await readEvents(paths.eventsPath)).filter((event) => event.session_id === state.session_id);
   const now = Date.now();
@@ -63,13 +69,17 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   if (htmlFile) await writeAtomically(htmlFile, await renderReportHtml(report, `Final output: session ${state.session_id}`));
 
   const data = buildReportData(state, { events, now });
-  if (parsed.flags.json) {
+  if (options.json) {
     process.stdout.write(`${JSON.stringify({ ...data, checks, report_path: outFile, html_path: htmlFile }, null, 2)}\n`);
   } else {
     const banner = rehearsalBanner(checks, data.total);
     if (banner) process.stdout.write(`${banner}\n`);
-    process.stdout.write(renderExecutionSummary(data));
-    process.stdout.write(`${checkLines(checks, data.total).filter((line) => line !== banner).join('\n')}\n`);
+    process.stdout.write(renderSummary(data, { variant: 'block' }));
+    process.stdout.write(
+      `${checkLines(checks, data.total)
+        .filter((line) => line !== banner)
+        .join('\n')}\n`,
+    );
     process.stdout.write(`Wrote ${outFile}${htmlFile ? ` and ${htmlFile}` : ''}.\n`);
   }
   return EXIT.ok;

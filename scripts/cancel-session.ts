@@ -9,7 +9,8 @@
  * Exit:    0 done (also when nothing was active), 2 usage error, no session or unknown task.
  */
 import { launcherCommand } from './lib/dist.ts';
-import { parseOrShowHelp, integerFlag, runMain, stringFlag, type CommandSpec } from './lib/cli.ts';
+import { runMain, type CommandSpec } from './lib/cli.ts';
+import { flag, parseOptionsOrShowHelp } from './lib/options.ts';
 import { EXIT, OrchestratorError } from './lib/errors.ts';
 import { validateTaskName } from './lib/names.ts';
 import type { RecordedIdentity } from './lib/process-util.ts';
@@ -20,35 +21,43 @@ import { resolveSessionPaths, SESSION_DIR_FLAG } from './lib/session-paths.ts';
 import { requireState, updateState } from './lib/state-store.ts';
 import { setStatus } from './lib/transitions.ts';
 
-export const spec: CommandSpec = {
+export const spec = {
   name: 'cancel-session',
   summary:
     'Marks every active task of the session (or just --task NAME) "cancelled" and stops its agent: SIGTERM to the ' +
     'agent, its child processes and its own process group, then SIGKILL after the grace period. A process is signalled ' +
     'only if it is verifiably the agent that registered the task (pid plus start time, this host), so a process that ' +
-    'reused a dead agent\'s pid is never touched. An orchestrate process running other tasks is not ' +
+    "reused a dead agent's pid is never touched. An orchestrate process running other tasks is not " +
     'killed for one task: it sees the cancel in the state and stops that task itself. Dependants are then skipped.',
   usage: '[--task NAME] [--grace_ms N] [--session_dir DIR]',
   flags: {
-    task: { type: 'string', placeholder: 'NAME', description: 'Cancel only this task (default: every active task).' },
-    grace_ms: { type: 'string', placeholder: 'N', description: 'Wait this long after SIGTERM before SIGKILL (default 5000).' },
+    task: flag.string({ placeholder: 'NAME', description: 'Cancel only this task (default: every active task).' }),
+    grace_ms: flag.integer({
+      placeholder: 'N',
+      description: 'Wait this long after SIGTERM before SIGKILL (default 5000).',
+      min: 0,
+      max: 600_000,
+      default: 5000,
+    }),
     session_dir: SESSION_DIR_FLAG,
   },
   examples: [launcherCommand('cancel-session'), launcherCommand('cancel-session', '--task T-03 --grace_ms 2000')],
   notes: ['Exit codes: 0 done (also when nothing was active), 2 usage error, no session or unknown task.'],
-};
+} satisfies CommandSpec;
 
 /** Cancels; returns the exit code. */
 export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
-  const parsed = parseOrShowHelp(argv, spec);
+  const parsed = parseOptionsOrShowHelp(argv, spec);
   if (!parsed) return EXIT.ok;
-  const only = stringFlag(parsed.flags, 'task');
+  const { task: only, grace_ms: graceMs, session_dir: sessionDir } = parsed.options;
   if (only !== undefined) validateTaskName(only, '--task');
-  const graceMs = integerFlag(parsed.flags, 'grace_ms', { min: 0, max: 600_000 }) ?? 5000;
-  const paths = resolveSessionPaths({ sessionDir: stringFlag(parsed.flags, 'session_dir') });
+  const paths = resolveSessionPaths({ sessionDir });
   const before = await requireState(paths);
   if (only !== undefined && !taskOf(before, only)) {
-    throw new OrchestratorError('usage', `No task ${JSON.stringify(only)} in session ${before.session_id}. Tasks: ${Object.keys(before.tasks).join(', ') || 'none'}.`);
+    throw new OrchestratorError(
+      'usage',
+      `No task ${JSON.stringify(only)} in session ${before.session_id}. Tasks: ${Object.keys(before.tasks).join(', ') || 'none'}.`,
+    );
   }
 
   // List each agent's process tree before the cancel is written: an agent that sees its task
@@ -68,7 +77,9 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     const children = childrenToStop(tasks);
     for (const name of names) setStatus(tx, state, name, 'cancelled', { reason: 'cancelled by cancel-session' });
     // Signal a process only if it owns no task that stays active (an orchestrator running other tasks stops the task itself).
-    const stillActive = Object.values(state.tasks).filter((task) => ACTIVE_STATUSES.has(task.status)).map(ownerKey);
+    const stillActive = Object.values(state.tasks)
+      .filter((task) => ACTIVE_STATUSES.has(task.status))
+      .map(ownerKey);
     // The process an agent runs as (a claude CLI) belongs to its task alone: always stopped.
     return { cancelled: names, owners: [...owners.filter((owner) => !stillActive.includes(owner.key)), ...children] };
   });
@@ -81,7 +92,10 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
 
   // One way to stop a process tree, each signal identity-checked (see process-tree.ts).
   const outcomes = await Promise.all(
-    owners.map(async (owner) => ({ owner, result: await terminateProcessTree(owner.identity, { graceMs, members: snapshots.get(owner.key) }) })),
+    owners.map(async (owner) => ({
+      owner,
+      result: await terminateProcessTree(owner.identity, { graceMs, members: snapshots.get(owner.key) }),
+    })),
   );
   const stopped = outcomes.filter(({ result }) => result.refused === null && !result.gone);
   const forced = stopped.filter(({ result }) => result.killed > 0);
@@ -91,7 +105,9 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   for (const { owner, result } of outcomes) {
     if (result.refused !== null) process.stdout.write(`Not signalled (task ${owner.tasks.join(', ')}): ${result.refused}.\n`);
     else if (result.gone && result.terminated === 0) {
-      process.stdout.write(`Not signalled (task ${owner.tasks.join(', ')}): its agent (pid ${owner.identity.pid}) had already exited (the pid is gone or now belongs to another process).\n`);
+      process.stdout.write(
+        `Not signalled (task ${owner.tasks.join(', ')}): its agent (pid ${owner.identity.pid}) had already exited (the pid is gone or now belongs to another process).\n`,
+      );
     }
   }
   return EXIT.ok;
@@ -113,7 +129,13 @@ function ownerKey(task: TaskRecord): string {
 function childrenToStop(tasks: Array<{ name: string; task: TaskRecord }>): Owner[] {
   return tasks.flatMap(({ name, task }) =>
     task.agent_child && task.agent_child.pid !== process.pid
-      ? [{ key: `child|${task.agent_child.pid}|${task.agent_child.start ?? ''}|${task.agent_child.host ?? ''}`, identity: task.agent_child, tasks: [name] }]
+      ? [
+          {
+            key: `child|${task.agent_child.pid}|${task.agent_child.start ?? ''}|${task.agent_child.host ?? ''}`,
+            identity: task.agent_child,
+            tasks: [name],
+          },
+        ]
       : [],
   );
 }

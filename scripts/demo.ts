@@ -10,21 +10,22 @@
 import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { parseOrShowHelp, runMain, stringFlag, type CommandSpec } from './lib/cli.ts';
+import { runMain, type CommandSpec } from './lib/cli.ts';
+import { flag, parseOptionsOrShowHelp } from './lib/options.ts';
 import { EXIT } from './lib/errors.ts';
 import { runScript } from './lib/launch.ts';
 import { launcherCommand } from './lib/dist.ts';
 
-export const spec: CommandSpec = {
+export const spec = {
   name: 'demo',
   summary:
     'Orchestrates the codebase-analysis scenario with mock agents in a fresh temporary project: five background agents ' +
     'started at once with dependencies, polled to the end, then aggregated. Needs no Claude account.',
   usage: '[--dir DIR]',
-  flags: { dir: { type: 'string', placeholder: 'DIR', description: 'Project folder to run in (default: a new temp folder).' } },
+  flags: { dir: flag.string({ placeholder: 'DIR', description: 'Project folder to run in (default: a new temp folder).' }) },
   examples: [launcherCommand('demo'), launcherCommand('demo', '--dir demo-project')],
-  notes: ['In the skill\'s folder, `npm run demo` builds the bundles first and runs the same.'],
-};
+  notes: ["In the skill's folder, `npm run demo` builds the bundles first and runs the same."],
+} satisfies CommandSpec;
 
 /** The scenario: task name, goal, dependencies. */
 export const DEMO_TASKS: Array<{ name: string; goal: string; dependsOn: string[] }> = [
@@ -32,14 +33,18 @@ export const DEMO_TASKS: Array<{ name: string; goal: string; dependsOn: string[]
   { name: 'T-02-quality', goal: 'Review code quality: naming, duplication, complexity hot spots.', dependsOn: ['T-01-scan'] },
   { name: 'T-03-security', goal: 'Scan for security issues: injection, secrets, unsafe input handling.', dependsOn: ['T-01-scan'] },
   { name: 'T-04-performance', goal: 'Find performance risks: sync I/O, N+1 loops, large allocations.', dependsOn: ['T-01-scan'] },
-  { name: 'T-05-report', goal: 'Merge the three reviews into one prioritised report.', dependsOn: ['T-02-quality', 'T-03-security', 'T-04-performance'] },
+  {
+    name: 'T-05-report',
+    goal: 'Merge the three reviews into one prioritised report.',
+    dependsOn: ['T-02-quality', 'T-03-security', 'T-04-performance'],
+  },
 ];
 
 /** Runs the demo; returns poll-session's exit code. */
 export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
-  const parsed = parseOrShowHelp(argv, spec);
+  const parsed = parseOptionsOrShowHelp(argv, spec);
   if (!parsed) return EXIT.ok;
-  const dirFlag = stringFlag(parsed.flags, 'dir');
+  const dirFlag = parsed.options.dir;
   const dir = dirFlag ? path.resolve(dirFlag) : await mkdtemp(path.join(os.tmpdir(), 'dto-demo-'));
   await mkdir(path.join(dir, 'src'), { recursive: true });
   await writeFile(path.join(dir, 'src', 'index.ts'), 'export const answer = 42;\n');
@@ -53,7 +58,16 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   const agents = DEMO_TASKS.map((task) =>
     runScript(
       'spawn-agent-mock',
-      ['--task_name', task.name, '--goal', task.goal, '--session_id', sessionId, '--quiet', ...(task.dependsOn.length ? ['--depends_on', task.dependsOn.join(',')] : [])],
+      [
+        '--task_name',
+        task.name,
+        '--goal',
+        task.goal,
+        '--session_id',
+        sessionId,
+        '--quiet',
+        ...(task.dependsOn.length ? ['--depends_on', task.dependsOn.join(',')] : []),
+      ],
       { cwd: dir, stdio: 'ignore', reject: false },
     ),
   );
@@ -68,8 +82,10 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   say('');
   // poll-session already printed the execution summary; aggregate's own copy would repeat it.
   await runScript('aggregate', ['--html'], { cwd: dir, stdout: 'ignore', stderr: 'inherit' });
-  say(`Outputs:\n  state:   ${path.join(dir, '.agent/sessions/latest.yaml')}\n  events:  ${path.join(dir, '.agent/sessions/events.jsonl')}` +
-    `\n  results: ${path.join(dir, '.agent/results/')}\n  report:  ${path.join(dir, '.agent/final_output.md')} (and final_output.html)`);
+  say(
+    `Outputs:\n  state:   ${path.join(dir, '.agent/sessions/latest.yaml')}\n  events:  ${path.join(dir, '.agent/sessions/events.jsonl')}` +
+      `\n  results: ${path.join(dir, '.agent/results/')}\n  report:  ${path.join(dir, '.agent/final_output.md')} (and final_output.html)`,
+  );
   return poll.exitCode ?? EXIT.taskFailed;
 }
 

@@ -13,9 +13,9 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { parseOrShowHelp, durationFlag, enumFlag, integerFlag, runMain, stringFlag, type CommandSpec, type FlagSpec, type ParsedFlags } from './lib/cli.ts';
+import { runMain, type CommandSpec, type ParsedFlags } from './lib/cli.ts';
+import { flag, parseOptionsOrShowHelp } from './lib/options.ts';
 import { EXIT, usageError } from './lib/errors.ts';
-import { formatDuration } from './lib/format.ts';
 import { topologicalBatches } from './lib/graph.ts';
 import { createMockExecutor } from './lib/mock-agent.ts';
 import { loadPlan } from './lib/plan.ts';
@@ -23,7 +23,8 @@ import { abortOnSignals, runPlan } from './lib/plan-runner.ts';
 import type { AgentExecutor } from './lib/agent-types.ts';
 import { createClaudeExecutor } from './lib/claude-agent.ts';
 import { CLAUDE_FLAGS, readClaudeSettings } from './lib/claude-options.ts';
-import { exitCodeFor, summarize } from './lib/session-summary.ts';
+import { exitCodeFor, renderSummary, summarize } from './lib/session-summary.ts';
+import { buildReportData } from './lib/report-data.ts';
 import { archivePaths, DEFAULT_OUTPUT_DIR, resolveSessionPaths, SESSION_DIR_FLAG, type SessionPaths } from './lib/session-paths.ts';
 import { readState } from './lib/state-store.ts';
 import { checkClaudeReady } from './lib/claude-preflight.ts';
@@ -35,13 +36,20 @@ import { deathReason } from './lib/transitions.ts';
 
 /** spawn-agent's claude flags that make sense for a whole plan (per-task ones such as --task_file and --cwd do not). */
 const { task_file: _taskFile, cwd: _cwd, timeout: _timeout, ...claudeFlags } = CLAUDE_FLAGS;
-const PLAN_CLAUDE_FLAGS: Record<string, FlagSpec> = {
+const PLAN_CLAUDE_FLAGS = {
   ...claudeFlags,
-  agent_timeout: { type: 'string', placeholder: 'S', description: 'claude only: seconds before one agent run is terminated (default 1800).' },
-  retries: { type: 'string', placeholder: 'N', description: 'claude only: retries of transient API failures per task (default 3).' },
+  // Bounds as spawn-agent's --timeout (claude-options.ts), checked here so the message names --agent_timeout.
+  agent_timeout: flag.number({
+    placeholder: 'S',
+    description: 'claude only: seconds before one agent run is terminated (default 1800).',
+    min: 0,
+    exclusiveMin: true,
+    max: 7 * 24 * 3600,
+  }),
+  retries: flag.integer({ placeholder: 'N', description: 'claude only: retries of transient API failures per task (default 3).', min: 0, max: 20, default: 3 }),
 };
 
-export const spec: CommandSpec = {
+export const spec = {
   name: 'orchestrate',
   summary:
     'Validates a plan (unknown dependencies, duplicate ids and cycles are refused), prints its topological batches, ' +
@@ -53,17 +61,27 @@ export const spec: CommandSpec = {
   usage: 'PLAN --agent mock|claude [--detach] [--workers N] [--resume] [--on_failure stop|continue] [--session_id ID] [--output_dir DIR] [--session_dir DIR]',
   positionals: ['PLAN'],
   flags: {
-    agent: { type: 'string', placeholder: 'mock|claude', description: 'Required. mock: a rehearsal with simulated agents (no account; results are not findings). claude: real agents.' },
-    detach: { type: 'boolean', description: 'Validate, start the run in its own session (output in <session_dir>/<session_id>.log), print how to wait, exit 0.' },
-    workers: { type: 'string', placeholder: 'N', description: 'Most agents at once (default: the plan\'s max_workers, else 5).' },
-    resume: { type: 'boolean', description: 'Keep the current session of this plan; run only tasks not completed.' },
-    on_failure: { type: 'string', placeholder: 'stop|continue', description: 'After a failure: skip every task not started (stop) or only its dependants (continue, default).' },
-    timeout: { type: 'string', placeholder: 'S', description: 'Stop the run after S seconds (exit 3).' },
-    session_id: { type: 'string', placeholder: 'ID', description: 'Id of the new session (default: generated from the time).' },
-    skip_preflight: { type: 'boolean', description: 'claude only: do not run `claude auth status` first (for set-ups where it cannot answer).' },
-    output_dir: { type: 'string', placeholder: 'DIR', description: `Folder for <task>.md results (default ${DEFAULT_OUTPUT_DIR}).` },
+    // No default: a missing --agent gets its own message (mock or claude, and what each means).
+    agent: flag.choice({
+      values: RUNNERS,
+      placeholder: 'mock|claude',
+      description: 'Required. mock: a rehearsal with simulated agents (no account; results are not findings). claude: real agents.',
+    }),
+    detach: flag.boolean({ description: 'Validate, start the run in its own session (output in <session_dir>/<session_id>.log), print how to wait, exit 0.' }),
+    // No default here: the plan's max_workers comes before the fallback of 5.
+    workers: flag.integer({ placeholder: 'N', description: 'Most agents at once (default: the plan\'s max_workers, else 5).', min: 1, max: 256 }),
+    resume: flag.boolean({ description: 'Keep the current session of this plan; run only tasks not completed.' }),
+    on_failure: flag.choice({
+      values: ['stop', 'continue'],
+      default: 'continue',
+      description: 'After a failure: skip every task not started (stop) or only its dependants (continue, default).',
+    }),
+    timeout: flag.duration({ placeholder: 'S', description: 'Stop the run after S seconds (exit 3).', unit: 's', min: 0, exclusiveMin: true }),
+    session_id: flag.string({ placeholder: 'ID', description: 'Id of the new session (default: generated from the time).' }),
+    skip_preflight: flag.boolean({ description: 'claude only: do not run `claude auth status` first (for set-ups where it cannot answer).' }),
+    output_dir: flag.string({ placeholder: 'DIR', description: `Folder for <task>.md results (default ${DEFAULT_OUTPUT_DIR}).`, default: DEFAULT_OUTPUT_DIR }),
     session_dir: SESSION_DIR_FLAG,
-    quiet: { type: 'boolean', description: 'Print only the final summary.' },
+    quiet: flag.boolean({ description: 'Print only the final summary.' }),
     ...PLAN_CLAUDE_FLAGS,
   },
   passthrough: true,
@@ -83,29 +101,23 @@ export const spec: CommandSpec = {
     `and "Wait: ${launcherCommand('poll-session', '--timeout 90')}" (run it again while it exits 3).`,
     'Exit codes: 0 all completed (--detach: started), 1 any failed, skipped or cancelled, 2 usage error, invalid plan or failed preflight, 3 timeout.',
   ],
-};
+} satisfies CommandSpec;
 
 /** Runs the plan (or, with --detach, starts it in the background); returns the exit code. */
 export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Promise<number> {
   guardBrokenOutput();
-  const parsed = parseOrShowHelp(argv, spec);
+  const parsed = parseOptionsOrShowHelp(argv, spec);
   if (!parsed) return EXIT.ok;
+  const { options } = parsed;
   const planFile = parsed.positionals[0];
   if (!planFile) throw usageError(`Missing PLAN: pass the path of a master_plan.md or a YAML plan, e.g. ${launcherCommand('orchestrate', '.agent/master_plan.md --agent mock')}.`);
-  const agent = enumFlag(parsed.flags, 'agent', RUNNERS);
+  const { agent, on_failure: onFailure, workers: workersFlag, timeout: timeoutS, quiet, detach, resume, session_id: sessionIdFlag } = options;
   if (agent === undefined) {
     throw usageError(
       'Missing --agent: pass --agent mock for a rehearsal (no account needed; agents are simulated and their results are not findings) ' +
         'or --agent claude for real Claude Code agents (needs a logged-in claude CLI).',
     );
   }
-  const onFailure = enumFlag(parsed.flags, 'on_failure', ['stop', 'continue'] as const) ?? 'continue';
-  const workersFlag = integerFlag(parsed.flags, 'workers', { min: 1, max: 256 });
-  const timeoutS = durationFlag(parsed.flags, 'timeout', { unit: 's', min: 0, exclusiveMin: true });
-  const quiet = Boolean(parsed.flags.quiet);
-  const detach = Boolean(parsed.flags.detach);
-  const resume = Boolean(parsed.flags.resume);
-  const sessionIdFlag = stringFlag(parsed.flags, 'session_id');
   if (sessionIdFlag !== undefined) validateSessionId(sessionIdFlag);
   if (agent === 'mock') {
     const misplaced = [
@@ -114,8 +126,8 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
     ];
     if (misplaced.length > 0) throw usageError(`${misplaced.join(', ')} only apply to real agents: add --agent claude, or drop them for a mock rehearsal.`);
   }
-  const paths = resolveSessionPaths({ sessionDir: stringFlag(parsed.flags, 'session_dir') });
-  const outputDir = path.resolve(stringFlag(parsed.flags, 'output_dir') ?? DEFAULT_OUTPUT_DIR);
+  const paths = resolveSessionPaths({ sessionDir: options.session_dir });
+  const outputDir = path.resolve(options.output_dir);
   const current = await readState(paths); // A corrupt state file stops us before anything is written.
   if (current && !resume) refuseLiveSession(current, paths);
   const plan = await loadPlan(path.resolve(planFile));
@@ -124,13 +136,12 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
   const say = (line: string) => quiet || process.stdout.write(`${line}\n`);
   const executorFor = agent === 'mock'
     ? (task: { delayMs?: number; fail?: boolean }) => createMockExecutor({ delayMs: task.delayMs, fail: task.fail })
-    : claudeExecutorFactory(parsed.flags, parsed.passthrough, say);
-  if (agent === 'claude' && !parsed.flags.skip_preflight) await checkClaudeReady(readClaudeSettings(parsed.flags, parsed.passthrough, env).bin, env);
+    : claudeExecutorFactory(parsed.flags, parsed.passthrough, options.retries, say);
+  if (agent === 'claude' && !options.skip_preflight) await checkClaudeReady(readClaudeSettings(parsed.flags, parsed.passthrough, env).bin, env);
 
   if (detach) {
     const started = await startDetachedRun({ paths, sessionId: sessionId!, args: childArgv(argv, sessionId!) });
-    const sessionDirFlag = stringFlag(parsed.flags, 'session_dir');
-    const wait = launcherCommand('poll-session', `--timeout 90${sessionDirFlag === undefined ? '' : ` --session_dir ${JSON.stringify(paths.dir)}`}`);
+    const wait = launcherCommand('poll-session', `--timeout 90${options.session_dir === undefined ? '' : ` --session_dir ${JSON.stringify(paths.dir)}`}`);
     process.stdout.write(
       `Started session ${sessionId} in the background (pid ${started.pid}): ${plan.tasks.length} tasks, ${agent} agents.\n` +
         `Log: ${started.logPath}\n` +
@@ -174,14 +185,8 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
       );
       return EXIT.taskFailed;
     }
-    const summary = summarize(state);
-    process.stdout.write(
-      `Session ${result.sessionId}: ${summary.counts.completed} of ${summary.total} completed` +
-        `${summary.counts.failed ? `, ${summary.counts.failed} failed` : ''}${summary.counts.skipped ? `, ${summary.counts.skipped} skipped` : ''}` +
-        `${summary.counts.cancelled ? `, ${summary.counts.cancelled} cancelled` : ''}; makespan ${formatDuration(summary.makespanMs)}, ` +
-        `parallelism ${summary.parallelism === null ? '-' : summary.parallelism.toFixed(2) + 'x'}. Next: ${launcherCommand('aggregate')} writes the report.\n`,
-    );
-    return timedOut ? EXIT.timeout : exitCodeFor(summary);
+    process.stdout.write(`${renderSummary(buildReportData(state), { variant: 'run', next: launcherCommand('aggregate') })}\n`);
+    return timedOut ? EXIT.timeout : exitCodeFor(summarize(state));
   } finally {
     if (timer) clearTimeout(timer);
     stopSignals();
@@ -253,10 +258,9 @@ export function childArgv(argv: string[], sessionId: string): string[] {
  * Builds the real-agent executor factory from the claude flags (validated before anything runs).
  * `--agent_timeout` is spawn-agent's `--timeout` (one claude run); `--timeout` here bounds the whole plan.
  */
-function claudeExecutorFactory(flags: ParsedFlags, passthrough: string[], log: (line: string) => void): (task: unknown) => AgentExecutor {
+function claudeExecutorFactory(flags: ParsedFlags, passthrough: string[], retries: number, log: (line: string) => void): (task: unknown) => AgentExecutor {
   const claude = readClaudeSettings({ ...flags, timeout: flags.agent_timeout }, passthrough);
-  const retries = integerFlag(flags, 'retries', { min: 0, max: 20 }) ?? 3;
-  const executor = createClaudeExecutor({ bin: claude.bin, args: claude.args, timeoutS: claude.timeoutS, backoffMs: claude.backoffMs, retries, log });
+  const executor = createClaudeExecutor({ bin: claude.bin, args: claude.args, timeoutS: claude.timeoutS, stallTimeoutS: claude.stallTimeoutS, backoffMs: claude.backoffMs, retries, log });
   return () => executor;
 }
 

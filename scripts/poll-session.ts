@@ -11,7 +11,8 @@
  * Exit:    0 all completed, 1 any failed/skipped/cancelled, 2 usage error or no session, 3 tasks still active when the
  *          slice (--timeout) ended, or with --once.
  */
-import { durationFlag, integerFlag, parseOrShowHelp, runMain, stringFlag, type CommandSpec } from './lib/cli.ts';
+import { runMain, type CommandSpec } from './lib/cli.ts';
+import { flag, parseOptionsOrShowHelp } from './lib/options.ts';
 import { launcherCommand } from './lib/dist.ts';
 import { EXIT, usageError } from './lib/errors.ts';
 import { followSession, type ProgressSink } from './lib/poll-loop.ts';
@@ -23,30 +24,55 @@ import { resolveSessionPaths, SESSION_DIR_FLAG } from './lib/session-paths.ts';
 export const DEFAULT_SLICE_S = 90;
 
 /** The command line: flags, `--help` text and examples. */
-export const spec: CommandSpec = {
+export const spec = {
   name: 'poll-session',
   summary:
-    'Waits for the current session\'s tasks in bounded slices. Off a terminal (as a model reads it) each call waits at most ' +
+    "Waits for the current session's tasks in bounded slices. Off a terminal (as a model reads it) each call waits at most " +
     `--timeout seconds (default ${DEFAULT_SLICE_S}), prints one line per event since the previous call (started, completed, failed with the ` +
     'reason, retrying, replaced, batch completed) and ends with ONE summary line; it exits 3 while tasks are still active: run the ' +
     'same command again. On a terminal it shows a live board until every task ended. --verbose prints the full status tables ' +
     'and every event instead. A task still "running" whose agent process is gone is marked failed. Use it instead of guessing how long agents take.',
   usage: '[--timeout S] [--expect N] [--verbose] [--json] [--once] [--from_start] [--replace_dead] [--interval_ms N] [--session_dir DIR]',
   flags: {
-    timeout: {
-      type: 'string',
+    timeout: flag.duration({
       placeholder: 'S',
       description: `Return after S seconds with exit 3 if tasks are still active. Default ${DEFAULT_SLICE_S} off a terminal (at most 3/4 of $BASH_DEFAULT_TIMEOUT_MS when set), none on one; 0 = no limit.`,
-    },
-    interval_ms: { type: 'string', placeholder: 'N', description: 'Longest wait between two reads of the state (default 500); changes wake it sooner.' },
-    expect: { type: 'string', placeholder: 'N', description: 'Wait until at least N tasks are registered before judging the session finished.' },
-    wait_for_session: { type: 'string', placeholder: 'S', description: 'Seconds to wait for a session to appear (default 10; 0 with --once), then exit 2.' },
-    verbose: { type: 'boolean', description: 'Off a terminal: the status table, every event line and the table again every 10 events or 30 s, the execution summary at the end; no cursor.' },
-    from_start: { type: 'boolean', description: 'Print the whole session again, not only what changed since the previous call.' },
-    json: { type: 'boolean', description: 'Print JSON lines: every event, then a summary object (fields in references/events.md); no cursor.' },
-    once: { type: 'boolean', description: 'Look once and exit: 0/1 if every task ended, 3 if some are still active.' },
-    replace_dead: { type: 'boolean', description: 'Restart the agent of a task whose process died (same agent id), within its attempts budget.' },
-    plain: { type: 'boolean', description: 'On a terminal: print as --verbose does instead of the live board.' },
+      unit: 's',
+      min: 0,
+    }),
+    interval_ms: flag.integer({
+      placeholder: 'N',
+      description: 'Longest wait between two reads of the state (default 500); changes wake it sooner.',
+      min: 10,
+      max: 60_000,
+      default: 500,
+    }),
+    // No default: a slice judges "finished" differently when --expect was given.
+    expect: flag.integer({
+      placeholder: 'N',
+      description: 'Wait until at least N tasks are registered before judging the session finished.',
+      min: 1,
+    }),
+    // No default here: it depends on --once.
+    wait_for_session: flag.duration({
+      placeholder: 'S',
+      description: 'Seconds to wait for a session to appear (default 10; 0 with --once), then exit 2.',
+      unit: 's',
+      min: 0,
+    }),
+    verbose: flag.boolean({
+      description:
+        'Off a terminal: the status table, every event line and the table again every 10 events or 30 s, the execution summary at the end; no cursor.',
+    }),
+    from_start: flag.boolean({ description: 'Print the whole session again, not only what changed since the previous call.' }),
+    json: flag.boolean({
+      description: 'Print JSON lines: every event, then a summary object (fields in references/events.md); no cursor.',
+    }),
+    once: flag.boolean({ description: 'Look once and exit: 0/1 if every task ended, 3 if some are still active.' }),
+    replace_dead: flag.boolean({
+      description: 'Restart the agent of a task whose process died (same agent id), within its attempts budget.',
+    }),
+    plain: flag.boolean({ description: 'On a terminal: print as --verbose does instead of the live board.' }),
     session_dir: SESSION_DIR_FLAG,
   },
   examples: [
@@ -64,7 +90,7 @@ export const spec: CommandSpec = {
     'Files: reads .agent/sessions/latest.yaml and events.jsonl; writes latest.yaml (under its lock) only to mark dead agents failed or record replacements.',
     'Exit codes: 0 all completed, 1 any failed, skipped or cancelled, 2 usage error or no session, 3 still active (slice over, or --once).',
   ],
-};
+} satisfies CommandSpec;
 
 /** Where poll-session writes, and how it decides on the board (injectable for tests). */
 export interface PollIo {
@@ -75,23 +101,23 @@ export interface PollIo {
 }
 
 /** Follows the session; returns the exit code. */
-export async function main(argv: string[] = process.argv.slice(2), io: PollIo = { stdout: process.stdout, env: process.env }): Promise<number> {
+export async function main(
+  argv: string[] = process.argv.slice(2),
+  io: PollIo = { stdout: process.stdout, env: process.env },
+): Promise<number> {
   const write = (text: string) => void io.stdout.write(text);
-  const parsed = parseOrShowHelp(argv, spec, write);
+  const parsed = parseOptionsOrShowHelp(argv, spec, write);
   if (!parsed) return EXIT.ok;
-  const timeoutFlag = durationFlag(parsed.flags, 'timeout', { unit: 's', min: 0 });
-  const intervalMs = integerFlag(parsed.flags, 'interval_ms', { min: 10, max: 60_000 }) ?? 500;
-  const expect = integerFlag(parsed.flags, 'expect', { min: 1 }) ?? 1;
-  const once = Boolean(parsed.flags.once);
-  const waitForSessionS = durationFlag(parsed.flags, 'wait_for_session', { unit: 's', min: 0 }) ?? (once ? 0 : 10);
-  const json = Boolean(parsed.flags.json);
-  const verbose = Boolean(parsed.flags.verbose) || Boolean(parsed.flags.plain);
+  const { options } = parsed;
+  const { once, json, session_dir: sessionDir, interval_ms: intervalMs } = options;
+  const expect = options.expect ?? 1;
+  const waitForSessionS = options.wait_for_session ?? (once ? 0 : 10);
+  const verbose = options.verbose || options.plain;
   if (json && verbose) throw usageError('Give either --json or --verbose/--plain, not both: --json prints every event as data already.');
-  if (json && parsed.flags.from_start) throw usageError('--from_start only applies to the default output: --json always prints every event.');
-  const sessionDir = stringFlag(parsed.flags, 'session_dir');
+  if (json && options.from_start) throw usageError('--from_start only applies to the default output: --json always prints every event.');
   const paths = resolveSessionPaths({ sessionDir });
   const tty = Boolean(io.stdout.isTTY);
-  const timeoutS = sliceTimeoutS(timeoutFlag, tty, io.env);
+  const timeoutS = sliceTimeoutS(options.timeout, tty, io.env);
 
   let sink: ProgressSink;
   let sliced = false;
@@ -101,13 +127,26 @@ export async function main(argv: string[] = process.argv.slice(2), io: PollIo = 
   else {
     sliced = true;
     const nextCommand = launcherCommand('aggregate', sessionDir === undefined ? '' : `--session_dir ${JSON.stringify(paths.dir)}`);
-    sink = createSliceSink({ write, timeoutS, expect: parsed.flags.expect === undefined ? undefined : expect, nextCommand });
+    sink = createSliceSink({ write, timeoutS, expect: options.expect, nextCommand });
   }
-  const fromStart = Boolean(parsed.flags.from_start);
   const cursor = sliced
-    ? { load: (id: string) => (fromStart ? Promise.resolve(null) : loadCursor(paths, id)), save: (id: string, position: { ino: number; offset: number }) => saveCursor(paths, id, position) }
+    ? {
+        load: (id: string) => (options.from_start ? Promise.resolve(null) : loadCursor(paths, id)),
+        save: (id: string, position: { ino: number; offset: number }) => saveCursor(paths, id, position),
+      }
     : undefined;
-  return followSession({ paths, sink, timeoutS, intervalMs, expect, waitForSessionS, replaceDead: Boolean(parsed.flags.replace_dead), once, clock: io.clock, cursor });
+  return followSession({
+    paths,
+    sink,
+    timeoutS,
+    intervalMs,
+    expect,
+    waitForSessionS,
+    replaceDead: options.replace_dead,
+    once,
+    clock: io.clock,
+    cursor,
+  });
 }
 
 /**

@@ -7,22 +7,24 @@
  *          agent in a session of its own, so killing the caller's process group does not stop it: cancel-session does.)
  * Reads/writes: <cwd>/.agent/sessions/latest.yaml (under its lock) and events.jsonl;
  *               writes <output_dir>/<task_name>.md (default .agent/results).
- * Exit: 0 completed, 1 failed/skipped/cancelled, 2 usage error or unusable state.
+ * Exit: 0 completed, or queued (started later by another process; --wait stays until it ends), 1 failed/skipped/cancelled, 2 usage error or unusable state.
  */
-import { parseOrShowHelp, integerFlag, runMain, type CommandSpec } from './lib/cli.ts';
+import path from 'node:path';
+import { parseCommandLine, parseOrShowHelp, integerFlag, runMain, type CommandSpec } from './lib/cli.ts';
 import { EXIT } from './lib/errors.ts';
 import { guardBrokenOutput } from './lib/detach.ts';
 import { launcherCommand } from './lib/dist.ts';
-import { runBackgroundTask } from './lib/background-task.ts';
+import { runBackgroundTask, type BackgroundTaskOptions } from './lib/background-task.ts';
 import { createMockExecutor } from './lib/mock-agent.ts';
-import { readSpawnSettings, SPAWN_FLAGS } from './lib/spawn-options.ts';
+import { readSpawnSettings, SPAWN_FLAGS, takeAdoptToken } from './lib/spawn-options.ts';
 import { agentLaunch, MOCK_FLAGS } from './lib/agent-command.ts';
 
 export const spec: CommandSpec = {
   name: 'spawn-agent-mock',
   summary:
-    'Registers a task in the session, waits for its dependencies and a worker slot, simulates an agent ' +
+    'Registers a task in the session; if its dependencies and a worker slot allow, simulates an agent at once ' +
     '(sleeps, then writes <output_dir>/<task_name>.md quoting the goal) and records it completed, or failed with --fail. ' +
+    'Otherwise the task is queued and this process exits 0 at once: the agent that frees a slot (or poll-session, orchestrate) starts it later. ' +
     'Needs no Claude account and does no real work (a rehearsal); start many at once with "&". Started through scripts/run, ' +
     'the agent runs in a session of its own: killing the shell or tool call that started it does not stop it (cancel-session does).',
   usage: '--task_name NAME --goal TEXT [--delay_ms N] [--fail] [--depends_on A,B] [--output_dir DIR] [...]',
@@ -36,23 +38,34 @@ export const spec: CommandSpec = {
   ],
   notes: [
     'Files: reads and writes <cwd>/.agent/sessions/latest.yaml (under its lock) and events.jsonl; writes <output_dir>/<task_name>.md.',
-    'Exit codes: 0 completed, 1 failed, skipped or cancelled, 2 usage error or unusable state file.',
+    'Exit codes: 0 completed, or queued (without --wait), 1 failed, skipped or cancelled, 2 usage error or unusable state file.',
   ],
 };
+
+/**
+ * The options of one mock agent from its flags: this process's own, or a queued task's recorded
+ * (validated) launch it runs next in the same process (`continueWith`).
+ * @throws OrchestratorError usage, naming the flag and value.
+ */
+function agentOptions(argv: string[], cwd: string): BackgroundTaskOptions {
+  const parsed = parseCommandLine(argv, spec);
+  const settings = readSpawnSettings(parsed.flags, 'mock', {}, cwd);
+  const delayMs = integerFlag(parsed.flags, 'delay_ms', { min: 0, max: 24 * 3600_000 });
+  settings.task.launch = agentLaunch('spawn-agent-mock', argv, cwd);
+  return {
+    ...settings,
+    executor: createMockExecutor({ delayMs, fail: Boolean(parsed.flags.fail) }),
+    continueWith: { script: 'spawn-agent-mock', cwd: path.resolve(cwd), build: (launch) => agentOptions(launch.args, launch.cwd) },
+  };
+}
 
 /** Runs the mock agent for argv; returns the exit code. */
 export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
   guardBrokenOutput();
-  const parsed = parseOrShowHelp(argv, spec);
-  if (!parsed) return EXIT.ok;
-  const settings = readSpawnSettings(parsed.flags, 'mock');
-  const delayMs = integerFlag(parsed.flags, 'delay_ms', { min: 0, max: 24 * 3600_000 });
-  settings.task.launch = agentLaunch('spawn-agent-mock', argv, process.cwd());
-  const result = await runBackgroundTask({
-    ...settings,
-    executor: createMockExecutor({ delayMs, fail: Boolean(parsed.flags.fail) }),
-  });
-  return result.status === 'completed' ? EXIT.ok : EXIT.taskFailed;
+  if (!parseOrShowHelp(argv, spec)) return EXIT.ok;
+  const options = agentOptions(argv, process.cwd());
+  const result = await runBackgroundTask({ ...options, adoptToken: takeAdoptToken() });
+  return result.status === 'completed' || (result.queued && !options.wait) ? EXIT.ok : EXIT.taskFailed;
 }
 
 if (process.argv[1]?.endsWith('spawn-agent-mock.ts')) runMain(main);

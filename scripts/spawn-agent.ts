@@ -8,26 +8,28 @@
  * Reads/writes: <cwd>/.agent/sessions/latest.yaml (under its lock) and events.jsonl;
  *               writes <output_dir>/<task_name>.md (default .agent/results); reads --task_file.
  * Runs: `claude -p --output-format json [flags]` in the project (or --cwd), the prompt on stdin; see references/cli-integration.md.
- * Exit: 0 completed, 1 failed/skipped/cancelled (including: claude not installed), 2 usage error or unusable state.
+ * Exit: 0 completed, or queued (started later by another process; --wait stays until it ends), 1 failed/skipped/cancelled (including: claude not installed), 2 usage error or unusable state.
  */
-import { parseOrShowHelp, runMain, stringFlag, type CommandSpec } from './lib/cli.ts';
+import path from 'node:path';
+import { parseCommandLine, parseOrShowHelp, runMain, stringFlag, type CommandSpec } from './lib/cli.ts';
 import { EXIT } from './lib/errors.ts';
 import { guardBrokenOutput } from './lib/detach.ts';
 import { launcherCommand } from './lib/dist.ts';
-import { runBackgroundTask } from './lib/background-task.ts';
+import { runBackgroundTask, type BackgroundTaskOptions } from './lib/background-task.ts';
 import { createClaudeExecutor } from './lib/claude-agent.ts';
 import { CLAUDE_FLAGS, readClaudeSettings } from './lib/claude-options.ts';
 import { readTaskFile } from './lib/claude-prompt.ts';
-import { readSpawnSettings, SPAWN_FLAGS } from './lib/spawn-options.ts';
+import { readSpawnSettings, SPAWN_FLAGS, takeAdoptToken } from './lib/spawn-options.ts';
 import { agentLaunch } from './lib/agent-command.ts';
 
 export const spec: CommandSpec = {
   name: 'spawn-agent',
   summary:
-    'Registers a task in the session, waits for its dependencies and a worker slot, then runs a real Claude Code ' +
+    'Registers a task in the session; if its dependencies and a worker slot allow, runs a real Claude Code ' +
     'sub-agent (`claude -p --output-format json`, prompt on stdin, no shell) in the project directory. Its answer goes to ' +
     '<output_dir>/<task_name>.md; the state records cost, tokens, turns and the claude session id. Rate limits, 5xx and ' +
-    'connection failures are retried with exponential backoff; other failures end the task at once. Start many with "&": ' +
+    'connection failures are retried with exponential backoff; other failures end the task at once. A task that cannot start yet is ' +
+    'queued and this process exits 0 at once: the agent that frees a slot (or poll-session, orchestrate) starts it later. Start many with "&": ' +
     'started through scripts/run, each agent runs in a session of its own, so killing the shell or tool call that started it does ' +
     'not stop it (cancel-session does).',
   usage: '--task_name NAME --goal TEXT [--task_file PATH] [--model M] [--max_turns N] [--permission_mode MODE] [--allowed_tools T] [...] [-- CLAUDE_ARGS]',
@@ -41,10 +43,40 @@ export const spec: CommandSpec = {
   notes: [
     'Arguments after "--" are passed to claude verbatim. No permission-bypassing flag is ever added by default.',
     'Files: reads and writes <cwd>/.agent/sessions/latest.yaml (under its lock) and events.jsonl; writes <output_dir>/<task_name>.md.',
-    'Exit codes: 0 completed, 1 failed, skipped or cancelled (also when claude is missing), 2 usage error or unusable state file.',
+    'Exit codes: 0 completed, or queued (without --wait), 1 failed, skipped or cancelled (also when claude is missing), 2 usage error or unusable state file.',
     'Details: references/cli-integration.md.',
   ],
 };
+
+/**
+ * The options of one real agent from its flags: this process's own, or a queued task's recorded
+ * (validated) launch it runs next in the same process (`continueWith`).
+ * @throws OrchestratorError usage, naming the flag and value.
+ */
+function agentOptions(argv: string[], cwd: string, env: NodeJS.ProcessEnv): BackgroundTaskOptions {
+  const parsed = parseCommandLine(argv, spec);
+  const taskFileFlag = stringFlag(parsed.flags, 'task_file');
+  const taskFile = taskFileFlag === undefined ? null : readTaskFile(taskFileFlag);
+  const settings = readSpawnSettings(parsed.flags, 'claude', taskFile ?? {}, cwd);
+  const claude = readClaudeSettings(parsed.flags, parsed.passthrough, env);
+  settings.agentCwd = claude.cwd;
+  settings.task.launch = agentLaunch('spawn-agent', argv, cwd);
+  return {
+    ...settings,
+    executor: createClaudeExecutor({
+      bin: claude.bin,
+      args: claude.args,
+      timeoutS: claude.timeoutS,
+      stallTimeoutS: claude.stallTimeoutS,
+      backoffMs: claude.backoffMs,
+      retries: (settings.task.maxAttempts ?? 1) - 1,
+      instructions: taskFile?.instructions,
+      taskFilePath: taskFile?.path,
+      log: settings.log ?? ((line) => process.stdout.write(`${line}\n`)),
+    }),
+    continueWith: { script: 'spawn-agent', cwd: path.resolve(cwd), build: (launch) => agentOptions(launch.args, launch.cwd, env) },
+  };
+}
 
 /**
  * Runs one real sub-agent for argv; returns the exit code. Every flag and path is checked before
@@ -53,29 +85,11 @@ export const spec: CommandSpec = {
  */
 export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Promise<number> {
   guardBrokenOutput();
-  const parsed = parseOrShowHelp(argv, spec);
-  if (!parsed) return EXIT.ok;
-  const taskFileFlag = stringFlag(parsed.flags, 'task_file');
-  const taskFile = taskFileFlag === undefined ? null : readTaskFile(taskFileFlag);
-  const settings = readSpawnSettings(parsed.flags, 'claude', taskFile ?? {});
-  const claude = readClaudeSettings(parsed.flags, parsed.passthrough, env);
-  settings.agentCwd = claude.cwd;
-  settings.task.launch = agentLaunch('spawn-agent', argv, process.cwd());
-  const result = await runBackgroundTask({
-    ...settings,
-    executor: createClaudeExecutor({
-      bin: claude.bin,
-      args: claude.args,
-      timeoutS: claude.timeoutS,
-      backoffMs: claude.backoffMs,
-      retries: (settings.task.maxAttempts ?? 1) - 1,
-      instructions: taskFile?.instructions,
-      taskFilePath: taskFile?.path,
-      log: settings.log ?? ((line) => process.stdout.write(`${line}\n`)),
-    }),
-  });
-  if (result.status === 'failed' && result.record?.error) process.stderr.write(`error: ${settings.task.name}: ${result.record.error}\n`);
-  return result.status === 'completed' ? EXIT.ok : EXIT.taskFailed;
+  if (!parseOrShowHelp(argv, spec)) return EXIT.ok;
+  const options = agentOptions(argv, process.cwd(), env);
+  const result = await runBackgroundTask({ ...options, adoptToken: takeAdoptToken(env) });
+  if (result.status === 'failed' && result.record?.error) process.stderr.write(`error: ${options.task.name}: ${result.record.error}\n`);
+  return result.status === 'completed' || (result.queued && !options.wait) ? EXIT.ok : EXIT.taskFailed;
 }
 
 if (process.argv[1]?.endsWith('spawn-agent.ts')) runMain(main);

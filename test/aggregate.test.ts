@@ -57,12 +57,20 @@ describe('aggregate', () => {
     const project = await tempProject('dto-aggregate-');
     const agents = [
       start('spawn-agent-mock', ['--task_name', 'a', '--goal', 'first', '--delay_ms', '100', '--session_id', 's1'], project.dir),
-      start('spawn-agent-mock', ['--task_name', 'b', '--goal', 'second', '--delay_ms', '100', '--depends_on', 'a', '--session_id', 's1'], project.dir),
+      // --wait: a queued task's agent stays until the task ended, so the report below sees both ended.
+      start(
+        'spawn-agent-mock',
+        ['--task_name', 'b', '--goal', 'second', '--delay_ms', '100', '--depends_on', 'a', '--session_id', 's1', '--wait'],
+        project.dir,
+      ),
     ];
     expect((await Promise.all(agents)).map((r) => r.exitCode)).toEqual([0, 0]);
     const result = await run('aggregate', ['--json'], project.dir);
     const data = JSON.parse(result.stdout) as ReportData;
-    expect(data.timeline.map((s) => [s.task, s.attempt, s.outcome])).toEqual([['a', 1, 'completed'], ['b', 1, 'completed']]);
+    expect(data.timeline.map((s) => [s.task, s.attempt, s.outcome])).toEqual([
+      ['a', 1, 'completed'],
+      ['b', 1, 'completed'],
+    ]);
     expect(data.critical_path.tasks).toEqual(['a', 'b']);
     expect(data.cost.usd).toBeNull();
   });
@@ -92,11 +100,16 @@ describe('aggregate: what to check before presenting results', () => {
 
   it('a mock run opens final_output.md and the summary with the rehearsal banner; its result files say SIMULATED', async () => {
     const project = await tempProject('dto-aggregate-');
-    await writeFile(path.join(project.dir, 'plan.yaml'), 'tasks:\n  - { id: a, goal: "find bugs", delay_ms: 50 }\n  - { id: b, goal: "fix them", depends_on: [a], delay_ms: 50 }\n');
+    await writeFile(
+      path.join(project.dir, 'plan.yaml'),
+      'tasks:\n  - { id: a, goal: "find bugs", delay_ms: 50 }\n  - { id: b, goal: "fix them", depends_on: [a], delay_ms: 50 }\n',
+    );
     expect((await run('orchestrate', ['plan.yaml', '--agent', 'mock'], project.dir)).exitCode).toBe(0);
     const result = await run('aggregate', [], project.dir);
     expect(result.exitCode, result.all).toBe(0);
-    expect(result.stdout.split('\n')[0]).toMatch(/^REHEARSAL WITH SIMULATED AGENTS: no real work was done\. 2 of 2 tasks ran with mock agents/);
+    expect(result.stdout.split('\n')[0]).toMatch(
+      /^REHEARSAL WITH SIMULATED AGENTS: no real work was done\. 2 of 2 tasks ran with mock agents/,
+    );
     const report = await readFile(path.join(project.dir, '.agent/final_output.md'), 'utf8');
     expect(report.split('\n')[0]).toMatch(/^> \*\*REHEARSAL WITH SIMULATED AGENTS:\*\* no real work was done\./);
     const resultFile = await readFile(path.join(project.dir, '.agent/results/a.md'), 'utf8');
@@ -110,8 +123,17 @@ describe('aggregate: what to check before presenting results', () => {
   it('real agents: no banner; permission denials per task with the tool names, and empty answers, in the summary and --json', async () => {
     const project = await tempProject('dto-aggregate-');
     const env = { CLAUDE_BIN: FAKE_CLAUDE };
-    for (const [name, scenario] of [['ok', 'success'], ['denied', 'denials'], ['blank', 'empty']] as const) {
-      const spawned = await run('spawn-agent', ['--session_id', 'real', '--task_name', name, '--goal', `fake-scenario:${scenario} do ${name}`], project.dir, env);
+    for (const [name, scenario] of [
+      ['ok', 'success'],
+      ['denied', 'denials'],
+      ['blank', 'empty'],
+    ] as const) {
+      const spawned = await run(
+        'spawn-agent',
+        ['--session_id', 'real', '--task_name', name, '--goal', `fake-scenario:${scenario} do ${name}`],
+        project.dir,
+        env,
+      );
       expect(spawned.exitCode, spawned.all).toBe(0);
     }
     const result = await run('aggregate', [], project.dir);

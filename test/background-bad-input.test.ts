@@ -66,7 +66,7 @@ describe('an unusable --output_dir or --cwd is refused before the task is regist
 describe('task names that are Object.prototype properties', () => {
   it.each(['toString', 'constructor', 'hasOwnProperty'])('--depends_on %s honours --dep_timeout and names the dependency', async (name) => {
     const project = await tempProject('dto-bad-');
-    const result = await run('spawn-agent-mock', mockArgs('waiter', '--depends_on', name, '--dep_timeout', '2'), project.dir);
+    const result = await run('spawn-agent-mock', mockArgs('waiter', '--depends_on', name, '--dep_timeout', '2', '--wait'), project.dir);
     expect(result.exitCode, result.all).toBe(1);
     expect((await project.state())!.tasks.waiter!.error).toBe(`dependency ${name} never appeared in the session (waited 2 s)`);
   }, 60_000);

@@ -7,22 +7,16 @@ import { readState, updateState } from '../scripts/lib/state-store.ts';
 import { reapDeadTasks } from '../scripts/lib/transitions.ts';
 import { replaceDeadTasks } from '../scripts/lib/worker-replacement.ts';
 import { run, start, tempProject } from './support/project.ts';
+import { waitForState } from './support/wait-state.ts';
 import { maxOverlap, startOrder } from './support/timeline.ts';
 
 type Project = Awaited<ReturnType<typeof tempProject>>;
 
+// --wait: a queued task's process exits at once without it; these tests want each task's outcome as an exit code.
 const mock = (project: Project, name: string, ...args: string[]) =>
-  start('spawn-agent-mock', ['--task_name', name, '--goal', `goal ${name}`, '--session_id', 'bg', '--quiet', ...args], project.dir);
+  start('spawn-agent-mock', ['--task_name', name, '--goal', `goal ${name}`, '--session_id', 'bg', '--quiet', '--wait', ...args], project.dir);
 
-async function waitFor(project: Project, predicate: (state: SessionState) => boolean, timeoutMs = 20_000): Promise<SessionState> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const state = await project.state();
-    if (state && predicate(state)) return state;
-    if (Date.now() > deadline) throw new Error(`condition not met; state: ${JSON.stringify(state?.tasks, null, 1)}`);
-    await delay(50);
-  }
-}
+const waitFor = (project: Project, predicate: (state: SessionState) => boolean, timeoutMs = 20_000) => waitForState(project, predicate, timeoutMs);
 
 describe('background mode scheduling across processes', () => {
   it('keeps at most --max_workers tasks running across separate processes', async () => {

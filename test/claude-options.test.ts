@@ -14,13 +14,14 @@ function settings(argv: string[], env: NodeJS.ProcessEnv = {}, cwd = process.cwd
 }
 
 describe('readClaudeSettings: argv to the claude invocation', () => {
-  it('defaults: claude on PATH, -p --output-format json, 30 min timeout, 5 s backoff base, no permission flag', () => {
+  it('defaults: claude on PATH, -p --output-format stream-json --verbose, 30 min timeout, 3 min stall limit, 5 s backoff base, no permission flag', () => {
     expect(settings(['--task_name', 'a', '--goal', 'g'])).toEqual({
       bin: 'claude',
       cwd: process.cwd(),
-      args: ['-p', '--output-format', 'json'],
+      args: ['-p', '--output-format', 'stream-json', '--verbose'],
       timeoutS: 1800,
       backoffMs: 5000,
+      stallTimeoutS: 180,
     });
   });
 
@@ -32,19 +33,20 @@ describe('readClaudeSettings: argv to the claude invocation', () => {
       '--model', 'opus', '--max-turns', '12', '--max_budget_usd', '1.25', '--permission_mode', 'acceptEdits',
       '--append_system_prompt=--strange text', '--allowed_tools', 'Read,Edit', '--allowed-tools', 'Bash(npm test)',
       '--disallowed_tools', 'WebFetch', '--add_dir', 'docs', '--add_dir', 'lib', '--claude_bin', './bin/claude',
-      '--cwd', 'docs', '--timeout', '90.5', '--backoff_ms', '250', '--', '--effort', 'low', 'extra',
+      '--cwd', 'docs', '--timeout', '90.5', '--backoff_ms', '250', '--stall-timeout', '2.5', '--', '--effort', 'low', 'extra',
     ];
     expect(settings(argv, {}, dir)).toEqual({
       bin: path.join(dir, 'bin/claude'),
       cwd: path.join(dir, 'docs'),
       args: [
-        '-p', '--output-format', 'json', '--model', 'opus', '--max-turns', '12', '--max-budget-usd', '1.25',
+        '-p', '--output-format', 'stream-json', '--verbose', '--model', 'opus', '--max-turns', '12', '--max-budget-usd', '1.25',
         '--permission-mode', 'acceptEdits', '--append-system-prompt', '--strange text',
         '--allowedTools', 'Read,Edit', 'Bash(npm test)', '--disallowedTools', 'WebFetch',
         '--add-dir', path.join(dir, 'docs'), path.join(dir, 'lib'), '--effort', 'low', 'extra',
       ],
       timeoutS: 90.5,
       backoffMs: 250,
+      stallTimeoutS: 2.5,
     });
   });
 
@@ -67,6 +69,11 @@ describe('spawn-agent main: usage errors before anything runs (exit 2)', () => {
     [['--max_turns', '0'], 'Expected --max_turns to be a whole number from 1 to 10000, got "0".'],
     [['--max_budget_usd=-1'], 'Expected --max_budget_usd to be a number greater than 0, got "-1".'],
     [['--permission_mode', 'yolo'], 'Expected --permission_mode to be one of acceptEdits, auto, bypassPermissions, manual, dontAsk, plan, got "yolo".'],
+    [['--stall_timeout', '0'], 'Expected --stall_timeout to be a number greater than 0 and at most 2147483.647, got "0".'],
+    [['--stall_timeout', '2147484'], 'Expected --stall_timeout to be a number greater than 0 and at most 2147483.647, got "2147484".'],
+    [['--stall_timeout', 'never'], 'Expected --stall_timeout to be a number greater than 0 and at most 2147483.647, got "never".'],
+    [['--', '--output-format', 'json'], 'Expected no --output-format after --, got "--output-format json": spawn-agent runs claude with --output-format stream-json --verbose itself, to follow the agent as it works. Remove it.'],
+    [['--', '--output-format=text'], 'Expected no --output-format after --, got "--output-format text": spawn-agent runs claude with --output-format stream-json --verbose itself, to follow the agent as it works. Remove it.'],
     [['--backoff_ms', '1.5'], 'Expected --backoff_ms to be a whole number from 0 to 3600000, got "1.5".'],
     [['--retries=-1'], 'Expected --retries to be a whole number from 0 to 20, got "-1".'],
     [['--claude_bin', ''], 'Expected --claude_bin to name the claude executable (a path or a command on PATH), got "".'],

@@ -19,7 +19,7 @@ const FAKE = path.join(FAKE_CLAUDE_DIR, 'claude');
 const CONTEXT = { bin: 'claude', timeoutS: 60 };
 
 function runOf(fields: Partial<ClaudeRun>): ClaudeRun {
-  return { exitCode: 0, signal: null, stdout: '', stderr: '', durationMs: 1, timedOut: false, aborted: false, abortReason: null, spawnError: null, pid: 1, ...fields };
+  return { exitCode: 0, signal: null, stdout: '', stderr: '', durationMs: 1, timedOut: false, stalled: false, silenceMs: 0, aborted: false, abortReason: null, spawnError: null, pid: 1, ...fields };
 }
 
 function verdictOf(name: string) {
@@ -58,7 +58,7 @@ describe('classifyClaudeRun on what the real CLI (2.1.330) printed', () => {
       cache_creation_input_tokens: 0,
       cache_read_input_tokens: 0,
       num_turns: 1,
-      claude_session_id: JSON.parse(REAL.success!.stdout).session_id,
+      claude_session_id: (JSON.parse(REAL.success!.stdout) as { session_id: string }).session_id,
       permission_denials: 0,
       denied_tools: [],
       models: ['claude-opus-5-5'],

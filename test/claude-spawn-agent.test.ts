@@ -26,10 +26,10 @@ describe('spawn-agent with a fake claude on PATH', () => {
     const result = await run('spawn-agent', ['--task_name', 'scan', '--goal', 'List the TODO comments; rm -rf / $(whoami) `id`'], p.dir, p.env);
     expect(result.exitCode).toBe(0);
     expect(result.stderr).toBe('');
-    expect(result.stdout).toContain('[Agent-01] scan: completed');
+    expect(result.stdout).toMatch(/\] ✅ scan completed by Agent-01 in /);
     const [call] = await p.calls();
     // The prompt arrives on stdin, never in argv; argv is exactly the default invocation.
-    expect(call!.argv).toEqual(['-p', '--output-format', 'json']);
+    expect(call!.argv).toEqual(['-p', '--output-format', 'stream-json', '--verbose']);
     expect(call!.cwd).toBe(p.dir);
     expect(call!.stdin).toContain('## Goal\nList the TODO comments; rm -rf / $(whoami) `id`\n');
     expect(call!.stdin).toContain(`You are Agent-01, a sub-agent running one task ("scan")`);
@@ -79,7 +79,7 @@ describe('spawn-agent with a fake claude on PATH', () => {
     expect((await run('spawn-agent', args, p.dir, p.env)).exitCode).toBe(0);
     const [call] = await p.calls();
     expect(call!.argv).toEqual([
-      '-p', '--output-format', 'json',
+      '-p', '--output-format', 'stream-json', '--verbose',
       '--model', 'sonnet', '--max-turns', '3', '--max-budget-usd', '0.5', '--permission-mode', 'plan',
       '--append-system-prompt', 'Be brief.', '--allowedTools', 'Read,Grep', 'Bash(git *)',
       '--disallowedTools', 'WebFetch', '--add-dir', path.join(p.dir, 'extra'),

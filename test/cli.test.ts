@@ -2,7 +2,9 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { durationFlag, MAX_TIMER_MS, numberFlag, parseCommandLine, type CommandSpec } from '../scripts/lib/cli.ts';
+import { durationFlag, MAX_TIMER_MS, numberFlag, parseCommandLine, renderHelp, type CommandSpec } from '../scripts/lib/cli.ts';
+import { flag, parseOptions, parseOptionsOrShowHelp } from '../scripts/lib/options.ts';
+import { main as orchestrateMain } from '../scripts/orchestrate.ts';
 import { validateTaskName } from '../scripts/lib/names.ts';
 import { parseYamlPlan } from '../scripts/lib/plan.ts';
 import { SessionStateSchema } from '../scripts/lib/schema.ts';
@@ -108,7 +110,9 @@ describe('the scripts at the command line', () => {
     const project = await tempProject();
     const poll = await run('poll-session', ['--timeout', '-1'], project.dir);
     expect(poll.exitCode).toBe(2);
-    expect(poll.stderr).toBe('error: Expected --timeout to be a number of seconds at least 0 and at most 2147483.647 (the longest a timer can wait, about 24.8 days), got "-1".');
+    expect(poll.stderr).toBe(
+      'error: Expected --timeout to be a number of seconds at least 0 and at most 2147483.647 (the longest a timer can wait, about 24.8 days), got "-1".',
+    );
 
     await writeFile(path.join(project.dir, 'plan.yaml'), 'tasks:\n  - { id: a, goal: A, delay_ms: 99999999999 }\n');
     const plan = await run('orchestrate', ['plan.yaml', '--agent', 'mock'], project.dir);
@@ -124,6 +128,145 @@ describe('the scripts at the command line', () => {
     const dep = await run('spawn-agent-mock', ['--task_name', 'a', '--goal', 'g', '--dep_timeout', '9999999999'], project.dir);
     expect(dep.exitCode).toBe(2);
     expect(dep.stderr).toContain('Expected --dep_timeout to be a number of seconds at least 0 and at most 2147483.647');
+    expect(await project.state()).toBeNull();
+  });
+});
+
+/** One flag of each kind, as the entry scripts declare them. */
+const TYPED = {
+  name: 'typed',
+  summary: 'A test command.',
+  usage: '[flags]',
+  flags: {
+    out: flag.string({ placeholder: 'FILE', description: 'Report path.', default: 'out.md' }),
+    task: flag.string({ placeholder: 'NAME', description: 'One task.' }),
+    grace_ms: flag.integer({ placeholder: 'N', description: 'Grace.', min: 0, max: 600_000, default: 5000 }),
+    workers: flag.integer({ placeholder: 'N', description: 'Workers.', min: 1, max: 256 }),
+    budget: flag.number({ placeholder: 'USD', description: 'Budget.', min: 0, exclusiveMin: true }),
+    timeout: flag.duration({ placeholder: 'S', description: 'Slice.', unit: 's', min: 0 }),
+    on_failure: flag.choice({ values: ['stop', 'continue'], default: 'continue', description: 'Policy.' }),
+    depends_on: flag.list({ placeholder: 'A,B', description: 'Dependencies.' }),
+    quiet: flag.boolean({ description: 'Quiet.' }),
+    raw: { type: 'string', description: 'A plain flag: its raw value.' },
+  },
+  examples: [],
+} satisfies CommandSpec;
+
+describe('typed options from a command spec', () => {
+  it('turns argv into one typed value per flag, with defaults, kebab-case aliases and repeated lists', () => {
+    const table: Array<[string[], Record<string, unknown>]> = [
+      [
+        [],
+        {
+          out: 'out.md',
+          task: undefined,
+          grace_ms: 5000,
+          workers: undefined,
+          budget: undefined,
+          timeout: undefined,
+          on_failure: 'continue',
+          depends_on: [],
+          quiet: false,
+          raw: undefined,
+        },
+      ],
+      [
+        [
+          '--out',
+          'r.md',
+          '--task',
+          'T-1',
+          '--grace-ms',
+          '0',
+          '--workers=8',
+          '--budget',
+          '0.5',
+          '--timeout',
+          '1.5',
+          '--on-failure',
+          'stop',
+          '--depends_on',
+          'a,b',
+          '--depends-on',
+          ' c ,',
+          '--quiet',
+          '--raw',
+          'x',
+        ],
+        {
+          out: 'r.md',
+          task: 'T-1',
+          grace_ms: 0,
+          workers: 8,
+          budget: 0.5,
+          timeout: 1.5,
+          on_failure: 'stop',
+          depends_on: ['a', 'b', 'c'],
+          quiet: true,
+          raw: 'x',
+        },
+      ],
+    ];
+    for (const [argv, expected] of table) {
+      const { options } = parseOptions(argv, TYPED);
+      expect({ ...options }).toEqual(expected);
+      expect(Object.keys(options)).toHaveLength(Object.keys(TYPED.flags).length);
+    }
+  });
+
+  it('gives each option the type its builder declares, and refuses unknown keys at compile time', () => {
+    const { options } = parseOptions(['--workers', '3'], TYPED);
+    const graceMs: number = options.grace_ms;
+    const workers: number | undefined = options.workers;
+    const policy: 'stop' | 'continue' = options.on_failure;
+    const deps: string[] = options.depends_on;
+    const quiet: boolean = options.quiet;
+    expect([graceMs, workers, policy, deps, quiet]).toEqual([5000, 3, 'continue', [], false]);
+    // @ts-expect-error: no such flag in the spec (tsc --noEmit, run by `npm run lint`, fails if this line compiles).
+    expect(options.wrokers).toBeUndefined();
+  });
+
+  it('names the flag, the value and what is accepted when a value is out of bounds or not one of the choices', () => {
+    expect(messageOf(() => parseOptions(['--grace_ms', '-5'], TYPED))).toBe(
+      'Expected --grace_ms to be a whole number from 0 to 600000, got "-5".',
+    );
+    expect(messageOf(() => parseOptions(['--workers', '1.5'], TYPED))).toBe(
+      'Expected --workers to be a whole number from 1 to 256, got "1.5".',
+    );
+    expect(messageOf(() => parseOptions(['--budget', '0'], TYPED))).toBe('Expected --budget to be a number greater than 0, got "0".');
+    expect(messageOf(() => parseOptions(['--on_failure', 'halt'], TYPED))).toBe(
+      'Expected --on_failure to be one of stop, continue, got "halt".',
+    );
+    expect(messageOf(() => parseOptions(['--timeout', 'soon'], TYPED))).toContain(
+      'Expected --timeout to be a number of seconds at least 0',
+    );
+    // Two bad values: the first in the spec's order is reported.
+    expect(messageOf(() => parseOptions(['--on_failure', 'halt', '--grace_ms', 'x'], TYPED))).toContain('--grace_ms');
+  });
+
+  it('prints the help instead of checking values when --help is given', () => {
+    let printed = '';
+    expect(parseOptionsOrShowHelp(['--grace_ms', 'not-a-number', '--help'], TYPED, (text) => (printed += text))).toBeNull();
+    expect(printed).toBe(renderHelp(TYPED));
+    expect(printed).toContain('--on_failure stop|continue');
+    expect(printed).toContain('--depends_on A,B');
+  });
+
+  it('names --agent_timeout, not --timeout, when orchestrate gets a bad agent timeout', async () => {
+    const project = await tempProject();
+    await writeFile(path.join(project.dir, 'plan.yaml'), 'tasks:\n  - { id: a, goal: A }\n');
+    const error = await orchestrateMain([
+      path.join(project.dir, 'plan.yaml'),
+      '--agent',
+      'claude',
+      '--agent_timeout',
+      '-1',
+      '--skip_preflight',
+      '--session_dir',
+      project.paths.dir,
+    ]).catch((e: unknown) => e);
+    expect(error).toMatchObject({ exitCode: 2 });
+    expect((error as Error).message).toBe('Expected --agent_timeout to be a number greater than 0 and at most 604800, got "-1".');
     expect(await project.state()).toBeNull();
   });
 });

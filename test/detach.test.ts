@@ -42,8 +42,8 @@ describe('agents started through scripts/run run in a session of their own', () 
       });
       process.kill(-shell.pid!, signal);
       // Nobody reads the agents' output any more: their next progress line meets a closed pipe.
-      shell.stdout!.destroy();
-      shell.stderr!.destroy();
+      shell.stdout.destroy();
+      shell.stderr.destroy();
       await shell;
       await until(async () => {
         const s = statuses(await project.state());
@@ -83,7 +83,7 @@ describe('orchestrate --detach', () => {
       reject: false,
     });
     let printed = '';
-    shell.stdout!.on('data', (chunk: Buffer) => (printed += chunk.toString()));
+    shell.stdout.on('data', (chunk: Buffer) => (printed += chunk.toString()));
     await until(async () => printed.includes('Wait: '));
     const logPath = path.join(project.paths.dir, 'bg-run.log');
     expect(printed.split('\n')).toEqual([

@@ -47,7 +47,8 @@ describe('task names that are Object.prototype members', () => {
     const text = await encodeState(state);
     for (const copy of [state, await decodeState(text, '/nonexistent/hostile-b.yaml'), await decodeState(text, '/nonexistent/hostile-b.yaml'), parseStateJson(JSON.stringify(state))]) {
       for (const name of HOSTILE) {
-        expect(copy.tasks[name]).toBeUndefined();
+        const lookedUp: unknown = (copy.tasks as Record<string, unknown>)[name as string];
+        expect(lookedUp).toBeUndefined();
         expect(name in copy.tasks).toBe(false);
       }
     }
@@ -159,7 +160,7 @@ describe('task names that are Object.prototype members', () => {
   it('gives up on a dependency named toString or constructor that is never registered, after --dep_timeout', async () => {
     const project = await tempProject();
     for (const dep of ['toString', 'constructor']) {
-      const result = await run('spawn-agent-mock', ['--task_name', `needs-${dep}`, '--goal', 'g', '--depends_on', dep, '--dep_timeout', '1', '--delay_ms', '10'], project.dir);
+      const result = await run('spawn-agent-mock', ['--task_name', `needs-${dep}`, '--goal', 'g', '--depends_on', dep, '--dep_timeout', '1', '--delay_ms', '10', '--wait'], project.dir);
       expect(result.exitCode).toBe(1);
       expect(result.all).toContain(dep);
       const task = (await project.state())!.tasks[`needs-${dep}`]!;

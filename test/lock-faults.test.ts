@@ -31,7 +31,7 @@ function startWriter(cwd: string, name: string, updates: number, renameWait: str
   });
   const writer: Writer = { name, proc, lines: [], stderr: '', commits: [], exit: null as never };
   let partial = '';
-  proc.stdout!.on('data', (chunk: Buffer) => {
+  proc.stdout.on('data', (chunk: Buffer) => {
     partial += chunk.toString();
     const parts = partial.split('\n');
     partial = parts.pop()!;
@@ -40,7 +40,7 @@ function startWriter(cwd: string, name: string, updates: number, renameWait: str
       if (line === 'out') writer.commits.push(Date.now());
     }
   });
-  proc.stderr!.on('data', (chunk: Buffer) => (writer.stderr += chunk.toString()));
+  proc.stderr.on('data', (chunk: Buffer) => (writer.stderr += chunk.toString()));
   writer.exit = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
   return writer;
 }

@@ -15,7 +15,7 @@ afterEach(() => {
 async function holdLockInChild(cwd: string) {
   const child = spawn(process.execPath, ['--import', TSX_LOADER, path.join(import.meta.dirname, 'support/hold-lock.ts')], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('locked') && resolve());
+    child.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('locked') && resolve());
     child.on('exit', () => reject(new Error('hold-lock exited early')));
   });
   return child;
@@ -40,7 +40,7 @@ describe('session lock ownership', () => {
       expect(message).toContain(`process ${holder.pid} holds it`);
       expect(message).toContain(`kill -CONT ${holder.pid}`);
       // The holder's lock is still in place, still its own.
-      expect(JSON.parse(await readFile(project.paths.lockPath, 'utf8')).pid).toBe(holder.pid);
+      expect((JSON.parse(await readFile(project.paths.lockPath, 'utf8')) as { pid: number }).pid).toBe(holder.pid);
     } finally {
       holder.kill('SIGCONT');
       holder.kill('SIGKILL');

@@ -160,7 +160,7 @@ describe('orchestrate --agent claude (fake claude CLI on PATH, following the con
     const calls = (await listFiles(project.dir)).filter((f) => /^\d+\.json$/.test(f));
     expect(calls).toHaveLength(2);
     const call = JSON.parse(await readFile(path.join(project.dir, calls[0]!), 'utf8')) as { argv: string[]; stdin: string };
-    expect(call.argv).toEqual(['-p', '--output-format', 'json', '--model', 'sonnet', '--max-turns', '7', '--permission-mode', 'plan', '--effort', 'high']);
+    expect(call.argv).toEqual(['-p', '--output-format', 'stream-json', '--verbose', '--model', 'sonnet', '--max-turns', '7', '--permission-mode', 'plan', '--effort', 'high']);
     expect(call.stdin).toMatch(/answer [ab]/);
     const state = (await project.state())!;
     for (const name of ['a', 'b']) {

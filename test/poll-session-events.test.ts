@@ -1,14 +1,21 @@
-import { appendFile, mkdir, rename, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, rename, symlink, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openEventReader } from '../scripts/lib/event-reader.ts';
+import { readEvents } from '../scripts/lib/events.ts';
 import type { SessionEvent } from '../scripts/lib/events.ts';
 import { pendingReplacements, REPLACEMENT_GRACE_MS } from '../scripts/lib/poll-loop.ts';
 import { RunTracker } from '../scripts/lib/run-tracker.ts';
 import { at, finishedEvents, liveState } from './support/fixed-session.ts';
 import { tempProject } from './support/project.ts';
 
-const ev = (type: SessionEvent['type'], task?: string, extra: Partial<SessionEvent> = {}): SessionEvent => ({ ts: at(1), session_id: 's1', type, ...(task ? { task } : {}), ...extra });
+const ev = (type: SessionEvent['type'], task?: string, extra: Partial<SessionEvent> = {}): SessionEvent => ({
+  ts: at(1),
+  session_id: 's1',
+  type,
+  ...(task ? { task } : {}),
+  ...extra,
+});
 const line = (event: SessionEvent) => `${JSON.stringify(event)}\n`;
 
 async function eventsFile() {
@@ -86,13 +93,45 @@ describe('event reader (events.jsonl by byte offset)', () => {
   });
 });
 
+describe('readEvents (the whole log at once, through the same reader)', () => {
+  it('reads every event in order across chunk boundaries, skipping garbled lines and a torn last line', async () => {
+    const file = await eventsFile();
+    expect(await readEvents(file)).toEqual([]);
+    // 3000 events of ~100 bytes: several 64 KiB chunks, with lines split across them.
+    const many = Array.from({ length: 3000 }, (_, i) => ev('started', `task-${i}`, { error: 'é'.repeat(i % 7) }));
+    const torn = line(ev('completed', 'torn')).slice(0, 30);
+    await writeFile(file, `not json\n${many.map(line).join('')}[1]\n${torn}`);
+    const events = await readEvents(file);
+    expect(events).toHaveLength(3000);
+    expect(events.map((e) => e.task)).toEqual(many.map((e) => e.task));
+    expect(events[2999]).toEqual(many[2999]);
+  });
+
+  it('takes a last line without a newline when it is a whole event', async () => {
+    const file = await eventsFile();
+    await writeFile(file, line(ev('started', 'a')) + JSON.stringify(ev('completed', 'a')));
+    expect((await readEvents(file)).map((e) => e.type)).toEqual(['started', 'completed']);
+  });
+
+  it('refuses a log that is a symbolic link, like the incremental reader', async () => {
+    const file = await eventsFile();
+    const target = path.join(path.dirname(file), 'elsewhere.jsonl');
+    await writeFile(target, line(ev('started', 'a')));
+    await symlink(target, file);
+    await expect(readEvents(file)).rejects.toMatchObject({ code: 'unsafe_path' });
+  });
+});
+
 describe('run tracker (statuses and batches from events alone)', () => {
   it('announces each topological batch once, when all its tasks ended', () => {
     const tracker = new RunTracker();
     const announced: string[] = [];
     for (const event of finishedEvents()) {
       tracker.apply(event);
-      for (const done of tracker.completedBatches()) announced.push(`${done.batch}/${done.batches} ${done.tasks.join(',')} ${JSON.stringify(done.counts)} ${done.duration_ms} ${done.ts}`);
+      for (const done of tracker.completedBatches())
+        announced.push(
+          `${done.batch}/${done.batches} ${done.tasks.join(',')} ${JSON.stringify(done.counts)} ${done.duration_ms} ${done.ts}`,
+        );
     }
     expect(announced).toEqual([
       `1/3 scan {"completed":1} 2500 ${at(3.5)}`,
@@ -104,12 +143,23 @@ describe('run tracker (statuses and batches from events alone)', () => {
 
   it('holds a batch while a task is being replaced, and a task the caller holds', () => {
     const tracker = new RunTracker();
-    for (const event of [ev('session_started'), ev('registered', 'a', { depends_on: [] }), ev('started', 'a'), ev('failed', 'a', { error: 'died' })]) tracker.apply(event);
+    for (const event of [
+      ev('session_started'),
+      ev('registered', 'a', { depends_on: [] }),
+      ev('started', 'a'),
+      ev('failed', 'a', { error: 'died' }),
+    ])
+      tracker.apply(event);
     expect(tracker.completedBatches(() => true)).toEqual([]);
     tracker.apply(ev('replaced', 'a', { attempt: 2 }));
     expect(tracker.completedBatches()).toEqual([]);
     expect(tracker.tasks.get('a')!.status).toBe('replacing');
-    for (const event of [ev('registered', 'a', { depends_on: [] }), ev('started', 'a', { attempt: 2 }), ev('completed', 'a', { attempt: 2 })]) tracker.apply(event);
+    for (const event of [
+      ev('registered', 'a', { depends_on: [] }),
+      ev('started', 'a', { attempt: 2 }),
+      ev('completed', 'a', { attempt: 2 }),
+    ])
+      tracker.apply(event);
     expect(tracker.completedBatches().map((b) => b.counts)).toEqual([{ completed: 1 }]);
   });
 

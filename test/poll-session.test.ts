@@ -30,11 +30,11 @@ function whenPrinted(child: ReturnType<typeof start>, pattern: RegExp): Promise<
     const onData = (chunk: Buffer) => {
       seen += chunk.toString();
       if (pattern.test(seen)) {
-        child.stdout!.off('data', onData);
+        child.stdout.off('data', onData);
         resolve(performance.now());
       }
     };
-    child.stdout!.on('data', onData);
+    child.stdout.on('data', onData);
     child.then(() => reject(new Error(`exited before printing ${pattern}:\n${seen}`)), reject);
   });
 }

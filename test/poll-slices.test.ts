@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { main, sliceTimeoutS } from '../scripts/poll-session.ts';
 import { launcherCommand } from '../scripts/lib/dist.ts';
 import { cursorPath } from '../scripts/lib/poll-cursor.ts';
-import { formatElapsed } from '../scripts/lib/poll-sinks.ts';
+import { formatElapsed } from '../scripts/lib/session-summary.ts';
 import { at, finishedEvents, finishedState, writeSession } from './support/fixed-session.ts';
 import { run, start, tempProject } from './support/project.ts';
 

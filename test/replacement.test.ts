@@ -24,8 +24,8 @@ async function deadTaskWithLaunch(project: Project, name: string, launch: unknow
     setStatus(tx, state, name, 'running');
     setStatus(tx, state, name, 'failed', { reason: 'agent process exited without reporting', agent_died: true });
   });
-  const data = YAML.parse(await readFile(project.paths.statePath, 'utf8'));
-  data.tasks[name].launch = launch;
+  const data = YAML.parse(await readFile(project.paths.statePath, 'utf8')) as { tasks: Record<string, { launch: unknown }> };
+  data.tasks[name]!.launch = launch;
   await writeFile(project.paths.statePath, YAML.stringify(data));
 }
 

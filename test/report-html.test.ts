@@ -12,7 +12,8 @@ const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chro
 describe('aggregate --html in a headless browser', () => {
   it('draws both diagrams offline: SVG nodes and bars present, no error text, no network request', async (ctx) => {
     if (!CHROMIUM) {
-      const why = 'SKIPPED the HTML browser check: no chromium found (/usr/bin/chromium or CHROMIUM_PATH). Install it with `apt-get install -y chromium`, as .ci/run does.';
+      const why =
+        'SKIPPED the HTML browser check: no chromium found (/usr/bin/chromium or CHROMIUM_PATH). Install it with `apt-get install -y chromium`, as .ci/run does.';
       console.warn(why);
       ctx.skip(why);
     }
@@ -77,7 +78,9 @@ describe('aggregate --html in a headless browser', () => {
     expect((await run('aggregate', ['--html', '--out', 'out/report.md'], project.dir)).exitCode).toBe(0);
     const html = await readFile(path.join(project.dir, 'out/report.html'), 'utf8');
     const csp = /<meta http-equiv="Content-Security-Policy" content="([^"]+)">/.exec(html)?.[1];
-    expect(csp).toMatch(/^default-src 'none'; script-src 'sha256-[^']+' 'sha256-[^']+'; style-src 'unsafe-inline'; img-src data:; font-src data:$/);
+    expect(csp).toMatch(
+      /^default-src 'none'; script-src 'sha256-[^']+' 'sha256-[^']+'; style-src 'unsafe-inline'; img-src data:; font-src data:$/,
+    );
     expect(html.match(/<script>/g)).toHaveLength(2);
     expect(at(0)).toBe('2026-01-15T10:00:00.000Z');
   });

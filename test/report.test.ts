@@ -94,7 +94,7 @@ describe('final_output.md', () => {
   });
 });
 
-describe('Mermaid diagrams, checked by the mermaid package\'s parser', () => {
+describe("Mermaid diagrams, checked by the mermaid package's parser", () => {
   it('the flowchart parses: one vertex per task with its status class, one edge per dependency', async () => {
     const data = buildReportData(finishedState('/r'), { events: finishedEvents(), now: NOW });
     const text = renderFlowchart(data);
@@ -121,8 +121,23 @@ describe('Mermaid diagrams, checked by the mermaid package\'s parser', () => {
     const text = renderGantt(data)!;
     expect(await mermaid.parse(text)).toMatchObject({ diagramType: 'gantt' });
     const diagram = await mermaid.mermaidAPI.getDiagramFromText(text);
-    const tasks = diagram.db.getTasks!() as Array<{ section: string; task: string; startTime: Date; endTime: Date; done?: boolean; crit?: boolean }>;
-    expect(tasks.map((t) => [t.section, t.task.trim(), t.startTime.toISOString(), t.endTime.toISOString(), t.done ? 'done' : t.crit ? 'crit' : '-'])).toEqual([
+    const tasks = diagram.db.getTasks!() as Array<{
+      section: string;
+      task: string;
+      startTime: Date;
+      endTime: Date;
+      done?: boolean;
+      crit?: boolean;
+    }>;
+    expect(
+      tasks.map((t) => [
+        t.section,
+        t.task.trim(),
+        t.startTime.toISOString(),
+        t.endTime.toISOString(),
+        t.done ? 'done' : t.crit ? 'crit' : '-',
+      ]),
+    ).toEqual([
       ['Agent-01', 'scan', at(1), at(3.5), 'done'],
       ['Agent-02', 'quality (try 1) failed, retried', at(3.6), at(4.6), 'crit'],
       ['Agent-02', 'quality (try 2)', at(5.6), at(7.6), 'done'],
@@ -145,7 +160,9 @@ describe('Mermaid diagrams, checked by the mermaid package\'s parser', () => {
 
 describe('report HTML (Markdown part)', () => {
   it('turns mermaid blocks into <pre class="mermaid">, escapes raw HTML and drops unsafe links', async () => {
-    const html = await markdownToHtml('# T\n\n```mermaid\nflowchart LR\n  a --> b\n```\n\n<script>alert(1)</script>\n\n[x](javascript:alert(1)) [ok](results/a.md)\n');
+    const html = markdownToHtml(
+      '# T\n\n```mermaid\nflowchart LR\n  a --> b\n```\n\n<script>alert(1)</script>\n\n[x](javascript:alert(1)) [ok](results/a.md)\n',
+    );
     expect(html).toContain('<pre class="mermaid">flowchart LR\n  a --&gt; b</pre>');
     expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
     expect(html).not.toContain('javascript:');

@@ -93,8 +93,8 @@ describe('cancel-session signals only the recorded agent', () => {
     expect(result.exitCode, result.all).toBe(0);
     expect(result.stdout).toContain('Stopped 1 agent process(es).');
     await agent;
-    for (let i = 0; i < 100 && isProcessAlive(descendants[0]!); i++) await delay(50);
-    expect(isProcessAlive(descendants[0]!)).toBe(false);
+    for (let i = 0; i < 100 && isProcessAlive(descendants[0]); i++) await delay(50);
+    expect(isProcessAlive(descendants[0])).toBe(false);
   });
 });
 
@@ -107,7 +107,7 @@ describe('the claude CLI an agent runs is recorded and stopped too', () => {
     let pids: { child: number; grandchild: number } | null = null;
     for (let i = 0; i < 400 && !pids; i++) {
       await delay(50);
-      pids = await readFile(pidsFile, 'utf8').then((text) => JSON.parse(text), () => null);
+      pids = await readFile(pidsFile, 'utf8').then((text) => JSON.parse(text) as { child: number; grandchild: number }, () => null);
     }
     expect(pids).not.toBeNull();
     for (let i = 0; i < 200 && (await p.state())?.tasks.orphaned?.agent_child?.pid !== pids!.child; i++) await delay(50);

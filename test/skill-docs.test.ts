@@ -50,7 +50,7 @@ describe('SKILL.md', () => {
     expect(parsed.success ? [] : parsed.error.issues).toEqual([]);
     expect(skill.data.name).toBe('distributed-task-orchestrator');
     for (const word of ['parallel', 'concurrent', 'sub-agents', 'agents', 'orchestrate', 'coordinate', 'break down', 'decompose', 'subtasks']) {
-      expect(skill.data.description.toLowerCase()).toContain(word);
+      expect(String(skill.data.description).toLowerCase()).toContain(word);
     }
     expect(skill.data.compatibility).toMatch(/Node\.js 20\.19/);
     expect(skill.data.compatibility).toMatch(/claude/);

@@ -13,7 +13,8 @@ describe('spawn-agent-mock', () => {
     const project = await tempProject();
     const result = await run('spawn-agent-mock', ['--task_name', 'scan', '--goal', 'List the files\nand sizes', '--delay_ms', '50'], project.dir);
     expect(result.exitCode).toBe(0);
-    expect(result.stdout).toContain('scan: completed');
+    // The same progress lines as poll-session and the plan runner (event-lines.ts).
+    expect(result.stdout).toMatch(/^\[00:0\d\] 🔵 scan started by Agent-01\n\[00:0\d\] ✅ scan completed by Agent-01 in \d+ ms$/);
     const state = await project.state();
     const task = state!.tasks.scan!;
     expect(task).toMatchObject({ status: 'completed', agent: 'Agent-01', attempts: 1, error: null, runner: 'mock' });
@@ -74,7 +75,7 @@ describe('spawn-agent-mock', () => {
       cwd: project.dir,
       reject: false,
     });
-    await new Promise<void>((resolve) => holder.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('locked') && resolve()));
+    await new Promise<void>((resolve) => holder.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('locked') && resolve()));
     holder.kill('SIGKILL');
     await holder;
     expect(existsSync(project.paths.lockPath)).toBe(true);

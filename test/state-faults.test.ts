@@ -203,7 +203,7 @@ describe('unusable state files and folders', () => {
       const result = await run(script, [...args, '--session_dir', file], dir);
       expect(result.exitCode).toBe(2);
       expect(result.stderr).toContain(`${file} is a file, not a folder`);
-      expect(result.stderr).not.toMatch(/unexpected failure|ENOTDIR|EEXIST|    at /);
+      expect(result.stderr).not.toMatch(/unexpected failure|ENOTDIR|EEXIST| {4}at /);
       expect(await readFile(file, 'utf8')).toBe('mine');
       expect((await readdir(dir)).sort()).toEqual(['not-a-folder']);
     },

@@ -22,8 +22,8 @@ export function startCommand(command: string, args: readonly string[], cwd: stri
   const spawnedAt = Date.now();
   const proc = spawn(command, args, { cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
   const child: Child = { proc, pid: proc.pid!, spawnedAt, stdout: '', stderr: '', exited: Promise.resolve(null) };
-  proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => (child.stdout += chunk));
-  proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => (child.stderr += chunk));
+  proc.stdout.setEncoding('utf8').on('data', (chunk: string) => (child.stdout += chunk));
+  proc.stderr.setEncoding('utf8').on('data', (chunk: string) => (child.stderr += chunk));
   child.exited = new Promise((resolve) => proc.on('close', (code) => resolve(code)));
   return child;
 }
@@ -157,7 +157,7 @@ export class StateObserver {
       }
       for (const [task, status] of scanStatuses(text)) {
         let statuses = this.seen.get(task);
-        if (!statuses) this.seen.set(task, (statuses = new Map()));
+        if (!statuses) this.seen.set(task, (statuses = new Map<string, number>()));
         if (!statuses.has(status)) statuses.set(status, at);
       }
       for (const listener of [...this.listeners]) listener();

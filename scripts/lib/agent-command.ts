@@ -36,7 +36,7 @@ export function agentFlagSpec(script: AgentScript): CommandSpec {
 
 /**
  * The launch to record for an agent started with `argv`: the same flags minus `--new_session` and
- * `--session_id` (a replacement joins the current session).
+ * `--session_id` (a replacement or a queued task's agent joins the current session) and `--wait`.
  */
 export function agentLaunch(script: AgentScript, argv: readonly string[], cwd: string): AgentLaunch {
   const args: string[] = [];
@@ -47,7 +47,7 @@ export function agentLaunch(script: AgentScript, argv: readonly string[], cwd: s
       break;
     }
     const name = arg.replace(/^--?/, '').split('=')[0]!.replace(/-/g, '_');
-    if (name === 'new_session') continue;
+    if (name === 'new_session' || name === 'wait') continue;
     if (name === 'session_id') {
       if (!arg.includes('=')) i++;
       continue;
@@ -86,7 +86,7 @@ export function validateAgentLaunch(raw: unknown, taskName: string, statePath: s
   if (typeof launch.script !== 'string' || !(AGENT_SCRIPTS as readonly string[]).includes(launch.script)) {
     throw usageError(`the recorded script ${JSON.stringify(launch.script)} is not one of ${AGENT_SCRIPTS.join(', ')}`);
   }
-  const script = launch.script as AgentScript;
+  const script = launch.script;
   if (!Array.isArray(launch.args) || !launch.args.every((arg) => typeof arg === 'string')) throw usageError('the recorded args are not a list of strings');
   if (typeof launch.cwd !== 'string' || !path.isAbsolute(launch.cwd)) throw usageError(`the recorded cwd ${JSON.stringify(launch.cwd)} is not an absolute path`);
   let isDir = false;

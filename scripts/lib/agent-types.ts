@@ -1,4 +1,5 @@
 // The contract between the task lifecycle and an agent runner (mock or real `claude -p`).
+import type { LiveProgress } from './claude-stream.ts';
 import type { TaskRecord } from './schema.ts';
 
 /** What a runner knows about the task it executes. */
@@ -32,6 +33,13 @@ export interface AgentContext {
    * or null when it ended, so cancel-session can stop it (task field `agent_child`). Optional.
    */
   recordChild?(identity: { pid: number; start: string | null; host: string | null } | null): Promise<void>;
+  /**
+   * Records what the agent has done so far (turns, last tool, tokens, estimated cost, API retries;
+   * task field `live`, see `applyLiveProgress` in live-progress.ts). Optional. The claude runner
+   * calls it at most once per 3 s while a run goes on, and once when each run ends; calls never
+   * overlap. A rejected promise is logged and ignored (progress is a hint, never a reason to fail).
+   */
+  recordProgress?(progress: LiveProgress): Promise<void>;
 }
 
 /** What a runner reports when it ends. */

@@ -1,19 +1,20 @@
-// The life of one background agent process: register, wait for dependencies and a worker slot, run, report.
-import { OrchestratorError, errorMessage } from './errors.ts';
+// The life of one background task: register it and, in the same transaction, take the session's scheduling
+// decision: run it in place if it may start, else leave it queued (no process of its own) and exit.
+import type { AgentLaunch, AgentScript } from './agent-command.ts';
+import { errorMessage, OrchestratorError } from './errors.ts';
 import type { AgentExecutor } from './agent-types.ts';
-import { openEventReader, type EventReader } from './event-reader.ts';
-import type { SessionEvent } from './events.ts';
+import { taskLine } from './event-lines.ts';
 import { checkOutputDir, resultPathFor } from './result-file.ts';
-import { busySlots, checkDependencies, compareForSlot, fileConflicts, runnableTasks, taskOf, type DependencyVerdict } from './scheduling.ts';
-import type { SessionState, TaskRecord, TaskStatus } from './schema.ts';
-import { executeClaimedTask, ownsTask, transitionOwnTask } from './task-execution.ts';
+import { taskOf } from './scheduling.ts';
+import { parseStateJson, TERMINAL_STATUSES, type SessionState, type TaskRecord, type TaskStatus } from './schema.ts';
+import { executeClaimedTask, transitionOwnTask } from './task-execution.ts';
 import type { SessionPaths } from './session-paths.ts';
 import { readState, updateState } from './state-store.ts';
 import { watchState } from './state-watcher.ts';
+import { applyDecision, launchAdoptions, passNeeded, schedulePass } from './task-queue.ts';
 import {
-  deathReason,
   openSession,
-  reapDeadTasks,
+  ownerFields,
   registerTask,
   registrationConflict,
   setStatus,
@@ -23,10 +24,8 @@ import {
 
 /** Default wait for a dependency that is not registered yet (ms): 10 minutes. */
 export const DEFAULT_DEP_TIMEOUT_MS = 10 * 60_000;
-/** How often a waiting agent checks, without reading the state, whether a task it knows of died (ms). */
+/** How often `--wait` looks at the state when no change wakes it (ms). */
 const WAIT_POLL_MS = 1000;
-/** A waiting agent reads the state at least every this many polls, whatever the events said. */
-const FULL_LOOK_EVERY = 5;
 
 /** Options of {@link runBackgroundTask}. */
 export interface BackgroundTaskOptions {
@@ -42,25 +41,43 @@ export interface BackgroundTaskOptions {
   executor: AgentExecutor;
   /** Progress lines for the person who started the process (stdout by default). */
   log?: (line: string) => void;
+  /**
+   * Take over the queued task claimed for a launch with this token (see task-queue.ts) instead of
+   * registering it: set by the process that started this agent, through `DTO_ADOPT_TOKEN`.
+   */
+  adoptToken?: string;
+  /** When the task is queued, stay until it ends (polling the state, holding no slot) and report how it ended. */
+  wait?: boolean;
+  /**
+   * Lets this agent run, after its own task, the next queued task of its kind in the same process
+   * (see runClaimed): the agent script it is, the directory it runs in, and how to build a task's
+   * options from that task's recorded (validated) launch.
+   */
+  continueWith?: { script: AgentScript; cwd: string; build: (launch: AgentLaunch) => BackgroundTaskOptions };
 }
 
-/** How a background task ended. */
+/** How a background task ended, or that it is queued. */
 export interface BackgroundTaskResult {
+  /** The task's status when this process stopped following it: `waiting` when it was queued (and not `wait`). */
   status: TaskStatus;
   record: TaskRecord | null;
   sessionId: string;
+  /** The task could not start at once and was left queued for another process to start. */
+  queued: boolean;
 }
 
 /**
- * Runs one task in this process, as `spawn-agent` and `spawn-agent-mock` do.
+ * Runs one task as `spawn-agent` and `spawn-agent-mock` do.
  *
  * The output folder is checked first (a file, or an unwritable place, is a usage error before
- * anything is written). The task is registered under the lock with this process's identity (pid,
- * start time, host), waits (`waiting`) until its dependencies completed and a worker slot is free
- * for it (reading the state without the lock, woken by file changes), runs the executor with a
- * heartbeat, writes `<output_dir>/<task>.md` and records the outcome. While it waits it renews
- * `heartbeat_at` every `lease_ms / 3` (one locked write per period), so a stopped or hung waiting
- * agent is marked dead after the lease and the queue passes over it.
+ * anything is written). Under the lock, in one transaction, the task is registered with this
+ * process's identity (pid, start time, host) and the session's scheduling decision is taken and
+ * recorded (task-queue.ts `applyDecision`): if the task may start now, this process claims it and
+ * runs it in place (heartbeat, result file, outcome), then takes the decision again so the next
+ * queued tasks start. Otherwise the task is left `waiting` with no owner (no pid, no lease), a
+ * line says it is queued and who will start it, and this process returns at once: whoever frees
+ * a slot or changes the picture starts its agent later (a new process of the same launch, with
+ * `adoptToken`). With `wait`, a queued task is followed by reading the state until it ends.
  * SIGTERM, SIGINT and SIGHUP abort the executor and mark the task failed (or leave it cancelled if
  * cancel-session got there first).
  *
@@ -69,10 +86,10 @@ export interface BackgroundTaskResult {
 export async function runBackgroundTask(options: BackgroundTaskOptions): Promise<BackgroundTaskResult> {
   const { paths, task } = options;
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const resultPath = resultPathFor(options.outputDir, task.name);
-
-  // Fail before writing anything: an output folder that cannot be one, a corrupt state file, or a name already in use.
   checkOutputDir(options.outputDir);
+  if (options.adoptToken !== undefined) return adoptTask(options, options.adoptToken, log);
+
+  // Fail before writing anything: a corrupt state file, or a name already in use.
   const before = await readState(paths);
   const joining = before && !options.session.newSession && (options.session.sessionId ?? before.session_id) === before.session_id;
   const early = joining ? registrationConflict(before, task.name) : null;
@@ -80,33 +97,103 @@ export async function runBackgroundTask(options: BackgroundTaskOptions): Promise
 
   const registered = await updateState(paths, (tx) => {
     const state = openSession(tx, options.session);
-    return { record: registerTask(tx, state, { ...task, pid: process.pid, waitingLease: true }), sessionId: state.session_id };
+    registerTask(tx, state, { ...task, pid: process.pid, depTimeoutMs: options.depTimeoutMs });
+    const applied = applyDecision(tx, state, process.pid, paths.statePath);
+    const own = taskOf(state, task.name)!;
+    if (own.status === 'pending' || own.status === 'waiting') {
+      // Queued: nobody owns it until the process that starts it; no pid, so no lease to renew.
+      Object.assign(own, ownerFields(null), { heartbeat_at: null });
+    }
+    return { adoptions: applied.adoptions, state: parseStateJson(JSON.stringify(state)) };
   });
-  const { sessionId } = registered;
-  log(`[${registered.record.agent}] ${task.name}: registered in session ${sessionId}`);
+  await launchAdoptions(paths, registered.adoptions);
+  const { state } = registered;
+  const sessionId = state.session_id;
+  const record = taskOf(state, task.name)!;
+  if (record.status === 'running') return runClaimed(options, state, log);
+  log(taskLine(state, task.name));
+  if (TERMINAL_STATUSES.has(record.status)) return { status: record.status, record, sessionId, queued: false };
+  log(
+    `${task.name} is queued (${record.agent}, session ${sessionId}): no process waits for it; the agent that frees a slot, ` +
+      'a running agent, poll-session or orchestrate starts it.',
+  );
+  if (!options.wait) return { status: record.status, record, sessionId, queued: true };
+  const ended = await waitForEnd(paths, task.name, sessionId);
+  if (ended.state) log(taskLine(ended.state, task.name));
+  return { status: ended.record?.status ?? 'cancelled', record: ended.record, sessionId, queued: true };
+}
 
-  const controller = new AbortController();
+/** Takes over a task claimed for a launch with `token`, then runs it; a claim that is gone (cancelled, timed out) is left alone. */
+async function adoptTask(options: BackgroundTaskOptions, token: string, log: (line: string) => void): Promise<BackgroundTaskResult> {
+  const { paths, task } = options;
+  const taken = await updateState(paths, (tx) => {
+    const state = tx.state;
+    const record = state ? taskOf(state, task.name) : undefined;
+    if (!state || !record || record.status !== 'running' || record.adoption_token !== token || record.pid !== null) {
+      return { ok: false as const, record: record ?? null, sessionId: state?.session_id ?? '' };
+    }
+    Object.assign(record, ownerFields(process.pid), { adoption_token: null, heartbeat_at: tx.now.toISOString() });
+    return { ok: true as const, state: parseStateJson(JSON.stringify(state)) };
+  });
+  if (!taken.ok) {
+    log(`${task.name}: nothing to take over (the launch claim is gone; status ${taken.record?.status ?? 'unknown'})`);
+    return { status: taken.record?.status ?? 'cancelled', record: taken.record, sessionId: taken.sessionId, queued: false };
+  }
+  return runClaimed(options, taken.state, log);
+}
+
+/**
+ * Runs a task this process owns (status running), then takes the scheduling decision again so the
+ * next tasks start. With `continueWith`, the first queued task it selects whose launch is of this
+ * agent's kind (same script, same directory) is run next in this process, and so on: an agent whose
+ * task ended takes the next one without a new process start; the others get agents of their own.
+ * The result is the first task's.
+ */
+async function runClaimed(options: BackgroundTaskOptions, state: SessionState, log: (line: string) => void): Promise<BackgroundTaskResult> {
+  const { paths } = options;
+  const next = options.continueWith;
+  const keep = next ? (launch: AgentLaunch) => launch.script === next.script && launch.cwd === next.cwd : undefined;
+  let controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => controller.abort(new Error(`agent process terminated by ${signal}`));
   const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
   for (const signal of signals) process.on(signal, onSignal);
+  let current: BackgroundTaskOptions = options;
+  let currentState = state;
+  let currentLog = log;
+  let first: BackgroundTaskResult | null = null;
   try {
-    const turn = await waitForTurn(options, controller.signal);
-    if (turn.status !== 'running') {
-      log(`[${registered.record.agent}] ${task.name}: ${turn.status}${turn.record?.error ? ` (${turn.record.error})` : ''}`);
-      return { status: turn.status, record: turn.record, sessionId };
+    for (;;) {
+      const name = current.task.name;
+      currentLog(taskLine(currentState, name));
+      const finished = await executeClaimedTask({
+        paths,
+        name,
+        state: currentState,
+        resultPath: resultPathFor(current.outputDir, name),
+        agentCwd: current.agentCwd,
+        executor: current.executor,
+        controller,
+        schedule: true,
+      });
+      // This task's slot is free: start whatever may start now (before printing, so the next agent is on its way).
+      const aborted = controller.signal.aborted;
+      const applied = aborted ? null : await schedulePass(paths, { keep }).catch(() => null);
+      const after = await readState(paths).catch(() => null);
+      currentLog(after && taskOf(after, name) ? taskLine(after, name) : `${name} ${finished.status}`);
+      first ??= { ...finished, sessionId: state.session_id, queued: false };
+      const kept = applied?.kept;
+      if (!kept || !next || !after) return first;
+      try {
+        current = { ...next.build(kept.launch), continueWith: next };
+      } catch (error) {
+        // Validated when it was claimed; should its flags no longer build (e.g. a task file removed), say so on the task.
+        await transitionOwnTask(paths, kept.name, (tx, s) => setStatus(tx, s, kept.name, 'failed', { reason: `could not be started: ${errorMessage(error)}` }));
+        return first;
+      }
+      currentState = after;
+      currentLog = current.log ?? log;
+      controller = new AbortController();
     }
-    log(`[${registered.record.agent}] ${task.name}: running`);
-    const finished = await executeClaimedTask({
-      paths: options.paths,
-      name: task.name,
-      state: turn.state,
-      resultPath,
-      agentCwd: options.agentCwd,
-      executor: options.executor,
-      controller,
-    });
-    log(`[${registered.record.agent}] ${task.name}: ${finished.status}${finished.record?.error ? ` (${finished.record.error})` : ''}`);
-    return { ...finished, sessionId };
   } finally {
     // The task has ended; a SIGTERM still on its way (cancel-session signals right after writing the
     // cancel this process has just seen) must not turn the exit code into "killed by a signal".
@@ -125,191 +212,22 @@ export async function runBackgroundTask(options: BackgroundTaskOptions): Promise
 /** How long an agent whose task has ended ignores a termination signal that was already on its way (ms). */
 const LATE_SIGNAL_MS = 2000;
 
-async function waitForTurn(
-  options: BackgroundTaskOptions,
-  signal: AbortSignal,
-): Promise<{ status: TaskStatus; record: TaskRecord | null; state: SessionState }> {
-  const { paths, task } = options;
-  const depTimeoutMs = options.depTimeoutMs ?? 10 * 60_000;
-  // Woken by appended events only (each change's event follows it); the poll timer covers the rest.
-  const watcher = watchState(paths, { state: false });
-  const log = openEventReader(paths.eventsPath);
-  let missingSince: number | null = null;
-  // The lease covers waiting too: renew heartbeat_at every lease / 3 (one locked write per period,
-  // not per wake-up), so a stopped agent loses its place in the queue after the lease.
-  let lastBeat = Date.now();
-  let beatEveryMs = 10_000;
-  const heartbeatDue = () => Date.now() - lastBeat >= beatEveryMs;
-  const aborted = abortPromise(signal);
+/**
+ * `--wait`: follows a queued task by reading the state (no lock, no slot) until it ends, the session
+ * is replaced or the task is gone. Where nobody else would (a death to record, a queued task that may
+ * start), it takes the scheduling decision itself, so a crashed agent never stalls the queue.
+ */
+async function waitForEnd(paths: SessionPaths, name: string, sessionId: string): Promise<{ record: TaskRecord | null; state: SessionState | null }> {
+  const watcher = watchState(paths, { events: false });
   try {
-    await log.read(); // The events so far are in the state read next; only later ones can wake us.
     for (;;) {
-      const state = await readState(paths);
-      const record = state ? taskOf(state, task.name) : undefined;
-      if (!state || !record || !ownsTask(record)) return { status: record?.status ?? 'cancelled', record: record ?? null, state: state! };
-      beatEveryMs = Math.max(250, Math.floor(state.lease_ms / 3));
-      if (heartbeatDue()) {
-        lastBeat = Date.now();
-        await transitionOwnTask(paths, task.name, (tx, s) => {
-          const own = taskOf(s, task.name)!;
-          if (own.status === 'pending' || own.status === 'waiting') own.heartbeat_at = tx.now.toISOString();
-          return own;
-        });
-      }
-      if (signal.aborted) {
-        const reason = errorMessage(signal.reason);
-        const failed = await transitionOwnTask(paths, task.name, (tx, s) => setStatus(tx, s, task.name, 'failed', { reason }));
-        return { status: 'failed', record: failed, state };
-      }
-      const now = new Date();
-      if (Object.values(state.tasks).some((other) => deathReason(state, other, now) !== null)) {
-        await updateState(paths, (tx) => tx.state && reapDeadTasks(tx, tx.state));
-        continue;
-      }
-      const verdict = checkDependencies(state, task.name);
-      if (verdict.kind === 'dependency_failed') {
-        const reason = `dependency ${verdict.dependency} ${verdict.status === 'cancelled' ? 'was cancelled' : verdict.status}`;
-        const skipped = await transitionOwnTask(paths, task.name, (tx, s) => {
-          const again = checkDependencies(s, task.name);
-          return again.kind === 'dependency_failed' ? setStatus(tx, s, task.name, 'skipped', { reason }) : null;
-        });
-        if (skipped) return { status: 'skipped', record: skipped, state };
-        continue;
-      }
-      if (verdict.kind === 'missing') {
-        missingSince ??= Date.now();
-        if (Date.now() - missingSince > depTimeoutMs) {
-          const reason = `dependency ${verdict.names.join(', ')} never appeared in the session (waited ${Math.round(depTimeoutMs / 1000)} s)`;
-          const failed = await transitionOwnTask(paths, task.name, (tx, s) => setStatus(tx, s, task.name, 'failed', { reason }));
-          return { status: 'failed', record: failed, state };
-        }
-      } else {
-        missingSince = null;
-      }
-      const mine = new Set([task.name]);
-      if (verdict.kind === 'ready' && runnableTasks(state, mine).length === 1) {
-        const claimed = await transitionOwnTask(paths, task.name, (tx, s) =>
-          runnableTasks(s, mine).length === 1 ? setStatus(tx, s, task.name, 'running') : null,
-        );
-        if (claimed) return { status: 'running', record: claimed, state: (await readState(paths))! };
-        continue;
-      }
-      if (record.status === 'pending') {
-        const waitingOn = verdict.kind === 'blocked' ? verdict.on : verdict.kind === 'missing' ? verdict.names : fileConflicts(state, task.name);
-        await transitionOwnTask(paths, task.name, (tx, s) =>
-          taskOf(s, task.name)!.status === 'pending'
-            ? setStatus(tx, s, task.name, 'waiting', { waiting_on: waitingOn })
-            : null,
-        );
-      }
-      const needed = verdict.kind === 'ready' ? releasesNeeded(state, task.name) : 1;
-      const since = missingSince;
-      const mustLook = () => {
-        const at = new Date();
-        return (
-          heartbeatDue() ||
-          Object.values(state.tasks).some((other) => deathReason(state, other, at) !== null) ||
-          (since !== null && Date.now() - since > depTimeoutMs)
-        );
-      };
-      await nextRelevantChange(watcher, log, (event) => classifyEvent(event, task.name, verdict, state), needed, mustLook, aborted, signal);
+      const state = await readState(paths).catch(() => null);
+      const record = state && state.session_id === sessionId ? (taskOf(state, name) ?? null) : null;
+      if (!state || !record || TERMINAL_STATUSES.has(record.status)) return { record, state };
+      if (passNeeded(state, new Date())) await schedulePass(paths).catch(() => null);
+      await watcher.next(WAIT_POLL_MS);
     }
   } finally {
     watcher.close();
-    await log.close();
   }
 }
-
-/** Events that never change what a waiting task may do, unless they concern it or its dependencies. */
-const NEVER_UNBLOCKS: ReadonlySet<string> = new Set(['waiting', 'started', 'retrying', 'registered']);
-/** Events that end a task: each frees a worker slot, or removes a task from the queue. */
-const ENDS_A_TASK: ReadonlySet<string> = new Set(['completed', 'failed', 'skipped', 'cancelled']);
-const KNOWN_EVENTS: ReadonlySet<string> = new Set([
-  'session_started', 'session_archived', 'registered', 'waiting', 'started', 'retrying',
-  'completed', 'failed', 'skipped', 'cancelled', 'replaced',
-]);
-
-/** What an event means to a waiting task: look at the state now, count it as one task ended, or ignore it. */
-export type Wakeup = 'now' | 'ended' | 'ignore';
-
-/**
- * Tells what an event may change for a waiting task. Every state change wakes every waiting agent;
- * re-reading the state for each, in each of dozens of processes, cost more CPU than the agents'
- * work (see bench/). An event about the task itself or one of its dependencies, a session event
- * and an event of an unknown kind count at once; a task blocked on its dependencies ignores
- * everything else; a ready task waiting for a slot counts the tasks that end (see
- * {@link releasesNeeded}) and ignores the rest: waiting, started and retrying change neither the
- * free slots nor its place among the tasks that may take one, and a registration can only put a
- * task ahead of it (or raise max_workers, which the next full look, within
- * WAIT_POLL_MS x FULL_LOOK_EVERY, picks up).
- */
-export function classifyEvent(event: SessionEvent, name: string, verdict: DependencyVerdict, state: SessionState): Wakeup {
-  if (event.task === name || !KNOWN_EVENTS.has(event.type) || event.type.startsWith('session_')) return 'now';
-  if (event.task !== undefined && taskOf(state, name)?.depends_on.includes(event.task)) return 'now';
-  if (verdict.kind === 'blocked' || verdict.kind === 'missing') return 'ignore';
-  if (ENDS_A_TASK.has(event.type)) return 'ended';
-  return NEVER_UNBLOCKS.has(event.type) ? 'ignore' : 'now';
-}
-
-/**
- * How many tasks must end before a ready task can take a slot: one more than its place in the
- * queue (the ready tasks in slot order, as runnableTasks sorts them) minus the free slots, at
- * least 1. Each ended task frees one slot or removes one task from the queue, never both, and
- * nothing else brings the task closer, so it cannot be its turn sooner; the state is read again
- * then (or at the poll timer) and the count is taken afresh.
- */
-export function releasesNeeded(state: SessionState, name: string): number {
-  const free = state.max_workers - busySlots(state);
-  const queue = Object.entries(state.tasks)
-    .filter(([, task]) => task.status === 'pending' || task.status === 'waiting')
-    .filter(([other]) => checkDependencies(state, other).kind === 'ready' && fileConflicts(state, other).length === 0)
-    .sort(([, a], [, b]) => compareForSlot(a, b))
-    .map(([other]) => other);
-  const place = queue.indexOf(name);
-  return place === -1 ? 1 : Math.max(1, place - free + 1);
-}
-
-/**
- * Waits until an event classified `now` is appended to the log, `needed` tasks have ended, the log
- * is rotated or the signal aborted; every {@link WAIT_POLL_MS}, until `mustLook()` (a task of the
- * last state read has died, or a dependency timed out); and at most {@link FULL_LOOK_EVERY} polls.
- * Then the caller reads the state again.
- */
-async function nextRelevantChange(
-  watcher: ReturnType<typeof watchState>,
-  log: EventReader,
-  classify: (event: SessionEvent) => Wakeup,
-  needed: number,
-  mustLook: () => boolean,
-  aborted: Promise<void>,
-  signal: AbortSignal,
-): Promise<void> {
-  let deadline = Date.now() + WAIT_POLL_MS;
-  let polls = 0;
-  let ended = 0;
-  for (;;) {
-    if (signal.aborted) return;
-    const left = deadline - Date.now();
-    if (left <= 0) {
-      if (++polls >= FULL_LOOK_EVERY || mustLook()) return;
-      deadline = Date.now() + WAIT_POLL_MS;
-      continue;
-    }
-    await Promise.race([watcher.next(left), aborted]);
-    if (signal.aborted) return;
-    const batch = await log.read().catch(() => ({ events: [], rotated: true }));
-    if (batch.rotated) return;
-    for (const event of batch.events) {
-      const kind = classify(event);
-      if (kind === 'now' || (kind === 'ended' && ++ended >= needed)) return;
-    }
-  }
-}
-
-function abortPromise(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    signal.addEventListener('abort', () => resolve(), { once: true });
-  });
-}
-

@@ -48,7 +48,7 @@ export function renderBoard(view: StatusView, options: BoardOptions): string {
   const agentW = Math.max(5, ...view.rows.map((row) => row.agent.length));
   const elapsedW = Math.max(7, ...view.rows.map((row) => formatDuration(row.elapsedMs).length));
   const triesW = Math.max(5, ...view.rows.map((row) => `${row.attempts}/${row.maxAttempts}`.length));
-  const costW = withCost ? Math.max(4, ...view.rows.map((row) => formatUsd(row.costUsd).length)) : 0;
+  const costW = withCost ? Math.max(4, ...view.rows.map((row) => rowCost(row).length)) : 0;
   const fixed = 3 + agentW + 2 + 2 + elapsedW + 2 + triesW + (withCost ? 2 + costW : 0);
   const taskW = Math.max(4, Math.min(Math.max(4, ...view.rows.map((row) => displayWidth(row.name))), width - fixed - 2));
   const noteW = width - fixed - taskW - 2;
@@ -72,7 +72,7 @@ export function renderBoard(view: StatusView, options: BoardOptions): string {
   const { shown, hidden } = pickRows(view.rows, budget);
   const lines = [c.bold(header1), header2, titles];
   for (const row of shown) {
-    const line = cells(rowIcon(row.status), row.agent, row.name, formatDuration(row.elapsedMs), `${row.attempts}/${row.maxAttempts}`, formatUsd(row.costUsd), row.note.replace(/\s+/g, ' '));
+    const line = cells(rowIcon(row.status), row.agent, row.name, formatDuration(row.elapsedMs), `${row.attempts}/${row.maxAttempts}`, rowCost(row), row.note.replace(/\s+/g, ' '));
     lines.push(paint(c, row.status, fit(line)));
   }
   if (hidden.length > 0) lines.push(c.dim(fit(`… ${hidden.length} more task${hidden.length === 1 ? '' : 's'} not shown (${summariseHidden(hidden)})`)));
@@ -124,4 +124,9 @@ function paint(c: ReturnType<typeof picocolors.createColors>, status: TaskRow['s
     default:
       return line;
   }
+}
+
+/** A row's cost: the recorded one, or `~$0.0123` for a running agent's live estimate. */
+function rowCost(row: TaskRow): string {
+  return `${row.costEstimated ? '~' : ''}${formatUsd(row.costUsd)}`;
 }

@@ -4,15 +4,26 @@ import path from 'node:path';
 import { DEFAULT_BACKOFF_BASE_MS } from './backoff.ts';
 import { enumFlag, integerFlag, numberFlag, stringFlag, type FlagSpec, type ParsedFlags } from './cli.ts';
 import { usageError } from './errors.ts';
+import { MAX_TIMER_MS } from './schema.ts';
 
 /** Default `--timeout` of one claude run (s): 30 minutes. */
 export const DEFAULT_CLAUDE_TIMEOUT_S = 30 * 60;
+
+/**
+ * Default `--stall_timeout` (s): 3 minutes without an output line. Above the CLI's 30 s
+ * `tool_progress` heartbeat (a long tool call is not a stall) and its own ~181 s of retries of a
+ * persistent 429, which print `system/api_retry` lines (references/cli-integration.md, "Streaming events").
+ */
+export const DEFAULT_STALL_TIMEOUT_S = 180;
+
+/** The longest duration a timer can wait (s): 2^31-1 ms (Node's setTimeout limit). */
+const MAX_DURATION_S = MAX_TIMER_MS / 1000;
 
 /** `--permission-mode` values of Claude Code 2.1.330 (`claude --help`). */
 export const PERMISSION_MODES = ['acceptEdits', 'auto', 'bypassPermissions', 'manual', 'dontAsk', 'plan'] as const;
 
 /** Flags spawn-agent adds to the shared spawn flags. */
-export const CLAUDE_FLAGS: Record<string, FlagSpec> = {
+export const CLAUDE_FLAGS = {
   task_file: { type: 'string', placeholder: 'PATH', description: 'Markdown task file: frontmatter task_name, goal, depends_on, priority, files; body = instructions.' },
   model: { type: 'string', placeholder: 'NAME', description: 'Model for the sub-agent (claude --model), e.g. sonnet, opus.' },
   max_turns: { type: 'string', placeholder: 'N', description: 'Most agent turns (claude --max-turns); reaching it fails the task.' },
@@ -25,8 +36,13 @@ export const CLAUDE_FLAGS: Record<string, FlagSpec> = {
   claude_bin: { type: 'string', placeholder: 'PATH', description: 'The claude executable (default $CLAUDE_BIN, else "claude" on PATH).' },
   cwd: { type: 'string', placeholder: 'DIR', description: 'Directory the agent works in (default the current one; the session stays here).' },
   timeout: { type: 'string', placeholder: 'S', description: `Seconds before a run's whole process tree is terminated (default ${DEFAULT_CLAUDE_TIMEOUT_S}).` },
+  stall_timeout: {
+    type: 'string',
+    placeholder: 'S',
+    description: `Seconds without an output line after which a run counts as stalled: its process tree is ended and the agent's Claude session is resumed (--resume), within --retries (default ${DEFAULT_STALL_TIMEOUT_S}).`,
+  },
   backoff_ms: { type: 'string', placeholder: 'N', description: `Base of the exponential backoff between retries, in ms (default ${DEFAULT_BACKOFF_BASE_MS}).` },
-};
+} satisfies Record<string, FlagSpec>;
 
 /** The validated claude-specific settings. */
 export interface ClaudeSettings {
@@ -34,12 +50,14 @@ export interface ClaudeSettings {
   bin: string;
   /** Absolute directory the agent works in. */
   cwd: string;
-  /** Arguments of every run: `-p --output-format json`, the passed-through flags, then the args after `--`. */
+  /** Arguments of every run: `-p --output-format stream-json --verbose`, the passed-through flags, then the args after `--`. */
   args: string[];
   /** Timeout of one run (s). */
   timeoutS: number;
   /** Backoff base (ms). */
   backoffMs: number;
+  /** Silence of the CLI's output (s) that counts as a stall. */
+  stallTimeoutS: number;
 }
 
 /** Checks that a flag names an existing directory; returns it absolute. */
@@ -53,6 +71,23 @@ function existingDir(value: string, flag: string, cwd: string): string {
   }
   if (!isDir) throw usageError(`Expected --${flag} to be an existing directory, got ${JSON.stringify(value)} (${full}). Create it or fix the path.`);
   return full;
+}
+
+/**
+ * Refuses arguments after `--` that would break how the output is read: another `--output-format`
+ * (a single JSON object at the end would look like silence to the stall check, and progress would
+ * never show). `stream-json` itself is allowed (it is what spawn-agent passes anyway).
+ * @throws OrchestratorError usage (exit 2) naming the argument.
+ */
+function checkPassthrough(passthrough: readonly string[]): void {
+  passthrough.forEach((arg, i) => {
+    const value = arg === '--output-format' ? passthrough[i + 1] : arg.startsWith('--output-format=') ? arg.slice('--output-format='.length) : undefined;
+    if (value !== undefined && value !== 'stream-json') {
+      throw usageError(
+        `Expected no --output-format after --, got "--output-format ${value ?? ''}": spawn-agent runs claude with --output-format stream-json --verbose itself, to follow the agent as it works. Remove it.`,
+      );
+    }
+  });
 }
 
 /** Values of a repeatable string flag, in order, empty ones dropped (not split: the CLI splits tool lists itself). */
@@ -89,7 +124,9 @@ export function readClaudeSettings(flags: ParsedFlags, passthrough: string[], en
   const disallowed = repeated(flags, 'disallowed_tools');
   const timeoutS = numberFlag(flags, 'timeout', { min: 0, exclusiveMin: true, max: 7 * 24 * 3600 }) ?? DEFAULT_CLAUDE_TIMEOUT_S;
   const backoffMs = integerFlag(flags, 'backoff_ms', { min: 0, max: 3_600_000 }) ?? DEFAULT_BACKOFF_BASE_MS;
-  const args = ['-p', '--output-format', 'json'];
+  const stallTimeoutS = numberFlag(flags, 'stall_timeout', { min: 0, exclusiveMin: true, max: MAX_DURATION_S }) ?? DEFAULT_STALL_TIMEOUT_S;
+  // stream-json needs --verbose with -p; its last line is the same result object as `--output-format json` prints.
+  const args = ['-p', '--output-format', 'stream-json', '--verbose'];
   if (model !== undefined) args.push('--model', model);
   if (maxTurns !== undefined) args.push('--max-turns', String(maxTurns));
   if (budget !== undefined) args.push('--max-budget-usd', String(budget));
@@ -99,6 +136,7 @@ export function readClaudeSettings(flags: ParsedFlags, passthrough: string[], en
   if (allowed.length > 0) args.push('--allowedTools', ...allowed);
   if (disallowed.length > 0) args.push('--disallowedTools', ...disallowed);
   if (addDirs.length > 0) args.push('--add-dir', ...addDirs);
+  checkPassthrough(passthrough);
   args.push(...passthrough);
-  return { bin, cwd: agentCwd, args, timeoutS, backoffMs };
+  return { bin, cwd: agentCwd, args, timeoutS, backoffMs, stallTimeoutS };
 }

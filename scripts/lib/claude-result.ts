@@ -1,4 +1,4 @@
-// What a `claude -p --output-format json` run printed, and its verdict: success, transient failure (retry) or permanent failure.
+// What a `claude -p` run printed (`--output-format stream-json` or `json`: the same result object), and its verdict: success, transient failure (retry) or permanent failure.
 import { z } from 'zod';
 import type { ClaudeRun } from './claude-runner.ts';
 
@@ -82,6 +82,7 @@ export type ClaudeFailureCode =
   | 'exit_code'
   | 'killed'
   | 'timeout'
+  | 'stalled'
   | 'aborted'
   | 'cli_missing';
 
@@ -107,12 +108,14 @@ const CONNECTION_PATTERN = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EAI_AGAIN|EN
  * `is_error` is true (`subtype: "success"` does not mean success). Transient: HTTP 408, 429, 5xx (529 included) and connection failures. Everything
  * else is permanent: authentication ("Not logged in", 401, 403), other API errors, usage errors
  * (exit 1, message on stderr, nothing on stdout), max turns, budget, missing result, timeout.
+ * A stall (no output for `--stall_timeout`, the tree ended by the runner) is transient: the caller
+ * resumes the agent's Claude session.
  *
  * @param run - what {@link runClaude} reported.
- * @param context - `bin` as configured and the timeout (s), for messages.
+ * @param context - `bin` as configured, the timeout and the stall limit (s), for messages.
  * @returns the verdict; `message` is the CLI's own message where it printed one.
  */
-export function classifyClaudeRun(run: ClaudeRun, context: { bin: string; timeoutS: number }): ClaudeVerdict {
+export function classifyClaudeRun(run: ClaudeRun, context: { bin: string; timeoutS: number; stallTimeoutS?: number }): ClaudeVerdict {
   const fail = (kind: 'transient' | 'permanent', code: ClaudeFailureCode, message: string, result: ClaudeResult | null = null): ClaudeVerdict =>
     ({ ok: false, kind, code, message, result });
   if (run.spawnError) {
@@ -122,6 +125,11 @@ export function classifyClaudeRun(run: ClaudeRun, context: { bin: string; timeou
   const parsed = parseClaudeOutput(run.stdout);
   const result = 'result' in parsed ? parsed.result : null;
   if (run.timedOut) return fail('permanent', 'timeout', `timed out after ${context.timeoutS} s: the claude process tree was terminated (raise --timeout)`, result);
+  // A stall after the result was printed (the CLI answered, then hung on exit) keeps the result's verdict.
+  if (run.stalled && !result) {
+    const silence = Math.round(run.silenceMs / 1000);
+    return fail('transient', 'stalled', `stalled: no output for ${silence} s, the claude process tree was terminated (--stall_timeout ${context.stallTimeoutS ?? silence})`, result);
+  }
   if (run.aborted) return fail('permanent', 'aborted', `stopped: ${run.abortReason ?? 'aborted'}`, result);
   if (result) return classifyResult(result, run.exitCode);
 
@@ -201,7 +209,12 @@ export function resultUsage(result: ClaudeResult): ClaudeUsage {
     num_turns: result.num_turns ?? null,
     claude_session_id: result.session_id ?? null,
     permission_denials: result.permission_denials?.length ?? 0,
-    denied_tools: [...new Set((result.permission_denials ?? []).map((d) => String((d as { tool_name?: unknown }).tool_name ?? 'unknown')))],
+    denied_tools: [...new Set((result.permission_denials ?? []).map((d) => toolName((d as { tool_name?: unknown }).tool_name)))],
     models: Object.keys(result.modelUsage ?? {}),
   };
+}
+
+/** A denial's tool name as recorded by the CLI (a string); anything else, or none, is `unknown`. */
+function toolName(value: unknown): string {
+  return typeof value === 'string' && value !== '' ? value : 'unknown';
 }

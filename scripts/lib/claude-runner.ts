@@ -1,5 +1,6 @@
-// One run of the `claude` CLI: prompt on standard input (then closed), no shell, a timeout that ends the whole process tree.
+// One run of the `claude` CLI: prompt on standard input (then closed), no shell, output read line by line as it comes, a timeout and a stall limit that end the whole process tree.
 import { execa } from 'execa';
+import { lineSplitter } from './claude-stream.ts';
 import { errorMessage } from './errors.ts';
 import { DEFAULT_KILL_GRACE_MS, terminateProcessTree } from './process-tree.ts';
 import { identityOf } from './process-identity.ts';
@@ -26,6 +27,13 @@ export interface ClaudeRunOptions {
   killGraceMs?: number;
   /** Aborting ends the run like the timeout does. */
   signal?: AbortSignal;
+  /**
+   * The run is ended (tree terminated, `stalled` set) when standard output stays silent this long
+   * (ms); undefined = no stall limit. Any output resets it, even part of a line.
+   */
+  stallTimeoutMs?: number;
+  /** Called with each complete line of standard output as it arrives (newline removed, empty lines skipped). */
+  onLine?: (line: string) => void;
   /** Told the CLI's identity (pid, start time, host) right after it started, or null if it did not start. */
   onSpawn?: (identity: { pid: number; start: string | null; host: string | null } | null) => void;
 }
@@ -42,6 +50,10 @@ export interface ClaudeRun {
   durationMs: number;
   /** The timeout elapsed and the tree was terminated. */
   timedOut: boolean;
+  /** Standard output was silent for `stallTimeoutMs` and the tree was terminated. */
+  stalled: boolean;
+  /** The longest silence of standard output seen (ms): from the start, or between chunks, to the next output or the end. */
+  silenceMs: number;
   /** `signal` was aborted and the tree was terminated; `abortReason` says why. */
   aborted: boolean;
   abortReason: string | null;
@@ -79,19 +91,45 @@ export async function runClaude(options: ClaudeRunOptions): Promise<ClaudeRun> {
   // Its identity now, while it surely is our child: later its pid may have been reused.
   const spawned = child.pid === undefined ? null : identityOf(child.pid);
   options.onSpawn?.(spawned);
-  let ending: 'timeout' | 'abort' | 'linger' | null = null;
+  // Silence of standard output: the only sign of a stalled API call (references/cli-integration.md, "Streaming events").
+  let lastOutput = Date.now();
+  let silenceMs = 0;
+  let stallTimer: NodeJS.Timeout | undefined;
+  let ending: 'timeout' | 'abort' | 'linger' | 'stall' | null = null;
   let terminated: Promise<void> = Promise.resolve();
-  const end = (why: 'timeout' | 'abort' | 'linger') => {
+  const end = (why: 'timeout' | 'abort' | 'linger' | 'stall') => {
     // Even after the CLI exited, its group may live on (a child holding stdout open): end it too.
     if (ending || child.pid === undefined) return;
     ending = why;
+    if (why === 'stall') silenceMs = Math.max(silenceMs, Date.now() - lastOutput);
     terminated = terminateProcessTree(spawned ?? child.pid, { graceMs: options.killGraceMs ?? DEFAULT_KILL_GRACE_MS, ownGroup: true }).then(() => {});
   };
   const timer = setTimeout(() => end('timeout'), options.timeoutMs);
+  const armStall = () => {
+    clearTimeout(stallTimer);
+    if (options.stallTimeoutMs !== undefined && !ending) stallTimer = setTimeout(() => end('stall'), options.stallTimeoutMs);
+  };
+  armStall();
+  const lines = lineSplitter((line) => {
+    try {
+      options.onLine?.(line);
+    } catch {
+      // A reader's fault must not end the run: the result is still classified from the whole output.
+    }
+  });
+  const decoder = new TextDecoder();
+  child.stdout?.on('data', (chunk: Buffer | string) => {
+    const now = Date.now();
+    silenceMs = Math.max(silenceMs, now - lastOutput);
+    lastOutput = now;
+    armStall();
+    lines.push(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true }));
+  });
   // The CLI exited but something it started still holds its stdout or stderr open: end that group
   // rather than wait for the timeout, and keep the result the CLI printed.
   let linger: NodeJS.Timeout | undefined;
   child.once('exit', () => {
+    clearTimeout(stallTimer);
     linger = setTimeout(() => end('linger'), STDIO_LINGER_MS);
   });
   const onAbort = () => end('abort');
@@ -103,6 +141,10 @@ export async function runClaude(options: ClaudeRunOptions): Promise<ClaudeRun> {
   try {
     const result = await child;
     await terminated;
+    lines.push(decoder.decode());
+    lines.end();
+    // After a stall the silence is the one that ended the run, not that plus the kill's grace.
+    if (ending !== 'stall') silenceMs = Math.max(silenceMs, Date.now() - lastOutput);
     const code = (result as { code?: unknown }).code;
     const spawnFailed = result.failed && result.exitCode === undefined && result.signal === undefined && typeof code === 'string';
     return {
@@ -112,13 +154,16 @@ export async function runClaude(options: ClaudeRunOptions): Promise<ClaudeRun> {
       stderr: String(result.stderr ?? ''),
       durationMs: Date.now() - began,
       timedOut: ending === 'timeout',
+      stalled: ending === 'stall',
+      silenceMs,
       aborted: ending === 'abort',
       abortReason: ending === 'abort' ? errorMessage(options.signal?.reason ?? 'aborted') : null,
-      spawnError: spawnFailed ? { code: code as string, message: String(result.originalMessage ?? result.shortMessage) } : null,
+      spawnError: spawnFailed ? { code: code, message: String(result.originalMessage ?? result.shortMessage) } : null,
       pid: child.pid ?? null,
     };
   } finally {
     clearTimeout(timer);
+    clearTimeout(stallTimer);
     clearTimeout(linger);
     options.signal?.removeEventListener('abort', onAbort);
     process.off('exit', onExit);

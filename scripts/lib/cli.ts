@@ -6,8 +6,11 @@ import { MAX_TIMER_MS } from './schema.ts';
 export { MAX_TIMER_MS };
 import { launcherCommand } from './dist.ts';
 
-/** One flag of a script. Names are snake_case; `--kebab-case` is accepted as an alias. */
-export interface FlagSpec {
+/**
+ * One flag of a script. Names are snake_case; `--kebab-case` is accepted as an alias.
+ * @typeParam T - the typed option value {@link FlagSpec.read} returns (see options.ts for the builders).
+ */
+export interface FlagSpec<T = unknown> {
   type: 'string' | 'boolean';
   /** One line for `--help`. */
   description: string;
@@ -16,6 +19,12 @@ export interface FlagSpec {
   short?: string;
   /** May be given several times (values collected in order). */
   multiple?: boolean;
+  /**
+   * Checks the raw value and turns it into the typed option (bounds, units, defaults), throwing a
+   * usage error that names the flag; set by the builders of options.ts and used by `parseOptions`.
+   * Without it the option is the raw value (a string or undefined; a boolean for boolean flags).
+   */
+  read?: (flags: ParsedFlags, name: string) => T;
 }
 
 /** A script's command-line interface. */
@@ -26,7 +35,7 @@ export interface CommandSpec {
   summary: string;
   /** `[--flag X] ...` synopsis after the script path. */
   usage: string;
-  flags: Record<string, FlagSpec>;
+  flags: Record<string, FlagSpec<unknown>>;
   /** Positional arguments allowed (names for the synopsis); none by default. */
   positionals?: string[];
   /** Accept arguments after `--` (returned as `passthrough`). */
@@ -48,11 +57,11 @@ export interface ParsedCommandLine {
 
 /** Renders `--help` text for a command. */
 export function renderHelp(spec: CommandSpec): string {
-  const rows = Object.entries({ ...spec.flags, help: { type: 'boolean', description: 'Show this help and exit.', short: 'h' } as FlagSpec })
-    .map(([name, flag]) => {
-      const left = `${flag.short ? `-${flag.short}, ` : ''}--${name}${flag.type === 'string' ? ` ${flag.placeholder ?? 'VALUE'}` : ''}`;
-      return [left, flag.description] as const;
-    });
+  const helpFlag: FlagSpec = { type: 'boolean', description: 'Show this help and exit.', short: 'h' };
+  const rows = Object.entries({ ...spec.flags, help: helpFlag }).map(([name, flag]) => {
+    const left = `${flag.short ? `-${flag.short}, ` : ''}--${name}${flag.type === 'string' ? ` ${flag.placeholder ?? 'VALUE'}` : ''}`;
+    return [left, flag.description] as const;
+  });
   const width = Math.min(34, Math.max(...rows.map(([left]) => left.length)) + 2);
   const lines = [
     `Usage: ${launcherCommand(spec.name)} ${spec.usage}`,
@@ -60,7 +69,9 @@ export function renderHelp(spec: CommandSpec): string {
     spec.summary,
     '',
     'Options (snake_case; --kebab-case also accepted):',
-    ...rows.map(([left, text]) => (left.length + 2 > width ? `  ${left}\n  ${' '.repeat(width)}${text}` : `  ${left.padEnd(width)}${text}`)),
+    ...rows.map(([left, text]) =>
+      left.length + 2 > width ? `  ${left}\n  ${' '.repeat(width)}${text}` : `  ${left.padEnd(width)}${text}`,
+    ),
     '',
     'Examples:',
     ...spec.examples.map((example) => `  ${example}`),
@@ -131,7 +142,10 @@ export function parseCommandLine(argv: string[], spec: CommandSpec): ParsedComma
   } catch (error) {
     // node's messages span lines and may end with their own period: one line, one final stop.
     // Node's hint about positionals after '--' misleads here (the scripts take flags): dropped.
-    const message = errorMessage(error).replace(/\s*To specify a positional argument.*$/s, '').replace(/\s*\n\s*/g, ' ').trim();
+    const message = errorMessage(error)
+      .replace(/\s*To specify a positional argument.*$/s, '')
+      .replace(/\s*\n\s*/g, ' ')
+      .trim();
     throw usageError(`${/[.?!]$/.test(message) ? message : `${message}.`} Run \`${spec.name} --help\` for the accepted flags.`, error);
   }
   const help = Boolean(parsed.values.help);
@@ -144,7 +158,7 @@ export function parseCommandLine(argv: string[], spec: CommandSpec): ParsedComma
     );
   }
   const { help: _help, ...flags } = parsed.values;
-  return { flags: flags as ParsedFlags, positionals: parsed.positionals, passthrough, help };
+  return { flags: flags, positionals: parsed.positionals, passthrough, help };
 }
 
 /**
@@ -186,13 +200,19 @@ export function integerFlag(flags: ParsedFlags, name: string, bounds: { min: num
   const max = bounds.max ?? Number.MAX_SAFE_INTEGER;
   const value = Number(raw);
   if (!/^-?\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < bounds.min || value > max) {
-    throw usageError(`Expected --${name} to be a whole number from ${bounds.min}${bounds.max === undefined ? ' up' : ` to ${max}`}, got ${JSON.stringify(raw)}.`);
+    throw usageError(
+      `Expected --${name} to be a whole number from ${bounds.min}${bounds.max === undefined ? ' up' : ` to ${max}`}, got ${JSON.stringify(raw)}.`,
+    );
   }
   return value;
 }
 
 /** Parses a decimal-number flag within bounds (e.g. seconds, USD). */
-export function numberFlag(flags: ParsedFlags, name: string, bounds: { min: number; max?: number; exclusiveMin?: boolean }): number | undefined {
+export function numberFlag(
+  flags: ParsedFlags,
+  name: string,
+  bounds: { min: number; max?: number; exclusiveMin?: boolean },
+): number | undefined {
   const raw = stringFlag(flags, name);
   if (raw === undefined) return undefined;
   const value = Number(raw);
@@ -247,7 +267,10 @@ export function listFlag(flags: ParsedFlags, name: string): string[] {
   const value = flags[name];
   if (value === undefined) return [];
   const items = Array.isArray(value) ? value : [String(value)];
-  return items.flatMap((item) => item.split(',')).map((item) => item.trim()).filter(Boolean);
+  return items
+    .flatMap((item) => item.split(','))
+    .map((item) => item.trim())
+    .filter(Boolean);
 }
 
 /**

@@ -79,7 +79,8 @@ export async function startDetachedRun(options: DetachedRunOptions): Promise<Det
   } finally {
     closeSync(fd); // The child holds its own copy.
   }
-  let ended: string | null = null;
+  // Set by the child's callbacks; the cast keeps TypeScript from narrowing it to null for good.
+  let ended = null as string | null;
   child.on('error', (error) => (ended = errorMessage(error)));
   child.on('exit', (code, signal) => (ended = code !== null ? `exit ${code}` : `signal ${signal}`));
   const deadline = Date.now() + (options.waitMs ?? 60_000);

@@ -1,5 +1,6 @@
 // One progress line per event, as poll-session prints them off a terminal (the seeds' event-driven progress).
-import type { SessionEvent } from './events.ts';
+import type { EventType, SessionEvent } from './events.ts';
+import { getTask, type SessionState } from './schema.ts';
 import { formatClock, formatDuration, STATUS_ICONS } from './format.ts';
 import type { ProgressEvent } from './run-tracker.ts';
 
@@ -82,4 +83,32 @@ function stamp(ts: string, sessionStart: string | null): string {
 function oneLine(text: string): string {
   const flat = text.replace(/\s+/g, ' ').trim();
   return flat.length > MAX_REASON_CHARS ? `${flat.slice(0, MAX_REASON_CHARS - 1)}…` : flat;
+}
+
+/**
+ * The progress line of a task's current status, in the same format poll-session prints its events
+ * ({@link formatEventLine}), so background agents and the plan runner print the same lines, e.g.
+ * `[00:03] ✅ scan completed by Agent-01 in 1.8 s`. A waiting task's line is always shown.
+ *
+ * @param state - the session (its start stamps the line).
+ * @param at - the line's time (default: now).
+ * @returns the line, without a trailing newline.
+ */
+export function taskLine(state: SessionState, name: string, at: Date = new Date()): string {
+  const record = getTask(state.tasks, name);
+  const status = record?.status ?? 'cancelled';
+  const type: EventType = status === 'pending' ? 'registered' : status === 'running' ? 'started' : status;
+  const event: SessionEvent = {
+    ts: at.toISOString(),
+    session_id: state.session_id,
+    type,
+    task: name,
+    agent: record?.agent,
+    attempt: record?.attempts,
+    duration_ms: record?.duration_ms ?? null,
+    error: status === 'completed' ? null : (record?.error ?? null),
+    depends_on: record?.depends_on,
+    waiting_on: record?.waiting_on,
+  };
+  return formatEventLine(event, { sessionStart: state.created_at, showWaiting: true })!;
 }

@@ -1,8 +1,35 @@
-// Incremental reading of events.jsonl by byte offset: only new complete lines, robust to a torn last line and to rotation.
+// Reading events.jsonl, the one parser: incrementally by byte offset (only new complete lines, robust to a torn last line
+// and to rotation), or all at once (readEvents, built on the same reader). Never through a symbolic link.
 import { constants } from 'node:fs';
-import { open, stat, type FileHandle } from 'node:fs/promises';
-import { symlinkRefused } from './events.ts';
+import { lstat, open, stat, type FileHandle } from 'node:fs/promises';
+import { OrchestratorError } from './errors.ts';
 import type { SessionEvent } from './events.ts';
+
+/** O_NOFOLLOW where the platform has it (Linux, macOS); elsewhere {@link refuseSymlink} checks first. */
+export const NOFOLLOW = constants.O_NOFOLLOW ?? 0;
+
+/** The error for an event log that is a symbolic link (`unsafe_path`, exit 2). */
+export function symlinkRefused(eventsPath: string, cause?: unknown): OrchestratorError {
+  return new OrchestratorError(
+    'unsafe_path',
+    `Refusing to use ${eventsPath}: it is a symbolic link, and the event log is only ever a plain file of the session folder ` +
+      `(a link could make the scripts write into a file elsewhere). Remove the link (rm "${eventsPath}"; a new log is started) or move it aside, then run the command again.`,
+    { cause },
+  );
+}
+
+/**
+ * Refuses an event log that is a symbolic link (it could point outside the session folder).
+ * Called before a commit, so a refused log leaves the state untouched.
+ * @throws OrchestratorError `unsafe_path` (exit 2).
+ */
+export async function refuseSymlink(eventsPath: string): Promise<void> {
+  try {
+    if ((await lstat(eventsPath)).isSymbolicLink()) throw symlinkRefused(eventsPath);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
 
 /** What one {@link EventReader.read} found. */
 export interface EventBatch {
@@ -44,6 +71,11 @@ export interface ReadOptions {
    * cursor. The next read goes on from there.
    */
   until?: number;
+  /**
+   * The file is complete (a one-shot read): also take a last line that has no newline when it is
+   * a whole event; a torn one is counted in `invalidLines` and dropped.
+   */
+  final?: boolean;
 }
 
 const CHUNK_BYTES = 64 * 1024;
@@ -70,8 +102,9 @@ export function openEventReader(eventsPath: string): EventReader {
 
   const openCurrent = async (): Promise<boolean> => {
     try {
-      // Never through a symbolic link: the log is a plain file of the session folder (see events.ts).
-      handle = await open(eventsPath, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
+      // Never through a symbolic link: the log is a plain file of the session folder.
+      if (NOFOLLOW === 0) await refuseSymlink(eventsPath);
+      handle = await open(eventsPath, constants.O_RDONLY | NOFOLLOW);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
       if ((error as NodeJS.ErrnoException).code === 'ELOOP') throw symlinkRefused(eventsPath, error);
@@ -84,23 +117,30 @@ export function openEventReader(eventsPath: string): EventReader {
   };
 
   /** Reads everything from the offset to the end of the open file (or to `until`) into complete lines. */
-  const drain = async (out: EventBatch, until = Infinity): Promise<void> => {
+  const drain = async (out: EventBatch, until = Infinity, final = false): Promise<void> => {
     if (!handle) return;
-    const buffer = Buffer.alloc(CHUNK_BYTES);
+    // Chunks joined once at the end: a whole log read in one call costs linear time, not quadratic.
+    const chunks = [pending];
     for (;;) {
       const want = Math.min(CHUNK_BYTES, until - offset);
       if (want <= 0) break;
+      const buffer = Buffer.allocUnsafe(want);
       const { bytesRead } = await handle.read(buffer, 0, want, offset);
       if (bytesRead === 0) break;
       offset += bytesRead;
-      pending = Buffer.concat([pending, buffer.subarray(0, bytesRead)]);
+      chunks.push(buffer.subarray(0, bytesRead));
     }
+    if (chunks.length > 1) pending = Buffer.concat(chunks);
     let start = 0;
     for (let nl = pending.indexOf(0x0a, start); nl !== -1; nl = pending.indexOf(0x0a, start)) {
       parseLine(pending.subarray(start, nl).toString('utf8'), out);
       start = nl + 1;
     }
     pending = pending.subarray(start);
+    if (final && pending.length > 0) {
+      parseLine(pending.toString('utf8'), out);
+      pending = Buffer.alloc(0);
+    }
   };
 
   const closeHandle = async (): Promise<void> => {
@@ -115,7 +155,7 @@ export function openEventReader(eventsPath: string): EventReader {
       const out: EventBatch = { events: [], rotated: false, invalidLines: 0 };
       if (!handle && !(await openCurrent())) return out;
       if (readOptions.until !== undefined) {
-        await drain(out, readOptions.until);
+        await drain(out, readOptions.until, readOptions.final);
         return out;
       }
       await drain(out);
@@ -145,6 +185,22 @@ export function openEventReader(eventsPath: string): EventReader {
     },
     close: closeHandle,
   };
+}
+
+/**
+ * Reads the whole event log at once, through the same reader and parser as {@link openEventReader}:
+ * a missing file is an empty log; garbled lines and a torn last line are skipped.
+ * @throws OrchestratorError `unsafe_path` when the log is a symbolic link.
+ * @returns the events in the order they were written.
+ */
+export async function readEvents(eventsPath: string): Promise<SessionEvent[]> {
+  const reader = openEventReader(eventsPath);
+  try {
+    // The file as it is now, from the descriptor opened first: no rotation check (a one-shot read).
+    return (await reader.read({ until: Infinity, final: true })).events;
+  } finally {
+    await reader.close();
+  }
 }
 
 function parseLine(line: string, out: EventBatch): void {

@@ -90,7 +90,7 @@ function cycleIn(g: IndexedGraph): string[] | null {
       if (at < g.depStart[node + 1]!) {
         nextDep[top]!++;
         const dep = g.deps[at]!;
-        if (state[dep] === 1) return [...path.slice(positionOnPath[dep]!), dep].map((i) => g.names[i]!);
+        if (state[dep] === 1) return [...path.slice(positionOnPath[dep]), dep].map((i) => g.names[i]!);
         if (state[dep] === 0) {
           state[dep] = 1;
           positionOnPath[dep] = path.length;
@@ -237,7 +237,7 @@ export function criticalPath(
       finish[node] = best + durationOf(g.names[node]!);
       via[node] = bestDep;
       // The first task (in topological order) with the largest finish time ends the path.
-      if (end === -1 || finish[node]! > finish[end]!) end = node;
+      if (end === -1 || finish[node] > finish[end]!) end = node;
     }
   }
   const path: string[] = [];

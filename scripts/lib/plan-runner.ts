@@ -1,16 +1,18 @@
-// The plan runner: runs a whole task DAG in one process with p-limit, on the same state, events and result files as background mode.
-import pLimit from 'p-limit';
+// The plan runner: runs a whole task DAG in one process, on the same state, events, result files and scheduling decision as background mode.
 import type { AgentExecutor } from './agent-types.ts';
 import { OrchestratorError } from './errors.ts';
 import type { Plan, PlanTask } from './plan.ts';
 import { writePlanStatuses } from './plan-status.ts';
 import { resultPathFor } from './result-file.ts';
-import { checkDependencies, compareForSlot, fileConflicts, taskOf } from './scheduling.ts';
+import { taskLine } from './event-lines.ts';
+import { busySlots, decide, taskOf } from './scheduling.ts';
+import { watchState } from './state-watcher.ts';
+import { applyDecision, launchAdoptions } from './task-queue.ts';
 import { ACTIVE_STATUSES, TERMINAL_STATUSES, parseStateJson, type RunnerKind, type SessionState, type TaskStatus } from './schema.ts';
 import type { SessionPaths } from './session-paths.ts';
 import { readState, updateState } from './state-store.ts';
 import { executeClaimedTask } from './task-execution.ts';
-import { openSession, ownerFields, reapDeadTasks, registerTask, setStatus } from './transitions.ts';
+import { openSession, reapDeadTasks, registerTask, setStatus } from './transitions.ts';
 
 /** What to do with tasks not started yet when one fails. */
 export type FailurePolicy = 'stop' | 'continue';
@@ -45,9 +47,12 @@ export interface PlanRunResult {
 }
 
 /**
- * Registers every task of the plan in a session and runs the DAG: a task starts when its
- * dependencies completed, no earlier task holding one of its files is active, and one of the
- * `workers` slots (p-limit) is free; ready tasks take slots by priority, then plan order.
+ * Registers every task of the plan in a session and runs the DAG, taking its turns from the
+ * session's one scheduling decision (scheduling.ts `decide`): a task starts when its dependencies
+ * completed, no earlier task holding one of its files is active, and one of the session's
+ * `workers` slots is free, counting the slots held by every process of the session (background
+ * agents too); ready tasks take slots by priority, then plan order. Queued background tasks the
+ * decision selects are started too (task-queue.ts), as any process of the session does.
  * A failed dependency skips its dependants; with `onFailure: 'stop'`, a failure also stops every
  * task not started yet (`skipped`). The plan's status column is rewritten after every change.
  *
@@ -58,7 +63,6 @@ export async function runPlan(options: PlanRunOptions): Promise<PlanRunResult> {
   const log = options.log ?? (() => {});
   const sessionId = await registerPlan(options);
   const byId = new Map(plan.tasks.map((task) => [task.id, task]));
-  const limit = pLimit(options.workers);
   const startOrder: string[] = [];
   const inFlight = new Map<string, Promise<void>>();
   const controllers = new Map<string, AbortController>();
@@ -71,113 +75,97 @@ export async function runPlan(options: PlanRunOptions): Promise<PlanRunResult> {
   options.signal?.addEventListener('abort', () => {
     for (const controller of controllers.values()) controller.abort(options.signal!.reason);
   });
+  // Woken by state changes of any process of the session: a background agent ending frees a slot too.
+  const watcher = watchState(paths, { events: false });
+  const stopping = () => stopReason !== null || options.signal?.aborted === true;
+  const runFinished = new Promise<void>((resolve) => {
+    options.signal?.addEventListener('abort', () => resolve(), { once: true });
+  });
 
-  for (;;) {
-    // Decide, under the lock, which tasks start now and which are skipped; then start them.
-    const decision = await updateState(paths, (tx) => {
-      const state = tx.state;
-      // Another run replaced this session (a new orchestrate, or --new_session): its tasks are not ours
-      // even where the names match, so this runner must neither claim nor skip anything there.
-      if (!state || state.session_id !== sessionId) return { replacedBy: state?.session_id ?? null, toStart: [], skipped: [], state: null };
-      const skipped: string[] = [];
-      const toStart: string[] = [];
-      for (const name of byId.keys()) {
-        const task = taskOf(state, name);
-        if (!task || task.status !== 'pending' && task.status !== 'waiting') continue;
-        if (stopReason || options.signal?.aborted) {
-          setStatus(tx, state, name, 'skipped', { reason: stopReason ?? 'orchestration interrupted' });
-          skipped.push(name);
-          continue;
-        }
-        const verdict = checkDependencies(state, name);
-        if (verdict.kind === 'dependency_failed') {
-          const how = verdict.status === 'cancelled' ? 'was cancelled' : verdict.status;
-          setStatus(tx, state, name, 'skipped', { reason: `dependency ${verdict.dependency} ${how}` });
-          skipped.push(name);
-        }
-      }
-      const free = options.workers - inFlight.size;
-      if (free > 0 && !stopReason && !options.signal?.aborted) {
-        const ready = [...byId.keys()]
-          .filter((name) => {
+  try {
+    for (;;) {
+      // The session's one scheduling decision (scheduling.ts decide), taken and recorded under the lock.
+      const decision = await updateState(paths, (tx) => {
+        const state = tx.state;
+        // Another run replaced this session (a new orchestrate, or --new_session): its tasks are not ours
+        // even where the names match, so this runner must neither claim nor skip anything there.
+        if (!state || state.session_id !== sessionId) return { replacedBy: state?.session_id ?? null, applied: null, stopped: [], state: null };
+        const stopped: string[] = [];
+        if (stopping()) {
+          for (const name of byId.keys()) {
             const task = taskOf(state, name);
-            return task && (task.status === 'pending' || task.status === 'waiting') && !inFlight.has(name) &&
-              checkDependencies(state, name).kind === 'ready' && fileConflicts(state, name).length === 0;
-          })
-          .sort((a, b) => compareForSlot(taskOf(state, a)!, taskOf(state, b)!));
-        for (const name of ready.slice(0, free)) {
-          setStatus(tx, state, name, 'running', ownerFields(process.pid));
-          toStart.push(name);
+            if (task && (task.status === 'pending' || task.status === 'waiting') && task.pid === process.pid) {
+              setStatus(tx, state, name, 'skipped', { reason: stopReason ?? 'orchestration interrupted' });
+              stopped.push(name);
+            }
+          }
         }
-      }
-      for (const name of byId.keys()) {
-        const task = taskOf(state, name);
-        if (task?.status === 'pending' && !toStart.includes(name)) {
-          const verdict = checkDependencies(state, name);
-          setStatus(tx, state, name, 'waiting', {
-            waiting_on: verdict.kind === 'blocked' ? verdict.on : fileConflicts(state, name),
-          });
-        }
-      }
-      return { replacedBy: undefined, toStart, skipped, state: parseStateJson(JSON.stringify(state)) };
-    });
-    if (decision.state === null) {
-      replaced = true;
-      stopReason ??= `session ${sessionId} was replaced by ${decision.replacedBy ?? 'nothing (latest.yaml is gone)'}`;
-      log(`⚠️  ${stopReason}: this runner stops; its running agents are stopped.`);
-      for (const controller of controllers.values()) controller.abort(new Error(stopReason));
-      await Promise.allSettled(inFlight.values());
-      break;
-    }
-    lastOwnState = decision.state;
-    for (const name of decision.skipped) log(`⏭️  ${name} skipped (${taskOf(decision.state, name)!.error})`);
-    for (const name of decision.toStart) {
-      startOrder.push(name);
-      log(`🔵 ${name} started (${taskOf(decision.state, name)!.agent})`);
-      const controller = new AbortController();
-      controllers.set(name, controller);
-      const run = limit(async () => {
-        const { status, record } = await executeClaimedTask({
-          paths,
-          name,
-          state: decision.state,
-          resultPath: resultPathFor(options.outputDir, name),
-          agentCwd: options.agentCwd,
-          executor: options.executorFor(byId.get(name)!),
-          controller,
-        });
-        const icon = status === 'completed' ? '✅' : status === 'cancelled' ? '🚫' : '❌';
-        log(`${icon} ${name} ${status}${record?.duration_ms != null ? ` in ${(record.duration_ms / 1000).toFixed(1)} s` : ''}${record?.error && status !== 'completed' ? `: ${record.error}` : ''}`);
-        if (status !== 'completed' && options.onFailure === 'stop' && !stopReason) {
-          stopReason = `stopped after ${name} ${status} (--on_failure stop)`;
-        }
+        const applied = applyDecision(tx, state, process.pid, paths.statePath);
+        return { replacedBy: undefined, applied, stopped, state: parseStateJson(JSON.stringify(state)) };
       });
-      inFlight.set(
-        name,
-        run.finally(() => {
-          inFlight.delete(name);
-          controllers.delete(name);
-        }),
-      );
-    }
-    await syncPlanFile(decision.state);
-    const active = Object.entries(decision.state.tasks).filter(([name, task]) => byId.has(name) && ACTIVE_STATUSES.has(task.status));
-    if (inFlight.size === 0) {
-      if (active.length === 0) break;
-      if (decision.toStart.length === 0) {
-        // Nothing runs and nothing can start: only tasks owned by someone else (or cancelled) remain.
-        const stuck = active.map(([name]) => name);
+      if (decision.state === null || decision.applied === null) {
+        replaced = true;
+        stopReason ??= `session ${sessionId} was replaced by ${decision.replacedBy ?? 'nothing (latest.yaml is gone)'}`;
+        log(`⚠️  ${stopReason}: this runner stops; its running agents are stopped.`);
+        for (const controller of controllers.values()) controller.abort(new Error(stopReason));
+        await Promise.allSettled(inFlight.values());
+        break;
+      }
+      const { applied, state } = decision;
+      lastOwnState = state;
+      await launchAdoptions(paths, applied.adoptions);
+      for (const name of [...decision.stopped, ...applied.skipped, ...applied.failed]) log(taskLine(state, name));
+      for (const name of applied.own) {
+        startOrder.push(name);
+        log(taskLine(state, name));
+        const controller = new AbortController();
+        controllers.set(name, controller);
+        const run = (async () => {
+          const { status } = await executeClaimedTask({
+            paths,
+            name,
+            state,
+            resultPath: resultPathFor(options.outputDir, name),
+            agentCwd: options.agentCwd,
+            executor: options.executorFor(byId.get(name)!),
+            controller,
+          });
+          const after = await readState(paths).catch(() => null);
+          log(after?.session_id === sessionId && taskOf(after, name) ? taskLine(after, name) : `${name} ${status}`);
+          if (status !== 'completed' && options.onFailure === 'stop' && !stopReason) {
+            stopReason = `stopped after ${name} ${status} (--on_failure stop)`;
+          }
+        })();
+        inFlight.set(
+          name,
+          run.finally(() => {
+            inFlight.delete(name);
+            controllers.delete(name);
+          }),
+        );
+      }
+      await syncPlanFile(state);
+      const waiting = [...byId.keys()].filter((name) => {
+        const task = taskOf(state, name);
+        return task !== undefined && ACTIVE_STATUSES.has(task.status) && !inFlight.has(name);
+      });
+      if (inFlight.size === 0 && waiting.length === 0) break;
+      if (inFlight.size === 0 && applied.own.length === 0 && applied.adoptions.length === 0 && busySlots(state) === 0) {
+        // Nothing of the session runs and nothing can start: what remains is owned by someone else, or cannot be scheduled.
         await updateState(paths, (tx) => {
-          if (tx.state?.session_id !== sessionId) return;
-          for (const name of stuck) {
-            const task = taskOf(tx.state!, name);
-            if (task && ACTIVE_STATUSES.has(task.status)) setStatus(tx, tx.state!, name, 'skipped', { reason: 'could not be scheduled' });
+          const current = tx.state;
+          if (current?.session_id !== sessionId) return;
+          for (const name of waiting) {
+            const task = taskOf(current, name);
+            if (task && ACTIVE_STATUSES.has(task.status)) setStatus(tx, current, name, 'skipped', { reason: 'could not be scheduled' });
           }
         });
         continue;
       }
+      await nextChange(paths, sessionId, watcher, inFlight, runFinished, stopping);
     }
-    if (inFlight.size > 0) await Promise.race(inFlight.values());
+  } finally {
+    watcher.close();
   }
   if (replaced) {
     // The session file now describes another run: report what this run last saw, write nothing.
@@ -245,3 +233,31 @@ export function abortOnSignals(controller: AbortController, signals: NodeJS.Sign
   };
 }
 
+
+/** Longest wait between two looks at the state when no change wakes the runner (ms). */
+const PLAN_POLL_MS = 1000;
+
+/**
+ * Waits until one of this runner's tasks ends, or the state changed in a way that gives the runner
+ * something to do (the decision, read without the lock, starts, skips or fails something it may act
+ * on, or the session was replaced), or the run is stopping; at most {@link PLAN_POLL_MS} between looks.
+ */
+async function nextChange(
+  paths: SessionPaths,
+  sessionId: string,
+  watcher: ReturnType<typeof watchState>,
+  inFlight: ReadonlyMap<string, Promise<void>>,
+  runFinished: Promise<void>,
+  stopping: () => boolean,
+): Promise<void> {
+  let ended = false;
+  const anyEnded = inFlight.size > 0 ? Promise.race(inFlight.values()).then(() => { ended = true; }) : new Promise<void>(() => {});
+  for (;;) {
+    await Promise.race([anyEnded, runFinished, watcher.next(PLAN_POLL_MS)]);
+    if (ended || stopping()) return;
+    const state = await readState(paths).catch(() => null);
+    if (!state || state.session_id !== sessionId) return;
+    const decision = decide(state, { now: new Date(), owner: process.pid });
+    if (decision.start.length + decision.skip.length + decision.fail.length > 0) return;
+  }
+}

@@ -1,4 +1,4 @@
-// poll-session's loop: read the state without the lock, reap dead agents, replace them on request, follow events.jsonl, decide when to stop.
+// poll-session's loop: read the state without the lock, reap dead agents and start queued tasks, replace dead agents on request, follow events.jsonl, decide when to stop.
 import { EXIT, OrchestratorError } from './errors.ts';
 import type { SessionEvent } from './events.ts';
 import { openEventReader, type EventPosition } from './event-reader.ts';
@@ -7,9 +7,9 @@ import { RunTracker, type BatchCompletedEvent, type ProgressEvent } from './run-
 import { TERMINAL_STATUSES, type SessionState } from './schema.ts';
 import { exitCodeFor, isReplacementPending, summarize } from './session-summary.ts';
 import type { SessionPaths } from './session-paths.ts';
-import { readState, updateState } from './state-store.ts';
+import { readState } from './state-store.ts';
 import { watchState } from './state-watcher.ts';
-import { deathReason, reapDeadTasks } from './transitions.ts';
+import { passNeeded, schedulePass } from './task-queue.ts';
 import { replaceDeadTasks, replacementCandidates } from './worker-replacement.ts';
 
 /** How long a replacement agent may take to re-register its task before poll-session stops waiting for it (ms). */
@@ -80,8 +80,10 @@ export interface PollCursor {
  * Follows the session until every task has ended (and at least `expect` are registered), the
  * timeout elapses, or after one pass with `once`.
  *
- * Each pass: read `latest.yaml` without the lock; mark tasks whose agent process is gone (or whose
- * lease expired) failed, under the lock; with `replaceDead`, start replacement agents; read the
+ * Each pass: read `latest.yaml` without the lock; when the session's scheduling decision would
+ * change something (a task whose agent process is gone or whose lease expired, a queued task that
+ * may start, be skipped or fail), take it under the lock and start the agents of the queued tasks
+ * it selects (task-queue.ts `schedulePass`); with `replaceDead`, start replacement agents; read the
  * events appended to events.jsonl since the last pass; hand them to the sink. A task whose
  * replacement was started but has not re-registered counts as active, for at most
  * {@link REPLACEMENT_GRACE_MS} or until the replacement process is gone.
@@ -136,9 +138,9 @@ export async function followSession(options: FollowOptions): Promise<number> {
           sink.start(first, derived(history));
           started = true;
         }
-        if (Object.values(state.tasks).some((task) => deathReason(state!, task, new Date(clock())) !== null)) {
-          await updateState(paths, (tx) => tx.state && reapDeadTasks(tx, tx.state));
-        }
+        // The session's scheduling decision, taken only when it would change something: deaths to record,
+        // queued tasks to start (their agents are launched from here), skip or fail.
+        if (passNeeded(state, new Date(clock()))) await schedulePass(paths);
         if (options.replaceDead) {
           for (const { task, pid } of await replaceDeadTasks(paths)) replacements.set(task, { pid, since: clock() });
         }

@@ -2,12 +2,11 @@
 import { createLogUpdate } from 'log-update';
 import { renderBoard } from './board.ts';
 import { formatEventLine, type LineContext } from './event-lines.ts';
-import { formatDuration } from './format.ts';
 import type { PassInfo, PollOutcome, ProgressSink } from './poll-loop.ts';
 import { buildReportData } from './report-data.ts';
 import type { ProgressEvent } from './run-tracker.ts';
-import { summarize } from './session-summary.ts';
-import { renderExecutionSummary, renderStatusBlock } from './status-block.ts';
+import { renderSummary, summarize } from './session-summary.ts';
+import { renderStatusBlock } from './status-block.ts';
 import { buildStatusView } from './status-view.ts';
 
 /** The seeds' refresh rule: a full status table after this many event lines ... */
@@ -27,14 +26,24 @@ function lineContext(pass: PassInfo): LineContext {
   return { sessionStart: pass.state.created_at, waitingOn: (task) => pass.state.tasks[task]?.waiting_on };
 }
 
-/** The last line: how the poll ended, in words. */
-export function finalLine(pass: PassInfo | null, outcome: PollOutcome, timeoutS?: number): string {
-  if (!pass) return `Timed out after ${timeoutS} s: no session appeared.`;
-  const summary = summarize(pass.state, { replacing: pass.replacing });
-  if (outcome === 'timeout') return `Timed out after ${timeoutS} s with tasks still active (${summary.active} of ${summary.total}).`;
-  if (outcome === 'active') return `${summary.active} of ${summary.total} tasks still active.`;
-  const others = (['failed', 'skipped', 'cancelled'] as const).filter((s) => summary.counts[s] > 0).map((s) => `, ${summary.counts[s]} ${s}`).join('');
-  return `All ${summary.total} tasks ended: ${summary.counts.completed} completed${others}. Makespan ${formatDuration(summary.makespanMs)}.`;
+/** Failed tasks whose replacement is on its way, counted as {@link summarize} counts them. */
+function replacingCount(pass: PassInfo | null): number {
+  return pass ? summarize(pass.state, { replacing: pass.replacing }).replacing : 0;
+}
+
+/** The last line of `--verbose` and of the board: how the poll ended, in words (see {@link renderSummary}). */
+function outcomeLine(pass: PassInfo | null, outcome: PollOutcome, timeoutS?: number): string {
+  return renderSummary(pass && buildReportData(pass.state, pass), {
+    variant: 'outcome',
+    outcome,
+    timeoutS,
+    replacing: replacingCount(pass),
+  });
+}
+
+/** The execution summary block shown when a followed session ended. */
+function executionSummary(pass: PassInfo): string {
+  return renderSummary(buildReportData(pass.state, pass), { variant: 'block' });
 }
 
 /**
@@ -79,9 +88,9 @@ export function createLineSink(options: SinkOptions & { tableEvery?: number; tab
           options.write('\n');
           table(pass);
         }
-        if (outcome === 'completed' || outcome === 'failed') options.write(`\n${renderExecutionSummary(buildReportData(pass.state, pass))}`);
+        if (outcome === 'completed' || outcome === 'failed') options.write(`\n${executionSummary(pass)}`);
       }
-      options.write(`${finalLine(pass, outcome, options.timeoutS)}\n`);
+      options.write(`${outcomeLine(pass, outcome, options.timeoutS)}\n`);
     },
   };
 }
@@ -120,39 +129,25 @@ export function createSliceSink(options: SliceSinkOptions): ProgressSink {
 }
 
 /**
- * The one line that ends a slice, e.g.
+ * The one line that ends a slice (the `poll` variant of {@link renderSummary}), e.g.
  * `[poll] 7/20 completed, 3 running, 10 waiting, 0 failed; 4m12s elapsed. Still running: run the same command again (exit 3).`
- * or, once every task ended,
- * `[poll] All 20 tasks ended: 19 completed, 1 failed; 31m02s elapsed. Next: "<run>" aggregate (exit 1).`
- * Elapsed time runs from the session's creation to now, or to the last task's end once all ended.
  */
-export function sliceSummaryLine(pass: PassInfo | null, outcome: PollOutcome, exitCode: number, options: { timeoutS?: number; expect?: number; nextCommand: string }): string {
-  if (!pass) return `[poll] No session appeared within ${options.timeoutS} s: run the same command again (exit ${exitCode}).`;
-  const summary = summarize(pass.state, { replacing: pass.replacing });
-  const { counts } = summary;
-  const ended = outcome === 'completed' || outcome === 'failed';
-  const endMs = ended && summary.lastEnd !== null ? Math.max(Date.parse(summary.lastEnd), Date.parse(pass.state.created_at)) : pass.now;
-  const elapsed = `${formatElapsed(endMs - Date.parse(pass.state.created_at))} elapsed`;
-  const others = (['skipped', 'cancelled'] as const).filter((s) => counts[s] > 0).map((s) => `, ${counts[s]} ${s}`).join('');
-  if (ended) {
-    const failed = counts.failed > 0 ? `, ${counts.failed} failed` : '';
-    return `[poll] All ${summary.total} tasks ended: ${counts.completed} completed${failed}${others}; ${elapsed}. Next: ${options.nextCommand} (exit ${exitCode}).`;
-  }
-  const running = counts.running + counts.retrying + summary.replacing;
-  const waiting = counts.pending + counts.waiting;
-  const expecting = options.expect !== undefined && summary.total < options.expect ? ` (${summary.total} of ${options.expect} expected tasks registered)` : '';
-  return (
-    `[poll] ${counts.completed}/${summary.total} completed, ${running} running, ${waiting} waiting, ${counts.failed - summary.replacing} failed${others}${expecting}; ` +
-    `${elapsed}. Still running: run the same command again (exit ${exitCode}).`
-  );
-}
-
-/** Elapsed time as `42s`, `4m12s` or `1h05m`. */
-export function formatElapsed(ms: number): string {
-  const total = Math.max(0, Math.round(ms / 1000));
-  if (total < 60) return `${total}s`;
-  if (total < 3600) return `${Math.floor(total / 60)}m${String(total % 60).padStart(2, '0')}s`;
-  return `${Math.floor(total / 3600)}h${String(Math.floor((total % 3600) / 60)).padStart(2, '0')}m`;
+export function sliceSummaryLine(
+  pass: PassInfo | null,
+  outcome: PollOutcome,
+  exitCode: number,
+  options: { timeoutS?: number; expect?: number; nextCommand: string },
+): string {
+  return renderSummary(pass && buildReportData(pass.state, pass), {
+    variant: 'poll',
+    outcome,
+    exitCode,
+    now: pass?.now ?? Date.now(),
+    expect: options.expect,
+    nextCommand: options.nextCommand,
+    timeoutS: options.timeoutS,
+    replacing: replacingCount(pass),
+  });
 }
 
 /** A writable terminal stream as log-update uses it. */
@@ -167,7 +162,12 @@ export interface TerminalStream {
  * On a terminal: the board ({@link renderBoard}) redrawn in place by log-update after every event
  * and every second; at the end it stays on screen, followed by the execution summary.
  */
-export function createBoardSink(options: { stream: TerminalStream; color: boolean; timeoutS?: number; showCursor?: boolean }): ProgressSink {
+export function createBoardSink(options: {
+  stream: TerminalStream;
+  color: boolean;
+  timeoutS?: number;
+  showCursor?: boolean;
+}): ProgressSink {
   const { stream } = options;
   const log = createLogUpdate(stream as NodeJS.WriteStream, { showCursor: options.showCursor ?? false });
   let recent: string[] = [];
@@ -198,8 +198,8 @@ export function createBoardSink(options: { stream: TerminalStream; color: boolea
     finish(pass, outcome) {
       if (pass) draw(pass);
       log.done();
-      if (pass && (outcome === 'completed' || outcome === 'failed')) stream.write(`\n${renderExecutionSummary(buildReportData(pass.state, pass))}`);
-      stream.write(`${finalLine(pass, outcome, options.timeoutS)}\n`);
+      if (pass && (outcome === 'completed' || outcome === 'failed')) stream.write(`\n${executionSummary(pass)}`);
+      stream.write(`${outcomeLine(pass, outcome, options.timeoutS)}\n`);
     },
   };
 }

@@ -33,11 +33,12 @@ export async function checkResults(state: SessionState): Promise<ResultChecks> {
   for (const [name, task] of Object.entries(state.tasks)) {
     if (task.runner === 'mock') checks.simulated_tasks.push(name);
     const result = task.result_path ? await readResultFile(task.result_path).catch(() => null) : null;
-    const tools = Array.isArray(result?.data.denied_tools) ? (result!.data.denied_tools as unknown[]).map(String) : [];
+    const tools = Array.isArray(result?.data.denied_tools) ? (result.data.denied_tools as unknown[]).map(String) : [];
     const fileCount = typeof result?.data.permission_denials === 'number' ? result.data.permission_denials : 0;
     const count = task.permission_denials ?? fileCount;
     if (count > 0 || tools.length > 0) checks.permission_denials.push({ task: name, count: Math.max(count, tools.length), tools });
-    if (task.status === 'completed' && (!result || result.data.empty_result === true || result.body.trim() === '')) checks.empty_results.push(name);
+    if (task.status === 'completed' && (!result || result.data.empty_result === true || result.body.trim() === ''))
+      checks.empty_results.push(name);
   }
   checks.rehearsal = checks.simulated_tasks.length > 0;
   return checks;

@@ -1,7 +1,7 @@
 // The report of a session as plain data (snake_case, JSON-ready): aggregate --json, poll-session's final summary, and the source of every rendering.
 import type { SessionEvent } from './events.ts';
 import { criticalPath, topologicalBatches } from './graph.ts';
-import { getTask, hasTask, type Priority, type SessionState, type TaskStatus } from './schema.ts';
+import { getTask, hasTask, type Priority, type SessionState, type TaskRecord, type TaskStatus } from './schema.ts';
 import { summarize } from './session-summary.ts';
 import { buildTimeline, type TimelineSegment } from './timeline.ts';
 
@@ -28,6 +28,8 @@ export interface TaskReport {
   error: string | null;
   result_path: string | null;
   on_critical_path: boolean;
+  /** A claude agent's live progress (turns, last tool, tokens, estimated cost, API retries); absent when none was recorded. */
+  live?: NonNullable<TaskRecord['live']>;
 }
 
 /** The whole report. Documented in references/events.md ("aggregate --json"). */
@@ -123,6 +125,7 @@ export function buildReportData(state: SessionState, options: ReportOptions = {}
       error: t.error,
       result_path: t.result_path,
       on_critical_path: onPath.has(name),
+      ...(t.live ? { live: t.live } : {}),
     };
   });
   return {

@@ -49,7 +49,7 @@ blockquote { color: #59636e; border-left: .25em solid #d0d7de; margin: 0; paddin
  */
 export async function renderReportHtml(markdown: string, title: string, bundle?: string): Promise<string> {
   const mermaidSource = safeInlineScript(bundle ?? (await readFile(mermaidBundlePath(), 'utf8')));
-  const body = await markdownToHtml(markdown);
+  const body = markdownToHtml(markdown);
   const hashes = [mermaidSource, RENDER_SCRIPT].map((script) => `'sha256-${createHash('sha256').update(script, 'utf8').digest('base64')}'`);
   const csp = `default-src 'none'; script-src ${hashes.join(' ')}; style-src 'unsafe-inline'; img-src data:; font-src data:`;
   return [
@@ -73,7 +73,7 @@ export async function renderReportHtml(markdown: string, title: string, bundle?:
 }
 
 /** Markdown to HTML with the report's rules: mermaid blocks for the bundle, raw HTML escaped, unsafe links dropped. */
-export async function markdownToHtml(markdown: string): Promise<string> {
+export function markdownToHtml(markdown: string): string {
   const marked = new Marked({ gfm: true, async: false });
   marked.use({
     renderer: {

@@ -7,6 +7,7 @@ import { buildReportData, type ReportData } from './report-data.ts';
 import { readResultFile } from './result-file.ts';
 import { checkResults, rehearsalBanner, type ResultChecks } from './report-checks.ts';
 import type { SessionState } from './schema.ts';
+import { renderSummary } from './session-summary.ts';
 
 export { buildReportData, sessionGraph, type ReportData } from './report-data.ts';
 
@@ -43,19 +44,50 @@ export async function renderReport(state: SessionState, outFile: string, options
     '',
     '## Execution summary',
     '',
-    ...summaryLines(data),
+    renderSummary(data, { variant: 'markdown' }),
     `- Permission denials: ${checks.permission_denials.length === 0 ? 'none' : checks.permission_denials.map((d) => `${d.task} (${d.count}${d.tools.length ? `: ${d.tools.join(', ')}` : ''})`).join('; ')}`,
     `- Empty results: ${checks.empty_results.length === 0 ? 'none' : checks.empty_results.join(', ')}`,
   ];
   if (data.failures.length > 0) {
-    lines.push('', '### Failures', '', ...data.failures.map((f) => `- ${STATUS_ICONS[f.status]} **${f.task}** (${f.agent}) ${f.status}` +
-      `${f.attempts > 1 ? ` after ${f.attempts} attempts` : ''}: ${oneLine(f.error ?? 'no reason recorded')}`));
+    lines.push(
+      '',
+      '### Failures',
+      '',
+      ...data.failures.map(
+        (f) =>
+          `- ${STATUS_ICONS[f.status]} **${f.task}** (${f.agent}) ${f.status}` +
+          `${f.attempts > 1 ? ` after ${f.attempts} attempts` : ''}: ${oneLine(f.error ?? 'no reason recorded')}`,
+      ),
+    );
   }
-  lines.push('', '## Tasks', '', 'In topological order. Bold: on the critical path. Start: time from the first start.', '', taskTable(data));
-  lines.push('', '## Dependency graph', '', 'Arrows go from a dependency to the task that needs it; the thick orange ones are the critical path.', '', '```mermaid', renderFlowchart(data).trimEnd(), '```');
+  lines.push(
+    '',
+    '## Tasks',
+    '',
+    'In topological order. Bold: on the critical path. Start: time from the first start.',
+    '',
+    taskTable(data),
+  );
+  lines.push(
+    '',
+    '## Dependency graph',
+    '',
+    'Arrows go from a dependency to the task that needs it; the thick orange ones are the critical path.',
+    '',
+    '```mermaid',
+    renderFlowchart(data).trimEnd(),
+    '```',
+  );
   const gantt = renderGantt(data);
   lines.push('', '## Timeline', '');
-  if (gantt) lines.push('When each run of each task started and ended, by agent (red: failed, retried or cancelled).', '', '```mermaid', gantt.trimEnd(), '```');
+  if (gantt)
+    lines.push(
+      'When each run of each task started and ended, by agent (red: failed, retried or cancelled).',
+      '',
+      '```mermaid',
+      gantt.trimEnd(),
+      '```',
+    );
   else lines.push('_No task has started yet._');
   lines.push('', '## Results (topological order)');
   for (const task of data.tasks) {
@@ -71,26 +103,6 @@ export async function renderReport(state: SessionState, outFile: string, options
   return lines.join('\n') + '\n';
 }
 
-/** The execution summary as Markdown list items (shared by the report and its HTML page). */
-export function summaryLines(data: ReportData): string[] {
-  const { counts } = data;
-  const active = data.total - counts.completed - counts.failed - counts.skipped - counts.cancelled;
-  const cost = data.cost.usd === null
-    ? 'not reported (mock agents report none)'
-    : `${formatUsd(data.cost.usd)} (${formatTokens(data.cost.input_tokens)} input tokens, ${formatTokens(data.cost.output_tokens)} output tokens; ${data.cost.reported_tasks} of ${data.total} tasks reported)`;
-  return [
-    `- Completed: **${counts.completed} of ${data.total}** tasks`,
-    `- Failed: ${counts.failed}, skipped: ${counts.skipped}, cancelled: ${counts.cancelled}` + (active > 0 ? ` (still active: ${active})` : ''),
-    `- Makespan (first start to last end): ${formatDuration(data.makespan_ms)}`,
-    `- Sum of task durations: ${formatDuration(data.work_ms)}`,
-    `- Achieved parallelism (sum / makespan): ${data.parallelism === null ? '-' : `${data.parallelism.toFixed(2)}x`}`,
-    `- Critical path: ${data.critical_path.tasks.join(' → ') || '-'} (${formatDuration(data.critical_path.length_ms)}): ` +
-      'the shortest makespan any schedule could reach, even with unlimited workers',
-    `- Workers: ${data.peak_workers} at most at once (limit ${data.max_workers})`,
-    `- Total cost: ${cost}`,
-  ];
-}
-
 function taskTable(data: ReportData): string {
   const first = data.started_at ? Date.parse(data.started_at) : null;
   return renderMarkdownTable(
@@ -104,7 +116,9 @@ function taskTable(data: ReportData): string {
       task.started_at && first !== null ? `+${formatDuration(Date.parse(task.started_at) - first)}` : '-',
       formatDuration(task.duration_ms),
       formatUsd(task.cost_usd),
-      task.input_tokens === null && task.output_tokens === null ? '-' : `${formatTokens(task.input_tokens)} / ${formatTokens(task.output_tokens)}`,
+      task.input_tokens === null && task.output_tokens === null
+        ? '-'
+        : `${formatTokens(task.input_tokens)} / ${formatTokens(task.output_tokens)}`,
       task.depends_on.join(', ') || 'None',
     ]),
   );

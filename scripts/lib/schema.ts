@@ -50,6 +50,18 @@ const nullableIso = isoTime.nullable().default(null);
 const nullableNumber = z.number().nonnegative().nullable().default(null);
 
 /** One task's record in `tasks`. Fields are snake_case, as in the YAML. */
+/** The task field `live` (see `applyLiveProgress` in live-progress.ts). */
+export const LiveProgressSchema = z.object({
+  turns: z.number().int().nonnegative(),
+  last_tool: z.string().nullable().default(null),
+  input_tokens: z.number().nonnegative(),
+  output_tokens: z.number().nonnegative(),
+  est_cost_usd: z.number().nonnegative().nullable().default(null),
+  api_retries: z.number().int().nonnegative().default(0),
+  last_api_error: z.string().nullable().default(null),
+  last_event_at: isoTime,
+});
+
 export const TaskRecordSchema = z.object({
   status: z.enum(TASK_STATUSES),
   /** `Agent-01`, `Agent-02`, ... in registration order. */
@@ -96,6 +108,18 @@ export const TaskRecordSchema = z.object({
   waiting_on: z.array(z.string()).default([]),
   /** While `retrying`: when the next try starts. */
   next_retry_at: nullableIso,
+  /**
+   * While a dependency is not registered: when the task gives up on it and fails (ISO time; set at
+   * registration from `--dep_timeout`, null = never). Kept in the record so no process has to remember it.
+   */
+  dep_deadline: nullableIso,
+  /**
+   * A queued background task claimed for a launch (status `running`, `pid` null until the new agent
+   * takes it over): the token the started agent must present (`DTO_ADOPT_TOKEN`), so two processes
+   * never run the same task. Cleared when the agent takes the task over; a claim nobody took over is
+   * dead after the lease, like any running task.
+   */
+  adoption_token: z.string().nullable().default(null),
   /** Set when the task failed because its agent process died or its lease expired (not because the agent reported failure). */
   agent_died: z.boolean().default(false),
   /** The attempt a replacement agent was last started for (`poll-session --replace_dead`), so it is started once. */
@@ -122,6 +146,14 @@ export const TaskRecordSchema = z.object({
   num_turns: nullableNumber,
   claude_session_id: z.string().nullable().default(null),
   permission_denials: nullableNumber,
+  /**
+   * What a running `claude` agent has done so far, from its event stream (live-progress.ts; null for
+   * mock agents and before the first event). Over all tries of the task: turns, the last tool called,
+   * tokens (input excludes cache reads and writes), estimated cost in USD (from the price table
+   * while it runs, null for a model without a known price; the CLI's `total_cost_usd` once a run
+   * ended), the CLI's own API retries and the last one's reason, and when the last line was read.
+   */
+  live: LiveProgressSchema.nullable().default(null),
 });
 export type TaskRecord = z.infer<typeof TaskRecordSchema>;
 export type TaskRecordInput = z.input<typeof TaskRecordSchema>;

@@ -6,6 +6,17 @@ import { TASK_NAME_RULE, validateSessionId, validateTaskName } from './names.ts'
 import { DEP_FAILURE_POLICIES, PRIORITIES, type RunnerKind } from './schema.ts';
 import { DEFAULT_OUTPUT_DIR, resolveSessionPaths, SESSION_DIR_FLAG } from './session-paths.ts';
 import { DEFAULT_DEP_TIMEOUT_MS, type BackgroundTaskOptions } from './background-task.ts';
+import { ADOPT_TOKEN_ENV } from './task-queue.ts';
+
+/**
+ * The adoption token this agent was started with (see task-queue.ts), removed from the environment
+ * so the agent's own children never see it; undefined for an agent started by hand.
+ */
+export function takeAdoptToken(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const token = env[ADOPT_TOKEN_ENV];
+  delete env[ADOPT_TOKEN_ENV];
+  return token === undefined || token === '' ? undefined : token;
+}
 
 /** Flags every spawn script accepts. */
 export const SPAWN_FLAGS: Record<string, FlagSpec> = {
@@ -23,10 +34,14 @@ export const SPAWN_FLAGS: Record<string, FlagSpec> = {
   new_session: { type: 'boolean', description: 'Archive the current session (<session_id>.yaml) and start a new one.' },
   session_id: { type: 'string', placeholder: 'ID', description: 'Join this session, or archive the current one and start it (safe with many "&" starts).' },
   quiet: { type: 'boolean', description: 'Print nothing but errors.' },
+  wait: {
+    type: 'boolean',
+    description: 'If the task is queued, stay until it ends and exit with its outcome (the process only reads the state; it holds no worker slot).',
+  },
 };
 
 /** The parsed, validated common spawn options. */
-export type SpawnSettings = Omit<BackgroundTaskOptions, 'executor'>;
+export type SpawnSettings = Omit<BackgroundTaskOptions, 'executor' | 'adoptToken'>;
 
 /**
  * Validates the shared spawn flags and builds the background-task options.
@@ -81,5 +96,6 @@ export function readSpawnSettings(
     agentCwd: cwd,
     depTimeoutMs: depTimeout === undefined ? DEFAULT_DEP_TIMEOUT_MS : depTimeout * 1000,
     log: quiet ? () => {} : undefined,
+    wait: Boolean(flags.wait),
   };
 }

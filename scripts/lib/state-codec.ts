@@ -26,7 +26,6 @@ const CORE_NON_STRING = [
 /** Characters written as escapes, never raw: controls, DEL and C1, line/paragraph separators, BOM, non-characters. */
 // eslint-disable-next-line no-control-regex
 const UNPRINTABLE_CHAR = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufeff\ufffe\uffff]/;
-// eslint-disable-next-line no-control-regex
 const UNPRINTABLE_GLOBAL = /[\u007f-\u009f\u2028\u2029\ufeff\ufffe\uffff]/g;
 const SURROGATE = /[\ud800-\udfff]/;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
@@ -96,7 +95,7 @@ function key(name: string): string {
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value);
+  const proto = Object.getPrototypeOf(value) as unknown;
   return proto === Object.prototype || proto === null;
 }
 

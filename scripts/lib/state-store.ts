@@ -16,7 +16,7 @@ let yamlModule: Promise<YamlModule> | null = null;
 
 /** The yaml package, loaded only for text outside the fast codec's subset (a hand-edited file). */
 function loadYaml(): Promise<YamlModule> {
-  yamlModule ??= import('yaml').then((mod) => ((mod as { default?: YamlModule }).default ?? mod) as YamlModule);
+  yamlModule ??= import('yaml').then((mod) => ((mod as { default?: YamlModule }).default ?? mod));
   return yamlModule;
 }
 

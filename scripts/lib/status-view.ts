@@ -15,7 +15,12 @@ export interface TaskRow {
   elapsedMs: number | null;
   attempts: number;
   maxAttempts: number;
+  /** US dollars: the recorded cost, else (while it runs) the live estimate; see `costEstimated`. */
   costUsd: number | null;
+  /** `costUsd` is the live estimate of a running agent (shown with a `~`), not a cost the CLI reported. */
+  costEstimated: boolean;
+  /** A running claude agent's live progress (task field `live`), or null. */
+  live: { turns: number; lastTool: string | null; estCostUsd: number | null; apiRetries: number } | null;
   /** What is worth knowing beyond the status: what it waits on, why it failed. Empty when nothing. */
   note: string;
 }
@@ -60,7 +65,10 @@ export function buildStatusView(state: SessionState, options: ViewOptions): Stat
     const task = getTask(state.tasks, name)!;
     const elapsedMs = task.duration_ms ?? (task.started_at ? Math.max(0, now - Date.parse(task.started_at)) : null);
     const status = replacing.has(name) && task.status === 'failed' ? 'replacing' : task.status;
-    return { name, agent: task.agent, status, elapsedMs, attempts: task.attempts, maxAttempts: task.max_attempts, costUsd: task.cost_usd, note: noteFor(state, task, status, now) };
+    const live = task.live ? { turns: task.live.turns, lastTool: task.live.last_tool, estCostUsd: task.live.est_cost_usd, apiRetries: task.live.api_retries } : null;
+    const costEstimated = task.cost_usd === null && live !== null && live.estCostUsd !== null && SLOT_STATUSES.has(task.status);
+    const costUsd = costEstimated ? live.estCostUsd : task.cost_usd;
+    return { name, agent: task.agent, status, elapsedMs, attempts: task.attempts, maxAttempts: task.max_attempts, costUsd, costEstimated, live, note: noteFor(state, task, status, now) };
   });
   const ended = (name: string) => TERMINAL_STATUSES.has(getTask(state.tasks, name)!.status) && !replacing.has(name);
   const index = batches.findIndex((names) => !names.every(ended));
@@ -131,9 +139,18 @@ function noteFor(state: SessionState, task: TaskRecord, status: TaskRow['status'
     const next = task.next_retry_at ? Date.parse(task.next_retry_at) - now : null;
     return `retry${next !== null && next > 0 ? ` in ${Math.ceil(next / 1000)} s` : ''}${task.error ? `: ${task.error}` : ''}`;
   }
+  if (status === 'running' && task.live) return liveNote(task.live);
   if (status === 'pending') return task.depends_on.length > 0 ? `depends on ${task.depends_on.join(', ')}` : 'queued';
   if (status === 'failed' || status === 'skipped' || status === 'cancelled') return task.error ?? '';
   return '';
+}
+
+/** A running agent's progress in words: `turn 3 · last tool Bash · 2 API retries (429 rate_limit)`. */
+export function liveNote(live: NonNullable<TaskRecord['live']>): string {
+  const parts = [`turn ${live.turns}`];
+  if (live.last_tool) parts.push(`last tool ${live.last_tool}`);
+  if (live.api_retries > 0) parts.push(`${live.api_retries} API ${live.api_retries === 1 ? 'retry' : 'retries'}${live.last_api_error ? ` (${live.last_api_error})` : ''}`);
+  return parts.join(' · ');
 }
 
 /**

@@ -2,6 +2,7 @@
 import { errorMessage } from './errors.ts';
 import { openEventReader } from './event-reader.ts';
 import type { AgentContext, AgentExecutor, AgentOutcome } from './agent-types.ts';
+import { applyLiveProgress } from './live-progress.ts';
 import { writeResultFile } from './result-file.ts';
 import { selfIdentity } from './process-identity.ts';
 import { SLOT_STATUSES, taskOf } from './scheduling.ts';
@@ -10,6 +11,7 @@ import type { SessionPaths } from './session-paths.ts';
 import { readState, updateState, type StateTransaction } from './state-store.ts';
 import { watchState } from './state-watcher.ts';
 import { setStatus } from './transitions.ts';
+import { schedulePass } from './task-queue.ts';
 
 let selfStart: string | null | undefined;
 
@@ -51,6 +53,11 @@ export interface ExecuteOptions {
   executor: AgentExecutor;
   /** Aborting it stops the executor; its reason becomes the failure message. */
   controller: AbortController;
+  /**
+   * Take the session's scheduling decision at each heartbeat (task-queue.ts `schedulePass`): for a
+   * background agent, which owns nothing else. The plan runner schedules its own tasks in its loop.
+   */
+  schedule?: boolean;
 }
 
 /**
@@ -66,11 +73,15 @@ export interface ExecuteOptions {
 export async function executeClaimedTask(options: ExecuteOptions): Promise<{ status: TaskStatus; record: TaskRecord | null }> {
   const { paths, name, state, controller } = options;
   const record = taskOf(state, name)!;
+  const renew = (tx: StateTransaction, s: SessionState | null) => {
+    const current = s ? taskOf(s, name) : undefined;
+    if (current && ownsTask(current) && SLOT_STATUSES.has(current.status)) current.heartbeat_at = tx.now.toISOString();
+  };
   const heartbeat = setInterval(() => {
-    void updateState(paths, (tx) => {
-      const current = tx.state ? taskOf(tx.state, name) : undefined;
-      if (current && ownsTask(current) && SLOT_STATUSES.has(current.status)) current.heartbeat_at = tx.now.toISOString();
-    }).catch(() => {
+    // With `schedule`, each tick also takes the session's scheduling decision in the same write, so
+    // the deaths of other agents are noticed and their slots given on while anything runs.
+    const beat = options.schedule ? schedulePass(paths, { prelude: renew }) : updateState(paths, (tx) => renew(tx, tx.state));
+    void beat.catch(() => {
       // A missed heartbeat is retried at the next tick; the lease allows for several.
     });
   }, Math.max(1000, Math.floor(state.lease_ms / 3)));
@@ -109,6 +120,10 @@ export async function executeClaimedTask(options: ExecuteOptions): Promise<{ sta
         }).then(() => undefined, () => undefined),
       );
       return childWrites;
+    },
+    recordProgress: async (progress) => {
+      // The runner throttles these (at most one per few seconds); an unchanged picture writes nothing.
+      await transitionOwnTask(paths, name, (tx, s) => applyLiveProgress(tx, s, name, progress));
     },
     markRunning: async () => {
       const running = await transitionOwnTask(paths, name, (tx, s) => setStatus(tx, s, name, 'running'));

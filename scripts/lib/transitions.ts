@@ -2,7 +2,6 @@
 import { OrchestratorError } from './errors.ts';
 import type { EventType } from './events.ts';
 import { checkIdentityCached, HOST, identityOf, selfIdentity } from './process-identity.ts';
-import { isProcessAlive } from './process-util.ts';
 import {
   ACTIVE_STATUSES,
   TaskRecordSchema,
@@ -14,7 +13,9 @@ import {
   type TaskRecord,
   type TaskStatus,
 } from './schema.ts';
-import { SLOT_STATUSES, taskOf } from './scheduling.ts';
+import { deathReason, taskOf, type IdentityCheck } from './scheduling.ts';
+
+export { deathReason, type IdentityCheck } from './scheduling.ts';
 import { createSessionState, type StateTransaction } from './state-store.ts';
 
 /** How a script chooses its session. */
@@ -73,6 +74,8 @@ export interface TaskRegistration {
    * (the plan runner: the orchestrator's own waiting tasks hold no lease until they run).
    */
   waitingLease?: boolean;
+  /** How long the task waits for a dependency that is not registered yet (ms); stored as `dep_deadline`. Default: forever. */
+  depTimeoutMs?: number;
 }
 
 let self: ReturnType<typeof selfIdentity> | undefined;
@@ -136,6 +139,7 @@ export function registerTask(tx: StateTransaction, state: SessionState, reg: Tas
     max_attempts: reg.maxAttempts ?? 1,
     registered_at: tx.now.toISOString(),
     launch: reg.launch ?? null,
+    dep_deadline: reg.depTimeoutMs === undefined ? null : new Date(tx.now.getTime() + reg.depTimeoutMs).toISOString(),
     // Spending accumulates over attempts, so the session's totals stay honest after a re-run.
     cost_usd: previous?.cost_usd ?? null,
     input_tokens: previous?.input_tokens ?? null,
@@ -188,38 +192,6 @@ export function setStatus(
     ...(status === 'waiting' ? { waiting_on: record.waiting_on } : {}),
   });
   return record;
-}
-
-/** Tells whether the recorded owner of a task is still that process (see `checkIdentity`). */
-export type IdentityCheck = (recorded: { pid: number; start?: string | null; host?: string | null }) => 'alive' | 'gone' | 'unknown';
-
-/**
- * Why an active task is considered dead, or null if it is not.
- *
- * Dead when its owner process is gone on this host: the pid does not exist, or exists with another
- * start time (a pid reused by another process is not the agent), or is <= 1 (never an agent, e.g. a
- * hand-edited state). Dead too when its lease expired: `heartbeat_at` older than `lease_ms`, for a
- * running or retrying task and for a waiting one whose owner renews its heartbeat while it waits
- * (a stopped or hung agent keeps neither, so it cannot hold its place in the queue).
- *
- * @param identity - the identity check (injectable for tests). @default checkIdentityCached (a
- *   verified pid is re-read from /proc at most every 5 s while it exists; see process-identity.ts)
- */
-export function deathReason(state: SessionState, record: TaskRecord, now: Date, identity: IdentityCheck = checkIdentityCached): string | null {
-  if (!ACTIVE_STATUSES.has(record.status) || record.pid === null) return null;
-  const verdict = identity({ pid: record.pid, start: record.pid_start, host: record.host });
-  if (verdict === 'gone') {
-    if (record.pid <= 1) return `agent process exited without reporting (pid ${record.pid} can never be an agent)`;
-    return isProcessAlive(record.pid)
-      ? `agent process exited without reporting (pid ${record.pid} now belongs to another process)`
-      : 'agent process exited without reporting';
-  }
-  if (record.heartbeat_at) {
-    const age = now.getTime() - Date.parse(record.heartbeat_at);
-    const who = SLOT_STATUSES.has(record.status) ? 'agent' : `${record.status} agent`;
-    if (age > state.lease_ms) return `${who} heartbeat stale for ${Math.round(age / 1000)} s (lease ${state.lease_ms / 1000} s)`;
-  }
-  return null;
 }
 
 /**

@@ -4,9 +4,10 @@ import type { AddressInfo } from 'node:net';
 
 /** What the stub answers to one `POST /v1/messages`. */
 export type StubReply =
-  | { type: 'text'; text: string; inputTokens?: number; outputTokens?: number }
+  /** `delayMs`: wait that long before answering (the request stays open, as a slow model's would). */
+  | { type: 'text'; text: string; inputTokens?: number; outputTokens?: number; delayMs?: number }
   /** A tool call; `id` (default `toolu_stub_N`) lets a scripted model find the call's tool_result later. */
-  | { type: 'tool_use'; name: string; input: Record<string, unknown>; id?: string }
+  | { type: 'tool_use'; name: string; input: Record<string, unknown>; id?: string; delayMs?: number }
   | { type: 'error'; status: number; errorType: string; message: string }
   /** Never answers (the client times out or is killed). */
   | { type: 'hang' };
@@ -74,6 +75,11 @@ export async function startMessagesApiStub(reply: (request: StubRequest) => Stub
 
 function answer(res: http.ServerResponse, reply: StubReply, model: string, n: number): void {
   if (reply.type === 'hang') return;
+  if ((reply.type === 'text' || reply.type === 'tool_use') && reply.delayMs) {
+    const { delayMs: _delay, ...now } = reply;
+    setTimeout(() => answer(res, now, model, n), reply.delayMs);
+    return;
+  }
   if (reply.type === 'error') {
     res.writeHead(reply.status, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ type: 'error', error: { type: reply.errorType, message: reply.message } }));
@@ -115,6 +121,10 @@ function answer(res: http.ServerResponse, reply: StubReply, model: string, n: nu
  * - `[[stub:rate_once:WORD]]`: HTTP 429 the first time this marker is seen, then like `answer`;
  * - `[[stub:tool_loop]]`: a `Glob` tool call every turn (for `--max_turns`);
  * - `[[stub:hang]]`: no answer at all;
+ * - `[[stub:hang_once:WORD]]`: no answer the first time this marker is seen, then like `answer`
+ *   (a resumed conversation still carries the marker, so its request is the second);
+ * - `[[stub:slow_tools:WORD]]`: a `Glob` tool call for the first 3 requests, then like `answer`; each answer 1.5 s
+ *   late (input tokens 100 + WORD's length, output tokens 7 per request), so an agent's progress grows over seconds;
  * - no marker: the text `No marker.`.
  */
 export function markerReplies(): (request: StubRequest) => StubReply {
@@ -137,6 +147,10 @@ export function markerReplies(): (request: StubRequest) => StubReply {
         return { type: 'tool_use', name: 'Glob', input: { pattern: '*.md' } };
       case 'hang':
         return { type: 'hang' };
+      case 'hang_once':
+        return count === 1 ? { type: 'hang' } : text;
+      case 'slow_tools':
+        return count <= 3 ? { type: 'tool_use', name: 'Glob', input: { pattern: '*.md' }, delayMs: 1500 } : { ...text, delayMs: 1500 };
       default:
         return { type: 'text', text: `Unknown marker ${marker}.` };
     }
