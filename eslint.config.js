@@ -1,6 +1,6 @@
 // ESLint 9 flat config: eslint's recommended rules plus typescript-eslint's type-aware recommended set (rules that ask the
 // TypeScript checker: floating and misused promises, unsafe `any`, needless assertions, ...), over the same files as tsc.
-// Formatting is prettier's (`npm run format`); see .prettierignore for the files not yet formatted.
+// Formatting is prettier's (`npm run format`, checked by `npm run lint`).
 // @ts-check
 import eslint from '@eslint/js';
 import { defineConfig } from 'eslint/config';

@@ -8,11 +8,11 @@ import { randomBytes } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { appendEvents } from '../scripts/lib/events.ts';
-import { lockStats } from '../scripts/lib/lock.ts';
-import { SessionStateSchema, type SessionState } from '../scripts/lib/schema.ts';
-import { decodeState, encodeState, updateState } from '../scripts/lib/state-store.ts';
-import type { SessionPaths } from '../scripts/lib/session-paths.ts';
+import { appendEvents } from '../scripts/lib/state/events.ts';
+import { lockStats } from '../scripts/lib/state/lock.ts';
+import { SessionStateSchema, type SessionState } from '../scripts/lib/state/schema.ts';
+import { decodeState, encodeState, updateState } from '../scripts/lib/state/state-store.ts';
+import type { SessionPaths } from '../scripts/lib/state/session-paths.ts';
 
 const [sessionDir, task, updatesArg, mode] = process.argv.slice(2);
 if (!sessionDir || !task || !updatesArg) throw new Error('usage: lock-writer.ts SESSION_DIR TASK UPDATES [--no-lock]');

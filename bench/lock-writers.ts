@@ -2,11 +2,11 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readEvents } from '../scripts/lib/events.ts';
-import { TSX_LOADER } from '../scripts/lib/launch.ts';
-import { resolveSessionPaths } from '../scripts/lib/session-paths.ts';
-import { readState, updateState } from '../scripts/lib/state-store.ts';
-import { openSession, registerTask, setStatus } from '../scripts/lib/transitions.ts';
+import { readEvents } from '../scripts/lib/state/events.ts';
+import { TSX_LOADER } from '../scripts/lib/launcher/launch.ts';
+import { resolveSessionPaths } from '../scripts/lib/state/session-paths.ts';
+import { readState, updateState } from '../scripts/lib/state/state-store.ts';
+import { openSession, registerTask, setStatus } from '../scripts/lib/scheduling/transitions.ts';
 import { startCommand, tempProject, waitFor, type Child } from './lib/procs.ts';
 
 const WRITER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'lock-writer.ts');
@@ -53,7 +53,14 @@ async function pauseHolders(lockPath: string, children: Child[], pause: { count:
   return paused;
 }
 
-async function runWriters(options: { writers: number; updatesEach: number; tasksInState: number; noLock: boolean; label: string; pause?: { count: number; ms: number } }): Promise<LockRow> {
+async function runWriters(options: {
+  writers: number;
+  updatesEach: number;
+  tasksInState: number;
+  noLock: boolean;
+  label: string;
+  pause?: { count: number; ms: number };
+}): Promise<LockRow> {
   const project = await tempProject('lock');
   const paths = resolveSessionPaths({ cwd: project.dir });
   const names = Array.from({ length: options.tasksInState }, (_, i) => `w${String(i + 1).padStart(2, '0')}`);
@@ -68,13 +75,27 @@ async function runWriters(options: { writers: number; updatesEach: number; tasks
     const eventsBefore = (await readEvents(paths.eventsPath)).length;
     const children: Child[] = [];
     for (let i = 0; i < options.writers; i++) {
-      const args = ['--import', TSX_LOADER, WRITER, paths.dir, names[i]!, String(options.updatesEach), ...(options.noLock ? ['--no-lock'] : [])];
+      const args = [
+        '--import',
+        TSX_LOADER,
+        WRITER,
+        paths.dir,
+        names[i]!,
+        String(options.updatesEach),
+        ...(options.noLock ? ['--no-lock'] : []),
+      ];
       children.push(startCommand(process.execPath, args, project.dir));
     }
     // Start everyone together once every process has loaded (startup is not what is measured here).
     const deadline = Date.now() + 5 * 60_000;
     while (!children.every((c) => c.stdout.includes('ready'))) {
-      if (Date.now() > deadline || children.some((c) => c.proc.exitCode !== null)) throw new Error(`writers did not start: ${children.map((c) => c.stderr).join('').slice(-500)}`);
+      if (Date.now() > deadline || children.some((c) => c.proc.exitCode !== null))
+        throw new Error(
+          `writers did not start: ${children
+            .map((c) => c.stderr)
+            .join('')
+            .slice(-500)}`,
+        );
       await new Promise((r) => setTimeout(r, 20));
     }
     for (const child of children) child.proc.stdin!.end('go\n');
@@ -87,7 +108,13 @@ async function runWriters(options: { writers: number; updatesEach: number; tasks
         return [];
       }
     });
-    if (reports.length === 0) throw new Error(`no writer finished: ${children.map((c) => c.stderr).join('').slice(-500)}`);
+    if (reports.length === 0)
+      throw new Error(
+        `no writer finished: ${children
+          .map((c) => c.stderr)
+          .join('')
+          .slice(-500)}`,
+      );
     const seconds = (Math.max(...reports.map((r) => r.end)) - Math.min(...reports.map((r) => r.start))) / 1000;
     const state = (await readState(paths))!;
     const totalUpdates = options.writers * options.updatesEach;
@@ -96,8 +123,19 @@ async function runWriters(options: { writers: number; updatesEach: number; tasks
     const events = (await readEvents(paths.eventsPath)).length - eventsBefore;
     const problems: string[] = [];
     const failed = codes.filter((code) => code !== 0).length;
-    if (failed > 0) problems.push(`${failed} writer(s) failed: ${children.map((c) => c.stderr).join('').split('\n').find((l) => l.startsWith('error:'))?.slice(0, 200) ?? ''}`);
-    if (ownCounts.some((n) => n !== options.updatesEach)) problems.push(`per-task counters ${Math.min(...ownCounts)}..${Math.max(...ownCounts)}, expected ${options.updatesEach}`);
+    if (failed > 0)
+      problems.push(
+        `${failed} writer(s) failed: ${
+          children
+            .map((c) => c.stderr)
+            .join('')
+            .split('\n')
+            .find((l) => l.startsWith('error:'))
+            ?.slice(0, 200) ?? ''
+        }`,
+      );
+    if (ownCounts.some((n) => n !== options.updatesEach))
+      problems.push(`per-task counters ${Math.min(...ownCounts)}..${Math.max(...ownCounts)}, expected ${options.updatesEach}`);
     if (events !== totalUpdates) problems.push(`${events} events logged, expected ${totalUpdates}`);
     return {
       label: options.label,
@@ -145,17 +183,45 @@ export async function benchLock(options: {
       pause: options.pause,
     });
     if (row.pausedHolders < count) row.problems.push(`only ${row.pausedHolders} of ${count} pauses happened before the writers ended`);
-    options.log(`  ${row.label}: ${row.updatesPerSecond.toFixed(0)} updates/s, ${row.lostUpdates} lost${row.problems.length ? `; ${row.problems.join('; ')}` : ''}`);
+    options.log(
+      `  ${row.label}: ${row.updatesPerSecond.toFixed(0)} updates/s, ${row.lostUpdates} lost${row.problems.length ? `; ${row.problems.join('; ')}` : ''}`,
+    );
     rows.push(row);
   }
   for (const writers of options.writers) {
     const total = writers * options.updatesEach;
     options.log(`lock: ${writers} writers x ${options.updatesEach} updates ...`);
-    rows.push(await runWriters({ writers, updatesEach: options.updatesEach, tasksInState: writers, noLock: false, label: `${writers} writers at once` }));
-    rows.push(await runWriters({ writers: 1, updatesEach: total, tasksInState: writers, noLock: true, label: `1 process, no lock (floor), ${total} updates` }));
-    rows.push(await runWriters({ writers: 1, updatesEach: total, tasksInState: writers, noLock: false, label: `1 process, with lock, ${total} updates` }));
+    rows.push(
+      await runWriters({
+        writers,
+        updatesEach: options.updatesEach,
+        tasksInState: writers,
+        noLock: false,
+        label: `${writers} writers at once`,
+      }),
+    );
+    rows.push(
+      await runWriters({
+        writers: 1,
+        updatesEach: total,
+        tasksInState: writers,
+        noLock: true,
+        label: `1 process, no lock (floor), ${total} updates`,
+      }),
+    );
+    rows.push(
+      await runWriters({
+        writers: 1,
+        updatesEach: total,
+        tasksInState: writers,
+        noLock: false,
+        label: `1 process, with lock, ${total} updates`,
+      }),
+    );
     for (const row of rows.slice(-3)) {
-      options.log(`  ${row.label}: ${row.updatesPerSecond.toFixed(0)} updates/s, ${row.lostUpdates} lost${row.problems.length ? `; ${row.problems.join('; ')}` : ''}`);
+      options.log(
+        `  ${row.label}: ${row.updatesPerSecond.toFixed(0)} updates/s, ${row.lostUpdates} lost${row.problems.length ? `; ${row.problems.join('; ')}` : ''}`,
+      );
     }
   }
   return rows;

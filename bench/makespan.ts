@@ -1,10 +1,19 @@
 // Benchmark 1: makespan of the plan runner and background mode against the ideal schedule and `make -jN` on the same DAG of sleeps.
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { resolveSessionPaths } from '../scripts/lib/session-paths.ts';
-import { readState } from '../scripts/lib/state-store.ts';
-import type { SessionState } from '../scripts/lib/schema.ts';
-import { criticalPathMs, greedyMakespanMs, idealMakespanMs, makefile, planYaml, randomDag, totalWorkMs, type BenchTask } from './lib/dag.ts';
+import { resolveSessionPaths } from '../scripts/lib/state/session-paths.ts';
+import { readState } from '../scripts/lib/state/state-store.ts';
+import type { SessionState } from '../scripts/lib/state/schema.ts';
+import {
+  criticalPathMs,
+  greedyMakespanMs,
+  idealMakespanMs,
+  makefile,
+  planYaml,
+  randomDag,
+  totalWorkMs,
+  type BenchTask,
+} from './lib/dag.ts';
 import { startCommand, startScript, tempProject, waitFor } from './lib/procs.ts';
 
 /** One DAG size and worker count, run three ways side by side. */
@@ -110,12 +119,17 @@ async function runBackground(
       startScript(
         'spawn-agent-mock',
         [
-          '--task_name', task.id,
-          '--goal', `bench task ${task.id}`,
-          '--delay_ms', String(task.durationMs),
+          '--task_name',
+          task.id,
+          '--goal',
+          `bench task ${task.id}`,
+          '--delay_ms',
+          String(task.durationMs),
           ...(task.dependsOn.length > 0 ? ['--depends_on', task.dependsOn.join(',')] : []),
-          '--max_workers', String(workers),
-          '--session_id', 'bench',
+          '--max_workers',
+          String(workers),
+          '--session_id',
+          'bench',
           '--quiet',
         ],
         project.dir,
@@ -128,7 +142,8 @@ async function runBackground(
     const result = span(await readState(resolveSessionPaths({ cwd: project.dir })), dag);
     const failed = codes.filter((code) => code !== 0).length;
     if (pollExit !== 0) result.problems.unshift(`poll-session exit ${pollExit}`);
-    if (failed > 0) result.problems.unshift(`${failed} agent(s) exited non-zero: ${agents.find((a) => a.stderr)?.stderr.slice(-300) ?? ''}`);
+    if (failed > 0)
+      result.problems.unshift(`${failed} agent(s) exited non-zero: ${agents.find((a) => a.stderr)?.stderr.slice(-300) ?? ''}`);
     return { wallMs, ...result, pollExit };
   } finally {
     await project.remove();
@@ -151,7 +166,11 @@ export async function benchMakespan(options: {
   const configs: Array<{ dag: BenchTask[]; seed: number; workers: number[]; label: string | null }> = [];
   if (options.independent) {
     const { tasks, durationMs, workers } = options.independent;
-    const dag = Array.from({ length: tasks }, (_, i) => ({ id: `T${String(i + 1).padStart(3, '0')}`, durationMs, dependsOn: [] as string[] }));
+    const dag = Array.from({ length: tasks }, (_, i) => ({
+      id: `T${String(i + 1).padStart(3, '0')}`,
+      durationMs,
+      dependsOn: [] as string[],
+    }));
     configs.push({ dag, seed: 0, workers: [workers], label: `independent ${durationMs / 1000} s` });
   }
   for (const tasks of options.sizes) {

@@ -82,7 +82,19 @@ async function measure(tasks: number, workers: number, delayMs: number, launcher
   const children = names.map((name) =>
     startScript(
       'spawn-agent-mock',
-      ['--task_name', name, '--goal', `work ${name}`, '--delay_ms', String(delayMs), '--max_workers', String(workers), '--session_id', 'memory', '--quiet'],
+      [
+        '--task_name',
+        name,
+        '--goal',
+        `work ${name}`,
+        '--delay_ms',
+        String(delayMs),
+        '--max_workers',
+        String(workers),
+        '--session_id',
+        'memory',
+        '--quiet',
+      ],
       project.dir,
     ),
   );
@@ -106,7 +118,12 @@ async function measure(tasks: number, workers: number, delayMs: number, launcher
 }
 
 /** Peak RSS summed over the orchestrator's processes while `tasks` tasks run `workers` at a time. */
-export async function benchMemory(options: { tasks: number; workers: number; delayMs: number; log: (line: string) => void }): Promise<MemoryRow[]> {
+export async function benchMemory(options: {
+  tasks: number;
+  workers: number;
+  delayMs: number;
+  log: (line: string) => void;
+}): Promise<MemoryRow[]> {
   const launcher = process.env.DTO_LAUNCH === 'tsx' ? 'tsx' : process.env.DTO_LAUNCH === 'dist' ? 'prebuilt' : 'default';
   options.log(`memory: ${options.tasks} tasks registered at once, --max_workers ${options.workers} (${launcher}) ...`);
   const row = await measure(options.tasks, options.workers, options.delayMs, launcher);

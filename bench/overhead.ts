@@ -1,6 +1,6 @@
 // Benchmark 2: overhead per agent, from the spawn call to `running` in the state and from the agent's end to `completed`.
-import { resolveSessionPaths } from '../scripts/lib/session-paths.ts';
-import { readState } from '../scripts/lib/state-store.ts';
+import { resolveSessionPaths } from '../scripts/lib/state/session-paths.ts';
+import { readState } from '../scripts/lib/state/state-store.ts';
 import { median, p95 } from './lib/stats.ts';
 import { StateObserver, startScript, tempProject, waitFor, type Child } from './lib/procs.ts';
 
@@ -23,7 +23,10 @@ export interface OverheadRow {
 
 const DELAY_MS = 1000;
 
-async function oneRound(agents: number, env: NodeJS.ProcessEnv | undefined): Promise<{ start: number[]; end: number[]; wall: number; problems: string[] }> {
+async function oneRound(
+  agents: number,
+  env: NodeJS.ProcessEnv | undefined,
+): Promise<{ start: number[]; end: number[]; wall: number; problems: string[] }> {
   const project = await tempProject('overhead');
   const observer = new StateObserver(project.sessionDir);
   observer.start();
@@ -35,7 +38,19 @@ async function oneRound(agents: number, env: NodeJS.ProcessEnv | undefined): Pro
         name,
         startScript(
           'spawn-agent-mock',
-          ['--task_name', name, '--goal', `overhead ${name}`, '--delay_ms', String(DELAY_MS), '--max_workers', String(agents), '--session_id', 'overhead', '--quiet'],
+          [
+            '--task_name',
+            name,
+            '--goal',
+            `overhead ${name}`,
+            '--delay_ms',
+            String(DELAY_MS),
+            '--max_workers',
+            String(agents),
+            '--session_id',
+            'overhead',
+            '--quiet',
+          ],
           project.dir,
           env,
         ),
@@ -75,7 +90,8 @@ export async function benchOverhead(options: {
   const rows: OverheadRow[] = [];
   for (const level of options.levels) {
     const env = level.launcher === 'tsx' ? { ...process.env, DTO_LAUNCH: 'tsx' } : undefined;
-    const launcher = level.launcher ?? (process.env.DTO_LAUNCH === 'tsx' ? 'tsx' : process.env.DTO_LAUNCH === 'dist' ? 'prebuilt' : 'default');
+    const launcher =
+      level.launcher ?? (process.env.DTO_LAUNCH === 'tsx' ? 'tsx' : process.env.DTO_LAUNCH === 'dist' ? 'prebuilt' : 'default');
     options.log(`overhead: ${level.agents} agent(s) at once x ${level.rounds} round(s) (${launcher}) ...`);
     const start: number[] = [];
     const end: number[] = [];
@@ -101,7 +117,9 @@ export async function benchOverhead(options: {
       problems: [...new Set(problems)].slice(0, 5),
     });
     const row = rows.at(-1)!;
-    options.log(`  spawn->running median ${row.startMedianMs} ms p95 ${row.startP95Ms} ms; end->completed median ${row.endMedianMs} ms p95 ${row.endP95Ms} ms`);
+    options.log(
+      `  spawn->running median ${row.startMedianMs} ms p95 ${row.startP95Ms} ms; end->completed median ${row.endMedianMs} ms p95 ${row.endP95Ms} ms`,
+    );
   }
   return rows;
 }

@@ -16,7 +16,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { runScript } from '../scripts/lib/launch.ts';
+import { runScript } from '../scripts/lib/launcher/launch.ts';
 
 /** One way of reading the run. */
 export interface PollBytesRow {
@@ -56,9 +56,18 @@ async function measure(mode: PollBytesRow['mode'], options: PollBytesOptions): P
   const dir = await mkdtemp(path.join(os.tmpdir(), 'dto-bench-pollbytes-'));
   try {
     const delayMs = Math.round(options.sliceS * 4 * 1000);
-    const plan = ['tasks:', ...Array.from({ length: tasks }, (_, i) => `  - { id: T-${String(i + 1).padStart(2, '0')}-analysis-task, goal: "part ${i + 1}", delay_ms: ${delayMs} }`)];
+    const plan = [
+      'tasks:',
+      ...Array.from(
+        { length: tasks },
+        (_, i) => `  - { id: T-${String(i + 1).padStart(2, '0')}-analysis-task, goal: "part ${i + 1}", delay_ms: ${delayMs} }`,
+      ),
+    ];
     await writeFile(path.join(dir, 'plan.yaml'), plan.join('\n') + '\n');
-    const started = await runScript('orchestrate', ['plan.yaml', '--agent', 'mock', '--workers', String(workers), '--detach'], { cwd: dir, reject: false });
+    const started = await runScript('orchestrate', ['plan.yaml', '--agent', 'mock', '--workers', String(workers), '--detach'], {
+      cwd: dir,
+      reject: false,
+    });
     if (started.exitCode !== 0) throw new Error(`orchestrate --detach failed: ${started.stderr}`);
     const sizes: number[] = [];
     let exit = 3;
@@ -85,8 +94,12 @@ async function measure(mode: PollBytesRow['mode'], options: PollBytesOptions): P
 
 /** The rows as a Markdown table. */
 export function renderPollBytes(rows: PollBytesRow[]): string {
-  const lines = ['| output | tasks | calls | max bytes / call | median bytes / call | total bytes | last exit |', '| --- | --- | --- | --- | --- | --- | --- |'];
-  for (const r of rows) lines.push(`| ${r.mode} | ${r.tasks} | ${r.calls} | ${r.maxBytes} | ${r.medianBytes} | ${r.totalBytes} | ${r.lastExit} |`);
+  const lines = [
+    '| output | tasks | calls | max bytes / call | median bytes / call | total bytes | last exit |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const r of rows)
+    lines.push(`| ${r.mode} | ${r.tasks} | ${r.calls} | ${r.maxBytes} | ${r.medianBytes} | ${r.totalBytes} | ${r.lastExit} |`);
   return lines.join('\n');
 }
 

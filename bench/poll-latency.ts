@@ -10,10 +10,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { runScript } from '../scripts/lib/launch.ts';
-import { resolveSessionPaths } from '../scripts/lib/session-paths.ts';
-import { updateState } from '../scripts/lib/state-store.ts';
-import { openSession, registerTask, setStatus } from '../scripts/lib/transitions.ts';
+import { runScript } from '../scripts/lib/launcher/launch.ts';
+import { resolveSessionPaths } from '../scripts/lib/state/session-paths.ts';
+import { updateState } from '../scripts/lib/state/state-store.ts';
+import { openSession, registerTask, setStatus } from '../scripts/lib/scheduling/transitions.ts';
 
 const TARGET_MS = 100;
 const rounds = Number(process.argv[2] ?? 30);
@@ -42,7 +42,10 @@ const printedSoon = (pattern: RegExp) => new Promise<number>((resolve) => (waite
 await printedSoon(/Time elapsed/);
 const latencies: number[] = [];
 for (let i = 0; i < rounds; i++) {
-  for (const [status, pattern] of [['running', /a started by/], ['retrying', /a retrying/]] as const) {
+  for (const [status, pattern] of [
+    ['running', /a started by/],
+    ['retrying', /a retrying/],
+  ] as const) {
     const seen = printedSoon(pattern);
     const t0 = performance.now();
     await updateState(paths, (tx) => setStatus(tx, tx.state!, 'a', status, status === 'retrying' ? { reason: 'bench' } : {}));

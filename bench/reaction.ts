@@ -1,8 +1,8 @@
 // Benchmark 5: poll-session's reaction time, from a committed state change to the line on its stdout (not a terminal).
 import { setTimeout as delay } from 'node:timers/promises';
-import { resolveSessionPaths } from '../scripts/lib/session-paths.ts';
-import { updateState } from '../scripts/lib/state-store.ts';
-import { openSession, registerTask, setStatus } from '../scripts/lib/transitions.ts';
+import { resolveSessionPaths } from '../scripts/lib/state/session-paths.ts';
+import { updateState } from '../scripts/lib/state/state-store.ts';
+import { openSession, registerTask, setStatus } from '../scripts/lib/scheduling/transitions.ts';
 import { seededRandom } from './lib/dag.ts';
 import { median, p95 } from './lib/stats.ts';
 import { startScript, tempProject, waitFor } from './lib/procs.ts';
@@ -47,7 +47,8 @@ export async function benchReaction(options: { samples: number; log: (line: stri
   try {
     const ready = Date.now() + 30_000;
     while (!buffer.includes('anchor') && Date.now() < ready && poll.proc.exitCode === null) await delay(20);
-    if (!buffer.includes('anchor')) problems.push(`poll-session printed nothing about the session within 30 s (exit ${poll.proc.exitCode}; ${poll.stderr.slice(-200)})`);
+    if (!buffer.includes('anchor'))
+      problems.push(`poll-session printed nothing about the session within 30 s (exit ${poll.proc.exitCode}; ${poll.stderr.slice(-200)})`);
     await delay(500);
     for (let i = 1; i <= options.samples && poll.proc.exitCode === null; i++) {
       await delay(150 + Math.floor(random() * 350));

@@ -14,8 +14,8 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { buildDist } from '../scripts/lib/build.ts';
-import { isDistFresh } from '../scripts/lib/dist.ts';
+import { buildDist } from '../scripts/lib/launcher/build.ts';
+import { isDistFresh } from '../scripts/lib/launcher/dist.ts';
 import { benchLock, type LockRow } from './lock-writers.ts';
 import { benchMakespan, type MakespanRow } from './makespan.ts';
 import { benchMemory, type MemoryRow } from './memory.ts';
@@ -60,14 +60,20 @@ function checkTargets(r: Results): TargetCheck[] {
       target: `plan runner <= 1.05x ideal (${at})`,
       measured: `${ratio(planIdeal)} (${ms(row.planWallMs)} / ${ms(row.idealMs)})`,
       met: planIdeal <= 1.05,
-      why: planIdeal <= 1.05 ? '' : `${dagGap}; ours / greedy = ${ratio(row.planWallMs / row.greedyMs)}, of which ${ms(row.planWallMs - row.planSpanMs)} is process start, plan load and registration`,
+      why:
+        planIdeal <= 1.05
+          ? ''
+          : `${dagGap}; ours / greedy = ${ratio(row.planWallMs / row.greedyMs)}, of which ${ms(row.planWallMs - row.planSpanMs)} is process start, plan load and registration`,
     });
     const bgIdeal = row.backgroundWallMs / row.idealMs;
     checks.push({
       target: `background mode <= 1.15x ideal (${at})`,
       measured: `${ratio(bgIdeal)} (${ms(row.backgroundWallMs)} / ${ms(row.idealMs)})`,
       met: bgIdeal <= 1.15,
-      why: bgIdeal <= 1.15 ? '' : `${dagGap}; ${row.tasks} agent processes start at once on ${r.machine.cores} cores (${ms(row.backgroundWallMs - row.backgroundSpanMs)} outside the first-start-to-last-end span)`,
+      why:
+        bgIdeal <= 1.15
+          ? ''
+          : `${dagGap}; ${row.tasks} agent processes start at once on ${r.machine.cores} cores (${ms(row.backgroundWallMs - row.backgroundSpanMs)} outside the first-start-to-last-end span)`,
     });
     if (row.xargsMs !== null) {
       const bgXargs = row.backgroundWallMs / row.xargsMs;
@@ -75,7 +81,10 @@ function checkTargets(r: Results): TargetCheck[] {
         target: `background mode <= 1.3x xargs -P${row.workers} (${at}, ${row.label ?? 'no dependencies'})`,
         measured: `${ratio(bgXargs)} (${ms(row.backgroundWallMs)} / ${ms(row.xargsMs)})`,
         met: bgXargs <= 1.3,
-        why: bgXargs <= 1.3 ? '' : `xargs starts each sleep in ~1 ms; here ${row.tasks} Node processes start at once on ${r.machine.cores} cores and no task can start before it is registered (${ms(row.backgroundWallMs - row.backgroundSpanMs)} outside the span)`,
+        why:
+          bgXargs <= 1.3
+            ? ''
+            : `xargs starts each sleep in ~1 ms; here ${row.tasks} Node processes start at once on ${r.machine.cores} cores and no task can start before it is registered (${ms(row.backgroundWallMs - row.backgroundSpanMs)} outside the span)`,
       });
     }
     if (row.tasks === 100) {
@@ -84,7 +93,10 @@ function checkTargets(r: Results): TargetCheck[] {
         target: `background mode <= 1.3x make -j${row.workers} (${at})`,
         measured: `${ratio(bgMake)} (${ms(row.backgroundWallMs)} / ${ms(row.makeMs)})`,
         met: bgMake <= 1.3,
-        why: bgMake <= 1.3 ? '' : `${row.tasks} Node processes start at once on ${r.machine.cores} cores: a task cannot start before it and its dependencies are registered, and the registrations spread over seconds`,
+        why:
+          bgMake <= 1.3
+            ? ''
+            : `${row.tasks} Node processes start at once on ${r.machine.cores} cores: a task cannot start before it and its dependencies are registered, and the registrations spread over seconds`,
       });
     }
     const planMake = row.planWallMs / row.makeMs;
@@ -92,7 +104,10 @@ function checkTargets(r: Results): TargetCheck[] {
       target: `plan runner <= make -j${row.workers} + 5% (${at})`,
       measured: `${ratio(planMake)} (${ms(row.planWallMs)} / ${ms(row.makeMs)})`,
       met: planMake <= 1.05,
-      why: planMake <= 1.05 ? '' : `make starts each sleep in ~1 ms; ours pays one Node start (${ms(row.planWallMs - row.planSpanMs)} outside the span) and a locked state write per transition; make's greedy order also differs`,
+      why:
+        planMake <= 1.05
+          ? ''
+          : `make starts each sleep in ~1 ms; ours pays one Node start (${ms(row.planWallMs - row.planSpanMs)} outside the span) and a locked state write per transition; make's greedy order also differs`,
     });
   }
   const one = r.overhead?.find((row) => row.agents === 1 && row.launcher !== 'tsx');
@@ -122,7 +137,9 @@ function checkTargets(r: Results): TargetCheck[] {
       target: '64 concurrent writers: no lost update, >= 150 updates/s',
       measured: `${lock64.lostUpdates} lost, ${lock64.updatesPerSecond.toFixed(0)} updates/s`,
       met,
-      why: met ? '' : `one process without the lock reaches ${floor ? floor.updatesPerSecond.toFixed(0) : '?'} updates/s on the same state; ${lock64.attemptsPerUpdate.toFixed(1)} lock attempts per update`,
+      why: met
+        ? ''
+        : `one process without the lock reaches ${floor ? floor.updatesPerSecond.toFixed(0) : '?'} updates/s on the same state; ${lock64.attemptsPerUpdate.toFixed(1)} lock attempts per update`,
     });
   }
   for (const row of r.memory ?? []) {
@@ -165,7 +182,23 @@ export function renderResults(r: Results): string {
         '"wall" is from starting the command(s) to the exit of the last process; "span" is first task started to last task ended, from the state.',
       '',
       markdownTable(
-        ['DAG', 'tasks', 'workers', 'ideal', 'greedy', 'xargs -PN', 'make -jN', 'plan wall', 'plan span', 'plan / ideal', 'plan / make', 'bg wall', 'bg span', 'bg / ideal', 'bg / make'],
+        [
+          'DAG',
+          'tasks',
+          'workers',
+          'ideal',
+          'greedy',
+          'xargs -PN',
+          'make -jN',
+          'plan wall',
+          'plan span',
+          'plan / ideal',
+          'plan / make',
+          'bg wall',
+          'bg span',
+          'bg / ideal',
+          'bg / make',
+        ],
         r.makespan.map((row) => [
           row.label ?? `random, seed ${row.seed}`,
           String(row.tasks),
@@ -194,11 +227,19 @@ export function renderResults(r: Results): string {
       '## 2. Overhead per agent',
       '',
       'Mock agents of 1 s started at once (one process each). Start = spawn call to `running` visible in the state; ' +
-        'end = the agent\'s end (`ended_at`) to `completed` visible in the state (an outside observer reads the file on every change).',
+        "end = the agent's end (`ended_at`) to `completed` visible in the state (an outside observer reads the file on every change).",
       '',
       markdownTable(
         ['agents at once', 'launcher', 'samples', 'start median', 'start p95', 'end median', 'end p95'],
-        r.overhead.map((row) => [String(row.agents), row.launcher, String(row.samples), ms(row.startMedianMs), ms(row.startP95Ms), ms(row.endMedianMs), ms(row.endP95Ms)]),
+        r.overhead.map((row) => [
+          String(row.agents),
+          row.launcher,
+          String(row.samples),
+          ms(row.startMedianMs),
+          ms(row.startP95Ms),
+          ms(row.endMedianMs),
+          ms(row.endP95Ms),
+        ]),
       ),
     );
     const problems = r.overhead.flatMap((row) => row.problems);
@@ -209,7 +250,7 @@ export function renderResults(r: Results): string {
       '',
       '## 3. The lock',
       '',
-      'Each update: take the lock, read and validate the state, add 1 to a shared counter and to the writer\'s own task, write a temporary file, rename, append an event, release. ' +
+      "Each update: take the lock, read and validate the state, add 1 to a shared counter and to the writer's own task, write a temporary file, rename, append an event, release. " +
         'Writers start together once loaded. Lost updates = expected minus counted. In the "holders paused" run, the bench reads the lock owner\'s pid from the lock file ' +
         'and stops that process (SIGSTOP) while it holds the lock, longer than the old 3 s stale time, then resumes it; its seconds include the pauses, during which nobody may commit.',
       '',
@@ -239,7 +280,17 @@ export function renderResults(r: Results): string {
         'the peak once every task is registered (what the registered tasks hold), and over the whole run (the N processes starting at once included).',
       '',
       markdownTable(
-        ['tasks', 'workers', 'launcher', 'peak RSS sum, registered', 'processes', 'peak RSS sum, with start-up', 'processes', 'samples', 'wall'],
+        [
+          'tasks',
+          'workers',
+          'launcher',
+          'peak RSS sum, registered',
+          'processes',
+          'peak RSS sum, with start-up',
+          'processes',
+          'samples',
+          'wall',
+        ],
         r.memory.map((row) => [
           String(row.tasks),
           String(row.workers),
@@ -262,7 +313,10 @@ export function renderResults(r: Results): string {
       '',
       'poll-session as it is in this tree, stdout to a pipe; from a committed state change (state renamed, event appended) to the first stdout chunk naming the task.',
       '',
-      markdownTable(['samples', 'median', 'p95', 'max', 'the write itself (median)'], [[String(row.samples), ms(row.medianMs), ms(row.p95Ms), ms(row.maxMs), ms(row.writeMedianMs)]]),
+      markdownTable(
+        ['samples', 'median', 'p95', 'max', 'the write itself (median)'],
+        [[String(row.samples), ms(row.medianMs), ms(row.p95Ms), ms(row.maxMs), ms(row.writeMedianMs)]],
+      ),
     );
     if (row.problems.length) out.push('', `Problems: ${row.problems.join('; ')}`);
   }
@@ -283,7 +337,10 @@ export function renderResults(r: Results): string {
       '',
       '## Targets',
       '',
-      markdownTable(['target', 'measured', 'result', 'why, when missed'], checks.map((c) => [c.target, c.measured, c.met ? 'met' : 'MISSED', c.why || '-'])),
+      markdownTable(
+        ['target', 'measured', 'result', 'why, when missed'],
+        checks.map((c) => [c.target, c.measured, c.met ? 'met' : 'MISSED', c.why || '-']),
+      ),
     );
   }
   return `${out.join('\n')}\n`;
@@ -303,7 +360,9 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     strict: true,
   });
   if (values.help) {
-    process.stdout.write('Usage: npm run bench [-- --quick] [--only makespan,overhead,lock,memory,reaction,pollbytes] [--out FILE] [--no_build]\n');
+    process.stdout.write(
+      'Usage: npm run bench [-- --quick] [--only makespan,overhead,lock,memory,reaction,pollbytes] [--out FILE] [--no_build]\n',
+    );
     return 0;
   }
   const only = values.only ? values.only.split(',').map((s) => s.trim()) : [...SECTIONS];
@@ -324,7 +383,9 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   }
   const launcher = isDistFresh('spawn-agent-mock') ? 'prebuilt JavaScript (dist/)' : 'node --import tsx';
   const results: Results = { machine: machineInfo(), mode: quick ? 'quick' : 'full', launcher, seconds: 0 };
-  log(`bench (${results.mode}) on ${results.machine.cpu}, ${results.machine.cores} cores, Node ${results.machine.node}; agents: ${launcher}`);
+  log(
+    `bench (${results.mode}) on ${results.machine.cpu}, ${results.machine.cores} cores, Node ${results.machine.node}; agents: ${launcher}`,
+  );
 
   if (want('makespan')) {
     results.makespan = await benchMakespan({
@@ -337,11 +398,22 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   }
   if (want('overhead')) {
     const levels = quick
-      ? [{ agents: 1, rounds: 5 }, { agents: 10, rounds: 1 }, { agents: 50, rounds: 1 }, { agents: 1, rounds: 3, launcher: 'tsx' as const }]
-      : [{ agents: 1, rounds: 10 }, { agents: 10, rounds: 3 }, { agents: 50, rounds: 2 }, { agents: 1, rounds: 5, launcher: 'tsx' as const }];
+      ? [
+          { agents: 1, rounds: 5 },
+          { agents: 10, rounds: 1 },
+          { agents: 50, rounds: 1 },
+          { agents: 1, rounds: 3, launcher: 'tsx' as const },
+        ]
+      : [
+          { agents: 1, rounds: 10 },
+          { agents: 10, rounds: 3 },
+          { agents: 50, rounds: 2 },
+          { agents: 1, rounds: 5, launcher: 'tsx' as const },
+        ];
     results.overhead = await benchOverhead({ levels: launcher.startsWith('prebuilt') ? levels : levels.filter((l) => !l.launcher), log });
   }
-  if (want('lock')) results.lock = await benchLock({ writers: [8, 32, 64], updatesEach: 20, pause: { count: quick ? 2 : 4, ms: 3500 }, log });
+  if (want('lock'))
+    results.lock = await benchLock({ writers: [8, 32, 64], updatesEach: 20, pause: { count: quick ? 2 : 4, ms: 3500 }, log });
   if (want('memory')) results.memory = await benchMemory({ tasks: 100, workers: 4, delayMs: quick ? 200 : 500, log });
   if (want('reaction')) results.reaction = await benchReaction({ samples: quick ? 15 : 40, log });
   if (want('pollbytes')) results.pollBytes = await benchPollBytes({ sliceS: 0.5, log });

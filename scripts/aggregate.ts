@@ -8,21 +8,21 @@
  * Writes:  FILE (default .agent/final_output.md) and, with --html, the same path ending in .html; by temporary file and rename.
  * Exit:    0 written, 2 usage error or no session.
  */
-import { writeFileAtomic } from './lib/atomic-write.ts';
+import { writeFileAtomic } from './lib/state/atomic-write.ts';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { runMain, type CommandSpec } from './lib/cli.ts';
-import { flag, parseOptionsOrShowHelp } from './lib/options.ts';
-import { EXIT } from './lib/errors.ts';
-import { readEvents } from './lib/events.ts';
-import { buildReportData } from './lib/report-data.ts';
-import { renderReportHtml } from './lib/report-html.ts';
-import { renderReport } from './lib/report.ts';
-import { DEFAULT_FINAL_OUTPUT, resolveSessionPaths, SESSION_DIR_FLAG } from './lib/session-paths.ts';
-import { checkLines, checkResults, rehearsalBanner } from './lib/report-checks.ts';
-import { launcherCommand } from './lib/dist.ts';
-import { requireState } from './lib/state-store.ts';
-import { renderSummary } from './lib/session-summary.ts';
+import { runMain, type CommandSpec } from './lib/cli/cli.ts';
+import { flag, parseOptionsOrShowHelp } from './lib/cli/options.ts';
+import { EXIT } from './lib/cli/errors.ts';
+import { readEvents } from './lib/state/events.ts';
+import { buildReportData } from './lib/report/report-data.ts';
+import { renderReportHtml } from './lib/report/report-html.ts';
+import { renderReport } from './lib/report/report.ts';
+import { DEFAULT_FINAL_OUTPUT, resolveSessionPaths, SESSION_DIR_FLAG } from './lib/state/session-paths.ts';
+import { checkLines, checkResults, rehearsalBanner } from './lib/report/report-checks.ts';
+import { launcherCommand } from './lib/launcher/dist.ts';
+import { requireState } from './lib/state/state-store.ts';
+import { renderSummary } from './lib/report/session-summary.ts';
 
 /** The command line: flags, `--help` text and examples. */
 export const spec = {

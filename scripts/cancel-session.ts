@@ -8,18 +8,18 @@
  *          SIGTERM to it, its descendants and its own process group (only when it leads one), SIGKILL after the grace period.
  * Exit:    0 done (also when nothing was active), 2 usage error, no session or unknown task.
  */
-import { launcherCommand } from './lib/dist.ts';
-import { runMain, type CommandSpec } from './lib/cli.ts';
-import { flag, parseOptionsOrShowHelp } from './lib/options.ts';
-import { EXIT, OrchestratorError } from './lib/errors.ts';
-import { validateTaskName } from './lib/names.ts';
-import type { RecordedIdentity } from './lib/process-util.ts';
-import { snapshotTree, terminateProcessTree } from './lib/process-tree.ts';
-import { ACTIVE_STATUSES, type TaskRecord } from './lib/schema.ts';
-import { taskOf } from './lib/scheduling.ts';
-import { resolveSessionPaths, SESSION_DIR_FLAG } from './lib/session-paths.ts';
-import { requireState, updateState } from './lib/state-store.ts';
-import { setStatus } from './lib/transitions.ts';
+import { launcherCommand } from './lib/launcher/dist.ts';
+import { runMain, type CommandSpec } from './lib/cli/cli.ts';
+import { flag, parseOptionsOrShowHelp } from './lib/cli/options.ts';
+import { EXIT, OrchestratorError } from './lib/cli/errors.ts';
+import { validateTaskName } from './lib/cli/names.ts';
+import type { RecordedIdentity } from './lib/execution/process-util.ts';
+import { snapshotTree, terminateProcessTree } from './lib/execution/process-tree.ts';
+import { ACTIVE_STATUSES, type TaskRecord } from './lib/state/schema.ts';
+import { taskOf } from './lib/scheduling/scheduling.ts';
+import { resolveSessionPaths, SESSION_DIR_FLAG } from './lib/state/session-paths.ts';
+import { requireState, updateState } from './lib/state/state-store.ts';
+import { setStatus } from './lib/scheduling/transitions.ts';
 
 export const spec = {
   name: 'cancel-session',

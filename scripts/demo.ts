@@ -10,11 +10,11 @@
 import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { runMain, type CommandSpec } from './lib/cli.ts';
-import { flag, parseOptionsOrShowHelp } from './lib/options.ts';
-import { EXIT } from './lib/errors.ts';
-import { runScript } from './lib/launch.ts';
-import { launcherCommand } from './lib/dist.ts';
+import { runMain, type CommandSpec } from './lib/cli/cli.ts';
+import { flag, parseOptionsOrShowHelp } from './lib/cli/options.ts';
+import { EXIT } from './lib/cli/errors.ts';
+import { runScript } from './lib/launcher/launch.ts';
+import { launcherCommand } from './lib/launcher/dist.ts';
 
 export const spec = {
   name: 'demo',

@@ -13,26 +13,26 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { runMain, type CommandSpec, type ParsedFlags } from './lib/cli.ts';
-import { flag, parseOptionsOrShowHelp } from './lib/options.ts';
-import { EXIT, usageError } from './lib/errors.ts';
-import { topologicalBatches } from './lib/graph.ts';
-import { createMockExecutor } from './lib/mock-agent.ts';
-import { loadPlan } from './lib/plan.ts';
-import { abortOnSignals, runPlan } from './lib/plan-runner.ts';
-import type { AgentExecutor } from './lib/agent-types.ts';
-import { createClaudeExecutor } from './lib/claude-agent.ts';
-import { CLAUDE_FLAGS, readClaudeSettings } from './lib/claude-options.ts';
-import { exitCodeFor, renderSummary, summarize } from './lib/session-summary.ts';
-import { buildReportData } from './lib/report-data.ts';
-import { archivePaths, DEFAULT_OUTPUT_DIR, resolveSessionPaths, SESSION_DIR_FLAG, type SessionPaths } from './lib/session-paths.ts';
-import { readState } from './lib/state-store.ts';
-import { checkClaudeReady } from './lib/claude-preflight.ts';
-import { guardBrokenOutput, startDetachedRun } from './lib/detach.ts';
-import { launcherCommand } from './lib/dist.ts';
-import { newSessionId, validateSessionId } from './lib/names.ts';
-import { ACTIVE_STATUSES, RUNNERS, type SessionState } from './lib/schema.ts';
-import { deathReason } from './lib/transitions.ts';
+import { runMain, type CommandSpec, type ParsedFlags } from './lib/cli/cli.ts';
+import { flag, parseOptionsOrShowHelp } from './lib/cli/options.ts';
+import { EXIT, usageError } from './lib/cli/errors.ts';
+import { topologicalBatches } from './lib/scheduling/graph.ts';
+import { createMockExecutor } from './lib/agents/mock-agent.ts';
+import { loadPlan } from './lib/plan/plan.ts';
+import { abortOnSignals, runPlan } from './lib/plan/plan-runner.ts';
+import type { AgentExecutor } from './lib/agents/agent-types.ts';
+import { createClaudeExecutor } from './lib/agents/claude-agent.ts';
+import { CLAUDE_FLAGS, readClaudeSettings } from './lib/agents/claude-options.ts';
+import { exitCodeFor, renderSummary, summarize } from './lib/report/session-summary.ts';
+import { buildReportData } from './lib/report/report-data.ts';
+import { archivePaths, DEFAULT_OUTPUT_DIR, resolveSessionPaths, SESSION_DIR_FLAG, type SessionPaths } from './lib/state/session-paths.ts';
+import { readState } from './lib/state/state-store.ts';
+import { checkClaudeReady } from './lib/agents/claude-preflight.ts';
+import { guardBrokenOutput, startDetachedRun } from './lib/execution/detach.ts';
+import { launcherCommand } from './lib/launcher/dist.ts';
+import { newSessionId, validateSessionId } from './lib/cli/names.ts';
+import { ACTIVE_STATUSES, RUNNERS, type SessionState } from './lib/state/schema.ts';
+import { deathReason } from './lib/scheduling/transitions.ts';
 
 /** spawn-agent's claude flags that make sense for a whole plan (per-task ones such as --task_file and --cwd do not). */
 const { task_file: _taskFile, cwd: _cwd, timeout: _timeout, ...claudeFlags } = CLAUDE_FLAGS;
@@ -46,7 +46,13 @@ const PLAN_CLAUDE_FLAGS = {
     exclusiveMin: true,
     max: 7 * 24 * 3600,
   }),
-  retries: flag.integer({ placeholder: 'N', description: 'claude only: retries of transient API failures per task (default 3).', min: 0, max: 20, default: 3 }),
+  retries: flag.integer({
+    placeholder: 'N',
+    description: 'claude only: retries of transient API failures per task (default 3).',
+    min: 0,
+    max: 20,
+    default: 3,
+  }),
 };
 
 export const spec = {
@@ -58,7 +64,8 @@ export const spec = {
     'rehearses the plan with simulated agents (no account, no real work), claude runs real agents after checking that ' +
     'the claude CLI is logged in. --detach starts the run in the background, independent of this terminal or tool call, ' +
     'and returns at once with the command to wait for it.',
-  usage: 'PLAN --agent mock|claude [--detach] [--workers N] [--resume] [--on_failure stop|continue] [--session_id ID] [--output_dir DIR] [--session_dir DIR]',
+  usage:
+    'PLAN --agent mock|claude [--detach] [--workers N] [--resume] [--on_failure stop|continue] [--session_id ID] [--output_dir DIR] [--session_dir DIR]',
   positionals: ['PLAN'],
   flags: {
     // No default: a missing --agent gets its own message (mock or claude, and what each means).
@@ -67,19 +74,38 @@ export const spec = {
       placeholder: 'mock|claude',
       description: 'Required. mock: a rehearsal with simulated agents (no account; results are not findings). claude: real agents.',
     }),
-    detach: flag.boolean({ description: 'Validate, start the run in its own session (output in <session_dir>/<session_id>.log), print how to wait, exit 0.' }),
+    detach: flag.boolean({
+      description: 'Validate, start the run in its own session (output in <session_dir>/<session_id>.log), print how to wait, exit 0.',
+    }),
     // No default here: the plan's max_workers comes before the fallback of 5.
-    workers: flag.integer({ placeholder: 'N', description: 'Most agents at once (default: the plan\'s max_workers, else 5).', min: 1, max: 256 }),
+    workers: flag.integer({
+      placeholder: 'N',
+      description: "Most agents at once (default: the plan's max_workers, else 5).",
+      min: 1,
+      max: 256,
+    }),
     resume: flag.boolean({ description: 'Keep the current session of this plan; run only tasks not completed.' }),
     on_failure: flag.choice({
       values: ['stop', 'continue'],
       default: 'continue',
       description: 'After a failure: skip every task not started (stop) or only its dependants (continue, default).',
     }),
-    timeout: flag.duration({ placeholder: 'S', description: 'Stop the run after S seconds (exit 3).', unit: 's', min: 0, exclusiveMin: true }),
+    timeout: flag.duration({
+      placeholder: 'S',
+      description: 'Stop the run after S seconds (exit 3).',
+      unit: 's',
+      min: 0,
+      exclusiveMin: true,
+    }),
     session_id: flag.string({ placeholder: 'ID', description: 'Id of the new session (default: generated from the time).' }),
-    skip_preflight: flag.boolean({ description: 'claude only: do not run `claude auth status` first (for set-ups where it cannot answer).' }),
-    output_dir: flag.string({ placeholder: 'DIR', description: `Folder for <task>.md results (default ${DEFAULT_OUTPUT_DIR}).`, default: DEFAULT_OUTPUT_DIR }),
+    skip_preflight: flag.boolean({
+      description: 'claude only: do not run `claude auth status` first (for set-ups where it cannot answer).',
+    }),
+    output_dir: flag.string({
+      placeholder: 'DIR',
+      description: `Folder for <task>.md results (default ${DEFAULT_OUTPUT_DIR}).`,
+      default: DEFAULT_OUTPUT_DIR,
+    }),
     session_dir: SESSION_DIR_FLAG,
     quiet: flag.boolean({ description: 'Print only the final summary.' }),
     ...PLAN_CLAUDE_FLAGS,
@@ -110,8 +136,20 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
   if (!parsed) return EXIT.ok;
   const { options } = parsed;
   const planFile = parsed.positionals[0];
-  if (!planFile) throw usageError(`Missing PLAN: pass the path of a master_plan.md or a YAML plan, e.g. ${launcherCommand('orchestrate', '.agent/master_plan.md --agent mock')}.`);
-  const { agent, on_failure: onFailure, workers: workersFlag, timeout: timeoutS, quiet, detach, resume, session_id: sessionIdFlag } = options;
+  if (!planFile)
+    throw usageError(
+      `Missing PLAN: pass the path of a master_plan.md or a YAML plan, e.g. ${launcherCommand('orchestrate', '.agent/master_plan.md --agent mock')}.`,
+    );
+  const {
+    agent,
+    on_failure: onFailure,
+    workers: workersFlag,
+    timeout: timeoutS,
+    quiet,
+    detach,
+    resume,
+    session_id: sessionIdFlag,
+  } = options;
   if (agent === undefined) {
     throw usageError(
       'Missing --agent: pass --agent mock for a rehearsal (no account needed; agents are simulated and their results are not findings) ' +
@@ -121,10 +159,13 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
   if (sessionIdFlag !== undefined) validateSessionId(sessionIdFlag);
   if (agent === 'mock') {
     const misplaced = [
-      ...[...Object.keys(PLAN_CLAUDE_FLAGS), 'skip_preflight'].filter((name) => parsed.flags[name] !== undefined).map((name) => `--${name}`),
+      ...[...Object.keys(PLAN_CLAUDE_FLAGS), 'skip_preflight']
+        .filter((name) => parsed.flags[name] !== undefined)
+        .map((name) => `--${name}`),
       ...(parsed.passthrough.length ? ['-- ...'] : []),
     ];
-    if (misplaced.length > 0) throw usageError(`${misplaced.join(', ')} only apply to real agents: add --agent claude, or drop them for a mock rehearsal.`);
+    if (misplaced.length > 0)
+      throw usageError(`${misplaced.join(', ')} only apply to real agents: add --agent claude, or drop them for a mock rehearsal.`);
   }
   const paths = resolveSessionPaths({ sessionDir: options.session_dir });
   const outputDir = path.resolve(options.output_dir);
@@ -134,14 +175,19 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
   const workers = workersFlag ?? plan.maxWorkers ?? 5;
   const sessionId = chooseSessionId({ flag: sessionIdFlag, resume, current, detach, paths });
   const say = (line: string) => quiet || process.stdout.write(`${line}\n`);
-  const executorFor = agent === 'mock'
-    ? (task: { delayMs?: number; fail?: boolean }) => createMockExecutor({ delayMs: task.delayMs, fail: task.fail })
-    : claudeExecutorFactory(parsed.flags, parsed.passthrough, options.retries, say);
-  if (agent === 'claude' && !options.skip_preflight) await checkClaudeReady(readClaudeSettings(parsed.flags, parsed.passthrough, env).bin, env);
+  const executorFor =
+    agent === 'mock'
+      ? (task: { delayMs?: number; fail?: boolean }) => createMockExecutor({ delayMs: task.delayMs, fail: task.fail })
+      : claudeExecutorFactory(parsed.flags, parsed.passthrough, options.retries, say);
+  if (agent === 'claude' && !options.skip_preflight)
+    await checkClaudeReady(readClaudeSettings(parsed.flags, parsed.passthrough, env).bin, env);
 
   if (detach) {
     const started = await startDetachedRun({ paths, sessionId: sessionId!, args: childArgv(argv, sessionId!) });
-    const wait = launcherCommand('poll-session', `--timeout 90${options.session_dir === undefined ? '' : ` --session_dir ${JSON.stringify(paths.dir)}`}`);
+    const wait = launcherCommand(
+      'poll-session',
+      `--timeout 90${options.session_dir === undefined ? '' : ` --session_dir ${JSON.stringify(paths.dir)}`}`,
+    );
     process.stdout.write(
       `Started session ${sessionId} in the background (pid ${started.pid}): ${plan.tasks.length} tasks, ${agent} agents.\n` +
         `Log: ${started.logPath}\n` +
@@ -151,17 +197,22 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
   }
 
   const batches = topologicalBatches(Object.fromEntries(plan.tasks.map((task) => [task.id, task.dependsOn])));
-  say(`Plan ${plan.path}: ${plan.tasks.length} tasks, ${batches.length} batches, ${workers} workers, ${agent} agents${agent === 'mock' ? ' (a rehearsal: simulated results)' : ''}.`);
+  say(
+    `Plan ${plan.path}: ${plan.tasks.length} tasks, ${batches.length} batches, ${workers} workers, ${agent} agents${agent === 'mock' ? ' (a rehearsal: simulated results)' : ''}.`,
+  );
   if (plan.request) say(`Request: ${plan.request.split('\n')[0]}`);
   batches.forEach((batch, i) => say(`  Batch ${i + 1}: ${batch.join(', ')}`));
 
   const controller = new AbortController();
   const stopSignals = abortOnSignals(controller);
   let timedOut = false;
-  const timer = timeoutS === undefined ? null : setTimeout(() => {
-    timedOut = true;
-    controller.abort(new Error(`orchestration timed out after ${timeoutS} s`));
-  }, timeoutS * 1000);
+  const timer =
+    timeoutS === undefined
+      ? null
+      : setTimeout(() => {
+          timedOut = true;
+          controller.abort(new Error(`orchestration timed out after ${timeoutS} s`));
+        }, timeoutS * 1000);
   try {
     const result = await runPlan({
       paths,
@@ -199,17 +250,27 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
  * @throws OrchestratorError usage when the id is already taken (the current or an archived session)
  *   or, with `--resume`, is not the current session's.
  */
-function chooseSessionId(options: { flag?: string; resume: boolean; current: SessionState | null; detach: boolean; paths: SessionPaths }): string | undefined {
+function chooseSessionId(options: {
+  flag?: string;
+  resume: boolean;
+  current: SessionState | null;
+  detach: boolean;
+  paths: SessionPaths;
+}): string | undefined {
   const { flag, resume, current, paths } = options;
   if (resume) {
     if (flag !== undefined && flag !== current?.session_id) {
-      throw usageError(`--resume continues the current session (${current?.session_id ?? 'none'}), not ${JSON.stringify(flag)}: drop --session_id.`);
+      throw usageError(
+        `--resume continues the current session (${current?.session_id ?? 'none'}), not ${JSON.stringify(flag)}: drop --session_id.`,
+      );
     }
     return current?.session_id;
   }
   if (flag !== undefined) {
     if (current?.session_id === flag || existsSync(archivePaths(paths, flag).state)) {
-      throw usageError(`Session id ${JSON.stringify(flag)} is already used in ${paths.dir}: pick another --session_id, or leave it out for a generated one.`);
+      throw usageError(
+        `Session id ${JSON.stringify(flag)} is already used in ${paths.dir}: pick another --session_id, or leave it out for a generated one.`,
+      );
     }
     return flag;
   }
@@ -251,16 +312,35 @@ export function childArgv(argv: string[], sessionId: string): string[] {
     kept.push(arg);
   }
   const claudeOnly = kept.some((arg) => arg === '--agent=claude') || kept.some((arg, i) => arg === '--agent' && kept[i + 1] === 'claude');
-  return [...kept, '--session_id', sessionId, ...(claudeOnly ? ['--skip_preflight'] : []), ...(terminator === -1 ? [] : argv.slice(terminator))];
+  return [
+    ...kept,
+    '--session_id',
+    sessionId,
+    ...(claudeOnly ? ['--skip_preflight'] : []),
+    ...(terminator === -1 ? [] : argv.slice(terminator)),
+  ];
 }
 
 /**
  * Builds the real-agent executor factory from the claude flags (validated before anything runs).
  * `--agent_timeout` is spawn-agent's `--timeout` (one claude run); `--timeout` here bounds the whole plan.
  */
-function claudeExecutorFactory(flags: ParsedFlags, passthrough: string[], retries: number, log: (line: string) => void): (task: unknown) => AgentExecutor {
+function claudeExecutorFactory(
+  flags: ParsedFlags,
+  passthrough: string[],
+  retries: number,
+  log: (line: string) => void,
+): (task: unknown) => AgentExecutor {
   const claude = readClaudeSettings({ ...flags, timeout: flags.agent_timeout }, passthrough);
-  const executor = createClaudeExecutor({ bin: claude.bin, args: claude.args, timeoutS: claude.timeoutS, stallTimeoutS: claude.stallTimeoutS, backoffMs: claude.backoffMs, retries, log });
+  const executor = createClaudeExecutor({
+    bin: claude.bin,
+    args: claude.args,
+    timeoutS: claude.timeoutS,
+    stallTimeoutS: claude.stallTimeoutS,
+    backoffMs: claude.backoffMs,
+    retries,
+    log,
+  });
   return () => executor;
 }
 

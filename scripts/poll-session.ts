@@ -11,14 +11,14 @@
  * Exit:    0 all completed, 1 any failed/skipped/cancelled, 2 usage error or no session, 3 tasks still active when the
  *          slice (--timeout) ended, or with --once.
  */
-import { runMain, type CommandSpec } from './lib/cli.ts';
-import { flag, parseOptionsOrShowHelp } from './lib/options.ts';
-import { launcherCommand } from './lib/dist.ts';
-import { EXIT, usageError } from './lib/errors.ts';
-import { followSession, type ProgressSink } from './lib/poll-loop.ts';
-import { loadCursor, saveCursor } from './lib/poll-cursor.ts';
-import { createBoardSink, createJsonSink, createLineSink, createSliceSink, type TerminalStream } from './lib/poll-sinks.ts';
-import { resolveSessionPaths, SESSION_DIR_FLAG } from './lib/session-paths.ts';
+import { runMain, type CommandSpec } from './lib/cli/cli.ts';
+import { flag, parseOptionsOrShowHelp } from './lib/cli/options.ts';
+import { launcherCommand } from './lib/launcher/dist.ts';
+import { EXIT, usageError } from './lib/cli/errors.ts';
+import { followSession, type ProgressSink } from './lib/progress/poll-loop.ts';
+import { loadCursor, saveCursor } from './lib/progress/poll-cursor.ts';
+import { createBoardSink, createJsonSink, createLineSink, createSliceSink, type TerminalStream } from './lib/progress/poll-sinks.ts';
+import { resolveSessionPaths, SESSION_DIR_FLAG } from './lib/state/session-paths.ts';
 
 /** The slice length off a terminal when --timeout is not given (s): well under the 120 s default limit of Claude Code's Bash tool. */
 export const DEFAULT_SLICE_S = 90;

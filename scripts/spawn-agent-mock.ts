@@ -10,14 +10,14 @@
  * Exit: 0 completed, or queued (started later by another process; --wait stays until it ends), 1 failed/skipped/cancelled, 2 usage error or unusable state.
  */
 import path from 'node:path';
-import { parseCommandLine, parseOrShowHelp, integerFlag, runMain, type CommandSpec } from './lib/cli.ts';
-import { EXIT } from './lib/errors.ts';
-import { guardBrokenOutput } from './lib/detach.ts';
-import { launcherCommand } from './lib/dist.ts';
-import { runBackgroundTask, type BackgroundTaskOptions } from './lib/background-task.ts';
-import { createMockExecutor } from './lib/mock-agent.ts';
-import { readSpawnSettings, SPAWN_FLAGS, takeAdoptToken } from './lib/spawn-options.ts';
-import { agentLaunch, MOCK_FLAGS } from './lib/agent-command.ts';
+import { parseCommandLine, parseOrShowHelp, integerFlag, runMain, type CommandSpec } from './lib/cli/cli.ts';
+import { EXIT } from './lib/cli/errors.ts';
+import { guardBrokenOutput } from './lib/execution/detach.ts';
+import { launcherCommand } from './lib/launcher/dist.ts';
+import { runBackgroundTask, type BackgroundTaskOptions } from './lib/execution/background-task.ts';
+import { createMockExecutor } from './lib/agents/mock-agent.ts';
+import { readSpawnSettings, SPAWN_FLAGS, takeAdoptToken } from './lib/execution/spawn-options.ts';
+import { agentLaunch, MOCK_FLAGS } from './lib/execution/agent-command.ts';
 
 export const spec: CommandSpec = {
   name: 'spawn-agent-mock',

@@ -11,16 +11,16 @@
  * Exit: 0 completed, or queued (started later by another process; --wait stays until it ends), 1 failed/skipped/cancelled (including: claude not installed), 2 usage error or unusable state.
  */
 import path from 'node:path';
-import { parseCommandLine, parseOrShowHelp, runMain, stringFlag, type CommandSpec } from './lib/cli.ts';
-import { EXIT } from './lib/errors.ts';
-import { guardBrokenOutput } from './lib/detach.ts';
-import { launcherCommand } from './lib/dist.ts';
-import { runBackgroundTask, type BackgroundTaskOptions } from './lib/background-task.ts';
-import { createClaudeExecutor } from './lib/claude-agent.ts';
-import { CLAUDE_FLAGS, readClaudeSettings } from './lib/claude-options.ts';
-import { readTaskFile } from './lib/claude-prompt.ts';
-import { readSpawnSettings, SPAWN_FLAGS, takeAdoptToken } from './lib/spawn-options.ts';
-import { agentLaunch } from './lib/agent-command.ts';
+import { parseCommandLine, parseOrShowHelp, runMain, stringFlag, type CommandSpec } from './lib/cli/cli.ts';
+import { EXIT } from './lib/cli/errors.ts';
+import { guardBrokenOutput } from './lib/execution/detach.ts';
+import { launcherCommand } from './lib/launcher/dist.ts';
+import { runBackgroundTask, type BackgroundTaskOptions } from './lib/execution/background-task.ts';
+import { createClaudeExecutor } from './lib/agents/claude-agent.ts';
+import { CLAUDE_FLAGS, readClaudeSettings } from './lib/agents/claude-options.ts';
+import { readTaskFile } from './lib/agents/claude-prompt.ts';
+import { readSpawnSettings, SPAWN_FLAGS, takeAdoptToken } from './lib/execution/spawn-options.ts';
+import { agentLaunch } from './lib/execution/agent-command.ts';
 
 export const spec: CommandSpec = {
   name: 'spawn-agent',
@@ -32,12 +32,16 @@ export const spec: CommandSpec = {
     'queued and this process exits 0 at once: the agent that frees a slot (or poll-session, orchestrate) starts it later. Start many with "&": ' +
     'started through scripts/run, each agent runs in a session of its own, so killing the shell or tool call that started it does ' +
     'not stop it (cancel-session does).',
-  usage: '--task_name NAME --goal TEXT [--task_file PATH] [--model M] [--max_turns N] [--permission_mode MODE] [--allowed_tools T] [...] [-- CLAUDE_ARGS]',
+  usage:
+    '--task_name NAME --goal TEXT [--task_file PATH] [--model M] [--max_turns N] [--permission_mode MODE] [--allowed_tools T] [...] [-- CLAUDE_ARGS]',
   flags: { ...SPAWN_FLAGS, ...CLAUDE_FLAGS },
   passthrough: true,
   examples: [
     launcherCommand('spawn-agent', '--task_name scan --goal "List the TODO comments in src/" --permission_mode plan &'),
-    launcherCommand('spawn-agent', '--task_file .agent/tasks/T-02.md --permission_mode acceptEdits --allowed_tools "Read,Edit,Bash(npm test)" --max_turns 30 &'),
+    launcherCommand(
+      'spawn-agent',
+      '--task_file .agent/tasks/T-02.md --permission_mode acceptEdits --allowed_tools "Read,Edit,Bash(npm test)" --max_turns 30 &',
+    ),
     launcherCommand('spawn-agent', '--task_name review --goal "Review the diff" --depends_on scan --model sonnet -- --effort high &'),
   ],
   notes: [

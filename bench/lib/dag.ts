@@ -43,7 +43,11 @@ export function randomDag(options: {
     for (let j = Math.max(0, i - window); j < i && deps.length < maxDeps; j++) {
       if (random() < edgeProbability) deps.push(out[j]!.id);
     }
-    out.push({ id: `t${String(i + 1).padStart(width, '0')}`, durationMs: Math.round((minMs + random() * (maxMs - minMs)) / 10) * 10, dependsOn: deps });
+    out.push({
+      id: `t${String(i + 1).padStart(width, '0')}`,
+      durationMs: Math.round((minMs + random() * (maxMs - minMs)) / 10) * 10,
+      dependsOn: deps,
+    });
   }
   return out;
 }
@@ -75,7 +79,7 @@ export function greedyMakespanMs(dag: readonly BenchTask[], workers: number): nu
   const pending = [...dag];
   let now = 0;
   while (pending.length > 0 || running.length > 0) {
-    for (let i = 0; i < pending.length && running.length < workers; ) {
+    for (let i = 0; i < pending.length && running.length < workers;) {
       const task = pending[i]!;
       if (task.dependsOn.every((d) => (done.get(d) ?? Infinity) <= now)) {
         running.push({ id: task.id, end: now + task.durationMs });
@@ -96,7 +100,8 @@ export function greedyMakespanMs(dag: readonly BenchTask[], workers: number): nu
 /** The DAG as an orchestrate YAML plan (mock agents sleep `delay_ms`). */
 export function planYaml(dag: readonly BenchTask[]): string {
   const lines = dag.map(
-    (task) => `  - { id: ${task.id}, goal: "bench task ${task.id}", depends_on: [${task.dependsOn.join(', ')}], delay_ms: ${task.durationMs} }`,
+    (task) =>
+      `  - { id: ${task.id}, goal: "bench task ${task.id}", depends_on: [${task.dependsOn.join(', ')}], delay_ms: ${task.durationMs} }`,
   );
   return `tasks:\n${lines.join('\n')}\n`;
 }
@@ -104,6 +109,8 @@ export function planYaml(dag: readonly BenchTask[]): string {
 /** The DAG as a Makefile of `sleep` targets, for `make -jN all`. */
 export function makefile(dag: readonly BenchTask[]): string {
   const ids = dag.map((task) => task.id);
-  const rules = dag.map((task) => `${task.id}:${task.dependsOn.map((d) => ` ${d}`).join('')}\n\t@sleep ${(task.durationMs / 1000).toFixed(3)}`);
+  const rules = dag.map(
+    (task) => `${task.id}:${task.dependsOn.map((d) => ` ${d}`).join('')}\n\t@sleep ${(task.durationMs / 1000).toFixed(3)}`,
+  );
   return `.PHONY: all ${ids.join(' ')}\nall: ${ids.join(' ')}\n\n${rules.join('\n\n')}\n`;
 }

@@ -20,6 +20,9 @@ export function machineInfo(): MachineInfo {
     os: `${os.type()} ${os.release()} (${os.arch()})`,
     node: process.version,
     date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-    load: os.loadavg().map((l) => l.toFixed(2)).join(' '),
+    load: os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' '),
   };
 }

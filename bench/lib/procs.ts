@@ -4,7 +4,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { scriptArgv } from '../../scripts/lib/launch.ts';
+import { scriptArgv } from '../../scripts/lib/launcher/launch.ts';
 
 /** A started child and what it printed. */
 export interface Child {
@@ -65,7 +65,9 @@ export async function memoryOf(pid: number): Promise<{ rssKB: number; peakKB: nu
 }
 
 /** A temporary project folder with its session folder created. */
-export async function tempProject(prefix: string): Promise<{ dir: string; sessionDir: string; statePath: string; remove(): Promise<void> }> {
+export async function tempProject(
+  prefix: string,
+): Promise<{ dir: string; sessionDir: string; statePath: string; remove(): Promise<void> }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), `dto-bench-${prefix}-`));
   const sessionDir = path.join(dir, '.agent', 'sessions');
   await mkdir(sessionDir, { recursive: true });

@@ -22,7 +22,11 @@ const cases: Array<[name: string, reply: StubReply, args?: string[], env?: Recor
   ['not_logged_in', glob, [], { ANTHROPIC_API_KEY: undefined }],
   ['max_turns', glob, ['--max-turns', '1']],
   ['max_budget', glob, ['--max-budget-usd', '0.0001', '--max-turns', '5']],
-  ['permission_denied', { type: 'tool_use', name: 'Bash', input: { command: 'rm -rf ./nothing-here', description: 'remove' } }, ['--max-turns', '1']],
+  [
+    'permission_denied',
+    { type: 'tool_use', name: 'Bash', input: { command: 'rm -rf ./nothing-here', description: 'remove' } },
+    ['--max-turns', '1'],
+  ],
   ['usage_error', glob, ['--permission-mode', 'bogus']],
   ['sigterm', { type: 'hang' }, [], {}, 1500],
 ];
@@ -34,7 +38,12 @@ const out: Record<string, unknown> = {};
 for (const [name, reply, args = [], env = {}, killAfterMs] of cases) {
   next = reply;
   const home = mkdtempSync(path.join(os.tmpdir(), 'claude-capture-'));
-  const child = execa(REAL_CLAUDE, ['-p', '--output-format', 'json', ...args], { input: 'Say hello.', cwd: home, reject: false, env: { ...stubEnv(stub, home), ...env } });
+  const child = execa(REAL_CLAUDE, ['-p', '--output-format', 'json', ...args], {
+    input: 'Say hello.',
+    cwd: home,
+    reject: false,
+    env: { ...stubEnv(stub, home), ...env },
+  });
   if (killAfterMs) setTimeout(() => child.kill('SIGTERM'), killAfterMs);
   const result = await child;
   out[name] = { args, exitCode: result.exitCode ?? null, signal: result.signal ?? null, stdout: result.stdout, stderr: result.stderr };

@@ -4,9 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import matter from 'gray-matter';
 import { afterAll } from 'vitest';
-import { readEvents } from '../../scripts/lib/events.ts';
-import { resolveSessionPaths } from '../../scripts/lib/session-paths.ts';
-import { readState } from '../../scripts/lib/state-store.ts';
+import { readEvents } from '../../scripts/lib/state/events.ts';
+import { resolveSessionPaths } from '../../scripts/lib/state/session-paths.ts';
+import { readState } from '../../scripts/lib/state/state-store.ts';
 
 // Removed after the whole file, not after each test, so tests may run concurrently.
 const created: string[] = [];

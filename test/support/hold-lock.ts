@@ -1,7 +1,7 @@
 // Test fixture: takes the session lock, says "locked", and holds it until killed.
 import { mkdir } from 'node:fs/promises';
-import { withLock } from '../../scripts/lib/lock.ts';
-import { resolveSessionPaths } from '../../scripts/lib/session-paths.ts';
+import { withLock } from '../../scripts/lib/state/lock.ts';
+import { resolveSessionPaths } from '../../scripts/lib/state/session-paths.ts';
 
 const paths = resolveSessionPaths({});
 await mkdir(paths.dir, { recursive: true });

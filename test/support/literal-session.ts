@@ -1,5 +1,5 @@
 // Test helper: a session state written as a literal (task records with only the fields a test cares about).
-import { SessionStateSchema, type SessionState, type TaskRecordInput } from '../../scripts/lib/schema.ts';
+import { SessionStateSchema, type SessionState, type TaskRecordInput } from '../../scripts/lib/state/schema.ts';
 
 /** 2026-11-22T10:00:00Z plus `seconds`, as ISO 8601. */
 export function t(seconds: number): string {

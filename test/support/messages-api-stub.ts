@@ -51,7 +51,13 @@ export async function startMessagesApiStub(reply: (request: StubRequest) => Stub
       } catch {
         // Not JSON (HEAD, GET).
       }
-      const request: StubRequest = { method: req.method ?? '', url: req.url ?? '', body, model, apiKey: (req.headers['x-api-key'] as string | undefined) ?? null };
+      const request: StubRequest = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        body,
+        model,
+        apiKey: (req.headers['x-api-key'] as string | undefined) ?? null,
+      };
       requests.push(request);
       if (req.method !== 'POST') return void res.writeHead(200).end();
       if (request.url.startsWith('/v1/messages/count_tokens')) {
@@ -105,11 +111,17 @@ function answer(res: http.ServerResponse, reply: StubReply, model: string, n: nu
     send('content_block_start', { index: 0, content_block: { type: 'text', text: '' } });
     send('content_block_delta', { index: 0, delta: { type: 'text_delta', text: reply.text } });
   } else {
-    send('content_block_start', { index: 0, content_block: { type: 'tool_use', id: reply.id ?? `toolu_stub_${n}`, name: reply.name, input: {} } });
+    send('content_block_start', {
+      index: 0,
+      content_block: { type: 'tool_use', id: reply.id ?? `toolu_stub_${n}`, name: reply.name, input: {} },
+    });
     send('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json: JSON.stringify(reply.input) } });
   }
   send('content_block_stop', { index: 0 });
-  send('message_delta', { delta: { stop_reason: reply.type === 'text' ? 'end_turn' : 'tool_use', stop_sequence: null }, usage: { output_tokens: outputTokens } });
+  send('message_delta', {
+    delta: { stop_reason: reply.type === 'text' ? 'end_turn' : 'tool_use', stop_sequence: null },
+    usage: { output_tokens: outputTokens },
+  });
   send('message_stop', {});
   res.end();
 }
@@ -142,7 +154,9 @@ export function markerReplies(): (request: StubRequest) => StubReply {
       case 'auth':
         return { type: 'error', status: 401, errorType: 'authentication_error', message: 'invalid x-api-key' };
       case 'rate_once':
-        return count === 1 ? { type: 'error', status: 429, errorType: 'rate_limit_error', message: 'Number of requests has exceeded your rate limit' } : text;
+        return count === 1
+          ? { type: 'error', status: 429, errorType: 'rate_limit_error', message: 'Number of requests has exceeded your rate limit' }
+          : text;
       case 'tool_loop':
         return { type: 'tool_use', name: 'Glob', input: { pattern: '*.md' } };
       case 'hang':

@@ -3,10 +3,10 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach } from 'vitest';
-import { runScript } from '../../scripts/lib/launch.ts';
-import { resolveSessionPaths, type SessionPaths } from '../../scripts/lib/session-paths.ts';
-import { readState } from '../../scripts/lib/state-store.ts';
-import type { SessionState } from '../../scripts/lib/schema.ts';
+import { runScript } from '../../scripts/lib/launcher/launch.ts';
+import { resolveSessionPaths, type SessionPaths } from '../../scripts/lib/state/session-paths.ts';
+import { readState } from '../../scripts/lib/state/state-store.ts';
+import type { SessionState } from '../../scripts/lib/state/schema.ts';
 
 const created: string[] = [];
 afterEach(async () => {
@@ -14,7 +14,9 @@ afterEach(async () => {
 });
 
 /** A temporary project directory, removed after the test. */
-export async function tempProject(prefix = 'dto-test-'): Promise<{ dir: string; paths: SessionPaths; state(): Promise<SessionState | null> }> {
+export async function tempProject(
+  prefix = 'dto-test-',
+): Promise<{ dir: string; paths: SessionPaths; state(): Promise<SessionState | null> }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
   created.push(dir);
   const paths = resolveSessionPaths({ cwd: dir });
@@ -35,7 +37,10 @@ export function start(name: string, args: string[], cwd: string, env: Record<str
 export async function listFiles(dir: string): Promise<string[]> {
   try {
     const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-    return entries.filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name))).sort();
+    return entries
+      .filter((e) => e.isFile())
+      .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
+      .sort();
   } catch {
     return [];
   }

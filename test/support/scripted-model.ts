@@ -69,7 +69,8 @@ export function blockFollowingModel(
     return { type: 'tool_use', id, name: 'Bash', input: { command, description: `${kind} (${id})` } };
   };
   const reply = (request: StubRequest): StubReply => {
-    if (request.method !== 'POST' || !request.body.includes(marker) || !request.body.includes('"name":"Bash"')) return { type: 'text', text: 'ok' };
+    if (request.method !== 'POST' || !request.body.includes(marker) || !request.body.includes('"name":"Bash"'))
+      return { type: 'text', text: 'ok' };
     const body = JSON.parse(request.body) as RequestBody;
     const seen = toolResultsOf(body);
     for (const result of seen) results.set(result.id, result);

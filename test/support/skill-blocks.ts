@@ -33,6 +33,7 @@ export async function skillShellBlocks(): Promise<string[]> {
  */
 export async function skillBlock(...needles: string[]): Promise<string> {
   const matches = (await skillShellBlocks()).filter((body) => needles.every((needle) => body.includes(needle)));
-  if (matches.length !== 1) throw new Error(`Expected one SKILL.md sh block containing ${JSON.stringify(needles)}, found ${matches.length}.`);
+  if (matches.length !== 1)
+    throw new Error(`Expected one SKILL.md sh block containing ${JSON.stringify(needles)}, found ${matches.length}.`);
   return matches[0]!;
 }

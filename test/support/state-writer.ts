@@ -10,8 +10,8 @@
 import fs from 'node:fs/promises';
 import { writeSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
-import { resolveSessionPaths } from '../../scripts/lib/session-paths.ts';
-import { updateState } from '../../scripts/lib/state-store.ts';
+import { resolveSessionPaths } from '../../scripts/lib/state/session-paths.ts';
+import { updateState } from '../../scripts/lib/state/state-store.ts';
 
 const [task, count] = process.argv.slice(2);
 const trace = process.env.WRITER_TRACE === '1';

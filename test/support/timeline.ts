@@ -1,5 +1,5 @@
 // Test helper: facts about when tasks ran, from the recorded start and end times.
-import type { SessionState } from '../../scripts/lib/schema.ts';
+import type { SessionState } from '../../scripts/lib/state/schema.ts';
 
 /** Most tasks running at the same instant, from started_at/ended_at (an end at t frees before a start at t). */
 export function maxOverlap(state: SessionState): number {

@@ -1,6 +1,6 @@
 // Test helper: wait until a project's session state satisfies a condition.
 import { setTimeout as delay } from 'node:timers/promises';
-import type { SessionState } from '../../scripts/lib/schema.ts';
+import type { SessionState } from '../../scripts/lib/state/schema.ts';
 
 /** Reads the state every 50 ms until `predicate` holds; throws with the tasks after `timeoutMs`. */
 export async function waitForState(

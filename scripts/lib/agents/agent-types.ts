@@ -1,0 +1,59 @@
+// The contract between the task lifecycle and an agent runner (mock or real `claude -p`).
+import type { LiveProgress } from './claude-stream.ts';
+import type { TaskRecord } from '../state/schema.ts';
+
+/** What a runner knows about the task it executes. */
+export interface AgentContext {
+  taskName: string;
+  /** `Agent-01`, ... */
+  agent: string;
+  goal: string;
+  dependsOn: string[];
+  files: string[];
+  /** 1-based attempt number of this run. */
+  attempt: number;
+  session_id: string;
+  /** The directory the agent works in (the user's project). */
+  cwd: string;
+  /** Absolute path the result file will be written to (by the lifecycle, not the runner). */
+  resultPath: string;
+  /** Result files of completed dependencies, by task name (absolute paths). */
+  dependencyResults: Record<string, string>;
+  /** Aborted on cancel, timeout or a termination signal: stop work and return promptly. */
+  signal: AbortSignal;
+  /**
+   * Marks the task `retrying` between tries of a transient failure.
+   * @param reason - why the last try failed; @param delayMs - the backoff before the next try.
+   */
+  markRetrying(reason: string, delayMs: number): Promise<void>;
+  /** Marks the task `running` again when the next try starts (counts an attempt). */
+  markRunning(): Promise<void>;
+  /**
+   * Records the identity of the process the agent runs as (e.g. the `claude` CLI, started detached),
+   * or null when it ended, so cancel-session can stop it (task field `agent_child`). Optional.
+   */
+  recordChild?(identity: { pid: number; start: string | null; host: string | null } | null): Promise<void>;
+  /**
+   * Records what the agent has done so far (turns, last tool, tokens, estimated cost, API retries;
+   * task field `live`, see `applyLiveProgress` in live-progress.ts). Optional. The claude runner
+   * calls it at most once per 3 s while a run goes on, and once when each run ends; calls never
+   * overlap. A rejected promise is logged and ignored (progress is a hint, never a reason to fail).
+   */
+  recordProgress?(progress: LiveProgress): Promise<void>;
+}
+
+/** What a runner reports when it ends. */
+export interface AgentOutcome {
+  status: 'completed' | 'failed';
+  /** Markdown body of the result file. */
+  body: string;
+  /** The failure's message (recorded as the task's `error`). */
+  error?: string | null;
+  /** Extra result-file frontmatter (cost, tokens, turns, ...). */
+  frontmatter?: Record<string, unknown>;
+  /** Extra fields for the task's state record (cost_usd, input_tokens, ...). */
+  record?: Partial<TaskRecord>;
+}
+
+/** Runs one task's agent. Must not throw for an agent failure: return `status: 'failed'`. */
+export type AgentExecutor = (ctx: AgentContext) => Promise<AgentOutcome>;

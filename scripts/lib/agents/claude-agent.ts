@@ -1,0 +1,271 @@
+// The real agent: runs `claude -p` for a task, follows its event stream, retries transient failures with backoff (resuming a stalled session), and reports cost, tokens and the answer.
+import { setTimeout as delay } from 'node:timers/promises';
+import type { AgentContext, AgentExecutor, AgentOutcome } from './agent-types.ts';
+import { BACKOFF_CAP_MS, backoffDelay } from './backoff.ts';
+import { buildPrompt } from './claude-prompt.ts';
+import { classifyClaudeRun, resultUsage, type ClaudeUsage, type ClaudeVerdict } from './claude-result.ts';
+import { runClaude } from './claude-runner.ts';
+import { StreamTracker, type LiveProgress } from './claude-stream.ts';
+import { DEFAULT_STALL_TIMEOUT_S } from './claude-options.ts';
+import { errorMessage } from '../cli/errors.ts';
+import type { TaskRecord } from '../state/schema.ts';
+
+/** Options of {@link createClaudeExecutor}. */
+export interface ClaudeExecutorOptions {
+  /** The CLI: a command name on PATH or an absolute path. */
+  bin: string;
+  /** The CLI's arguments (`readClaudeSettings().args`). */
+  args: string[];
+  /** Timeout of one run (s); the tree is terminated and the task fails, without retry. */
+  timeoutS: number;
+  /** Retries after a transient failure (0 = one try only). */
+  retries: number;
+  /**
+   * Silence of the CLI's output (s) that counts as a stall: the run's tree is ended and the next
+   * try resumes the Claude session (`--resume`). @default {@link DEFAULT_STALL_TIMEOUT_S}
+   */
+  stallTimeoutS?: number;
+  /** Least time between two `ctx.recordProgress` calls during a run (ms). @default {@link PROGRESS_INTERVAL_MS} */
+  progressIntervalMs?: number;
+  /** Backoff base (ms): retry n waits a random time in [0, min(cap, base * 2^(n-1))]. */
+  backoffMs: number;
+  /** Task-file instructions and its path, added to the prompt. */
+  instructions?: string;
+  taskFilePath?: string;
+  /** Extra environment for the CLI. */
+  env?: Record<string, string | undefined>;
+  /** Wait between SIGTERM and SIGKILL (ms). */
+  killGraceMs?: number;
+  /** Source of jitter, in [0, 1). @default Math.random */
+  random?: () => number;
+  /** Progress lines (retries, permission denials). */
+  log?: (line: string) => void;
+}
+
+/** Least time between two progress records of one agent (ms): at most one state write per 3 s (issue "Agents you can steer while they run"). */
+export const PROGRESS_INTERVAL_MS = 3000;
+
+/** The prompt of a resumed run: the conversation so far is in the Claude session already. */
+export function resumePrompt(reason: string): string {
+  return (
+    `Your previous run of this task was interrupted (${reason}). Nothing you did is lost: continue the task ` +
+    'from where you stopped, then give your final answer exactly as the original instructions ask.\n'
+  );
+}
+
+/**
+ * Progress of all tries of one task: the tries that ended (their last figures) plus the current one.
+ * Cost is null as soon as any try's is unknown.
+ */
+function combineProgress(done: LiveProgress | null, current: LiveProgress): LiveProgress {
+  if (!done) return current;
+  return {
+    ...current,
+    turns: done.turns + current.turns,
+    input_tokens: done.input_tokens + current.input_tokens,
+    output_tokens: done.output_tokens + current.output_tokens,
+    cache_creation_input_tokens: done.cache_creation_input_tokens + current.cache_creation_input_tokens,
+    cache_read_input_tokens: done.cache_read_input_tokens + current.cache_read_input_tokens,
+    est_cost_usd:
+      done.est_cost_usd === null || current.est_cost_usd === null
+        ? null
+        : Math.round((done.est_cost_usd + current.est_cost_usd) * 1e6) / 1e6,
+    api_retries: done.api_retries + current.api_retries,
+    last_tool: current.last_tool ?? done.last_tool,
+    last_api_error: current.last_api_error ?? done.last_api_error,
+  };
+}
+
+/**
+ * Calls `record` at most once per `intervalMs` (the first change at once, later ones after the
+ * interval, the latest progress winning), never two calls at a time; `flush` records the last
+ * progress now and waits for it. Failures go to `log`, never to the caller.
+ */
+function throttled(record: ((progress: LiveProgress) => Promise<void>) | undefined, intervalMs: number, log: (line: string) => void) {
+  let last = -Infinity;
+  let timer: NodeJS.Timeout | undefined;
+  let pending: LiveProgress | null = null;
+  let chain: Promise<void> = Promise.resolve();
+  const send = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    const progress = pending;
+    pending = null;
+    if (!progress || !record) return;
+    last = Date.now();
+    chain = chain.then(() => record(progress)).catch((error: unknown) => log(`progress not recorded: ${errorMessage(error)}`));
+  };
+  return {
+    update(progress: LiveProgress) {
+      if (!record) return;
+      pending = progress;
+      const wait = last + intervalMs - Date.now();
+      if (wait <= 0) send();
+      else timer ??= setTimeout(send, wait);
+    },
+    async flush(progress: LiveProgress) {
+      pending = progress;
+      send();
+      await chain;
+    },
+  };
+}
+
+/**
+ * Adds one try's usage to the running totals: cost (USD) and tokens are summed over tries; turns,
+ * session id and denials are the last try's; models are collected.
+ */
+function addUsage(totals: ClaudeUsage | null, usage: ClaudeUsage): ClaudeUsage {
+  if (!totals) return usage;
+  return {
+    ...usage,
+    cost_usd: Math.round((totals.cost_usd + usage.cost_usd) * 1e6) / 1e6,
+    input_tokens: totals.input_tokens + usage.input_tokens,
+    output_tokens: totals.output_tokens + usage.output_tokens,
+    cache_creation_input_tokens: totals.cache_creation_input_tokens + usage.cache_creation_input_tokens,
+    cache_read_input_tokens: totals.cache_read_input_tokens + usage.cache_read_input_tokens,
+    models: [...new Set([...totals.models, ...usage.models])],
+  };
+}
+
+/** The state-record fields of the totals (schema fields of real agents). */
+function recordFields(totals: ClaudeUsage | null): Partial<TaskRecord> {
+  if (!totals) return {};
+  const { cost_usd, input_tokens, output_tokens, num_turns, claude_session_id, permission_denials } = totals;
+  return { cost_usd, input_tokens, output_tokens, num_turns, claude_session_id, permission_denials };
+}
+
+function quote(text: string): string {
+  return text
+    .trim()
+    .split('\n')
+    .map((line) => `> ${line}`)
+    .join('\n');
+}
+
+/**
+ * Creates the executor of `spawn-agent`: builds the prompt, runs the CLI, and classifies the run
+ * (`classifyClaudeRun`). Transient failures (HTTP 408/429/5xx/529, connection failures) are tried
+ * again up to `retries` times: the task shows `retrying` (with the reason and `next_retry_at`)
+ * during a backoff with full jitter, then `running` with `attempts` counted up. Permanent failures
+ * and timeouts end the task at once, with the CLI's own message as `error`.
+ *
+ * The CLI runs with `--output-format stream-json --verbose`; its lines are read as they come
+ * (claude-stream.ts) and `ctx.recordProgress` gets turns, last tool, tokens, estimated cost and API
+ * retries at most once per `progressIntervalMs` and once at the end of every run. A run silent for
+ * `stallTimeoutS` is ended (tree terminated) and counts as a transient failure (`stalled`); the next
+ * try follows at once with `--resume <session_id>` (the id from `system/init`) and a short prompt to
+ * continue, so the work done is kept; without a session id it starts afresh. A resume the CLI
+ * refuses (usage error) is tried again afresh, within `retries`.
+ *
+ * Outcome: on success the body is the CLI's `result` text verbatim; the result-file frontmatter and
+ * the state record get cost (USD) and tokens summed over all tries, and turns, session id and
+ * permission denials of the last try. Never throws for a failed run (only when aborted).
+ */
+export function createClaudeExecutor(options: ClaudeExecutorOptions): AgentExecutor {
+  const log = options.log ?? (() => {});
+  const stallTimeoutS = options.stallTimeoutS ?? DEFAULT_STALL_TIMEOUT_S;
+  return async (ctx: AgentContext): Promise<AgentOutcome> => {
+    const prompt = buildPrompt(ctx, { instructions: options.instructions, taskFilePath: options.taskFilePath });
+    const progress = throttled(ctx.recordProgress?.bind(ctx), options.progressIntervalMs ?? PROGRESS_INTERVAL_MS, (line) =>
+      log(`[${ctx.agent}] ${ctx.taskName}: ${line}`),
+    );
+    let totals: ClaudeUsage | null = null;
+    let done: LiveProgress | null = null;
+    /** The Claude session to resume on the next try (set by a stall), and why. */
+    const next: { resume: { sessionId: string; reason: string } | null } = { resume: null };
+    for (let tryNumber = 1; ; tryNumber++) {
+      const tracker = new StreamTracker();
+      const resuming = next.resume;
+      const run = await runClaude({
+        bin: options.bin,
+        args: resuming ? [...options.args, '--resume', resuming.sessionId] : options.args,
+        prompt: resuming ? resumePrompt(resuming.reason) : prompt,
+        cwd: ctx.cwd,
+        env: options.env,
+        timeoutMs: options.timeoutS * 1000,
+        stallTimeoutMs: stallTimeoutS * 1000,
+        killGraceMs: options.killGraceMs,
+        signal: ctx.signal,
+        onSpawn: (identity) => void ctx.recordChild?.(identity),
+        onLine: (line) => {
+          if (tracker.push(line)) progress.update(combineProgress(done, tracker.progress()));
+        },
+      });
+      void ctx.recordChild?.(null);
+      done = combineProgress(done, tracker.progress());
+      await progress.flush(done);
+      next.resume = null;
+      const verdict = classifyClaudeRun(run, { bin: options.bin, timeoutS: options.timeoutS, stallTimeoutS });
+      if (verdict.result) totals = addUsage(totals, resultUsage(verdict.result));
+      if (verdict.ok) {
+        if (totals && totals.permission_denials > 0) {
+          log(
+            `[${ctx.agent}] ${ctx.taskName}: warning: ${totals.permission_denials} tool call(s) denied by permissions (${totals.denied_tools.join(', ')})`,
+          );
+        }
+        return completed(verdict.text, totals, tryNumber);
+      }
+      // A resumed session the CLI could not open (a usage error, nothing printed): start afresh instead.
+      const resumeRefused = resuming !== null && verdict.kind === 'permanent' && (verdict.code === 'usage' || verdict.code === 'no_result');
+      if ((verdict.kind === 'transient' || resumeRefused) && tryNumber <= options.retries && !ctx.signal.aborted) {
+        const sessionId: string | null = tracker.sessionId ?? resuming?.sessionId ?? null;
+        const resume = verdict.code === 'stalled' && sessionId !== null ? { sessionId, reason: verdict.message } : null;
+        next.resume = resume;
+        const waitMs = verdict.code === 'stalled' ? 0 : backoffDelay(tryNumber, options.backoffMs, BACKOFF_CAP_MS, options.random);
+        const how = resume
+          ? `resuming Claude session ${resume.sessionId}, `
+          : resumeRefused
+            ? 'the session could not be resumed: starting afresh, '
+            : '';
+        const reason = `${verdict.message}; ${how}retry ${tryNumber} of ${options.retries} in ${(waitMs / 1000).toFixed(1)} s`;
+        log(`[${ctx.agent}] ${ctx.taskName}: retrying: ${reason}`);
+        await ctx.markRetrying(reason, waitMs);
+        await delay(waitMs, undefined, { signal: ctx.signal });
+        await ctx.markRunning();
+        continue;
+      }
+      return failed(ctx, verdict, totals, tryNumber, options.retries, run.stderr);
+    }
+  };
+}
+
+function usageFrontmatter(totals: ClaudeUsage | null, tries: number): Record<string, unknown> {
+  if (!totals) return { tries };
+  const { denied_tools, ...rest } = totals;
+  return { ...rest, ...(denied_tools.length > 0 ? { denied_tools } : {}), tries };
+}
+
+function completed(text: string, totals: ClaudeUsage | null, tries: number): AgentOutcome {
+  return {
+    status: 'completed',
+    body: text.trim() === '' ? '_(the agent returned an empty answer)_\n' : text,
+    frontmatter: { ...usageFrontmatter(totals, tries), ...(text.trim() === '' ? { empty_result: true } : {}) },
+    record: recordFields(totals),
+  };
+}
+
+function failed(
+  ctx: AgentContext,
+  verdict: Extract<ClaudeVerdict, { ok: false }>,
+  totals: ClaudeUsage | null,
+  tries: number,
+  retries: number,
+  stderr: string,
+): AgentOutcome {
+  const triesText = `${tries} ${tries === 1 ? 'try' : 'tries'}`;
+  const gaveUp = verdict.kind === 'transient' ? `; gave up after ${triesText} (--retries ${retries})` : '';
+  const error = `${verdict.message}${gaveUp}`;
+  const stderrTail = stderr.trim().split('\n').slice(-20).join('\n');
+  return {
+    status: 'failed',
+    error,
+    body:
+      `# ${ctx.taskName}: failed\n\n## Error\n${error}\n\n` +
+      `Failure: ${verdict.kind} (${verdict.code}), after ${triesText}.\n\n` +
+      `## Goal\n${quote(ctx.goal)}\n` +
+      (stderrTail ? `\n## claude stderr (last lines)\n\`\`\`\n${stderrTail}\n\`\`\`\n` : ''),
+    frontmatter: { ...usageFrontmatter(totals, tries), failure: verdict.code, failure_kind: verdict.kind },
+    record: recordFields(totals),
+  };
+}

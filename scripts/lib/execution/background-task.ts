@@ -1,0 +1,239 @@
+// The life of one background task: register it and, in the same transaction, take the session's scheduling
+// decision: run it in place if it may start, else leave it queued (no process of its own) and exit.
+import type { AgentLaunch, AgentScript } from './agent-command.ts';
+import { errorMessage, OrchestratorError } from '../cli/errors.ts';
+import type { AgentExecutor } from '../agents/agent-types.ts';
+import { taskLine } from '../progress/event-lines.ts';
+import { checkOutputDir, resultPathFor } from './result-file.ts';
+import { taskOf } from '../scheduling/scheduling.ts';
+import { parseStateJson, TERMINAL_STATUSES, type SessionState, type TaskRecord, type TaskStatus } from '../state/schema.ts';
+import { executeClaimedTask, transitionOwnTask } from './task-execution.ts';
+import type { SessionPaths } from '../state/session-paths.ts';
+import { readState, updateState } from '../state/state-store.ts';
+import { watchState } from '../state/state-watcher.ts';
+import { applyDecision, launchAdoptions, passNeeded, schedulePass } from './task-queue.ts';
+import {
+  openSession,
+  ownerFields,
+  registerTask,
+  registrationConflict,
+  setStatus,
+  type SessionChoice,
+  type TaskRegistration,
+} from '../scheduling/transitions.ts';
+
+/** Default wait for a dependency that is not registered yet (ms): 10 minutes. */
+export const DEFAULT_DEP_TIMEOUT_MS = 10 * 60_000;
+/** How often `--wait` looks at the state when no change wakes it (ms). */
+const WAIT_POLL_MS = 1000;
+
+/** Options of {@link runBackgroundTask}. */
+export interface BackgroundTaskOptions {
+  paths: SessionPaths;
+  session: SessionChoice;
+  task: Omit<TaskRegistration, 'pid'>;
+  /** Absolute result folder. */
+  outputDir: string;
+  /** The directory the agent works in. */
+  agentCwd: string;
+  /** How long to wait for an unregistered dependency to appear (ms). */
+  depTimeoutMs?: number;
+  executor: AgentExecutor;
+  /** Progress lines for the person who started the process (stdout by default). */
+  log?: (line: string) => void;
+  /**
+   * Take over the queued task claimed for a launch with this token (see task-queue.ts) instead of
+   * registering it: set by the process that started this agent, through `DTO_ADOPT_TOKEN`.
+   */
+  adoptToken?: string;
+  /** When the task is queued, stay until it ends (polling the state, holding no slot) and report how it ended. */
+  wait?: boolean;
+  /**
+   * Lets this agent run, after its own task, the next queued task of its kind in the same process
+   * (see runClaimed): the agent script it is, the directory it runs in, and how to build a task's
+   * options from that task's recorded (validated) launch.
+   */
+  continueWith?: { script: AgentScript; cwd: string; build: (launch: AgentLaunch) => BackgroundTaskOptions };
+}
+
+/** How a background task ended, or that it is queued. */
+export interface BackgroundTaskResult {
+  /** The task's status when this process stopped following it: `waiting` when it was queued (and not `wait`). */
+  status: TaskStatus;
+  record: TaskRecord | null;
+  sessionId: string;
+  /** The task could not start at once and was left queued for another process to start. */
+  queued: boolean;
+}
+
+/**
+ * Runs one task as `spawn-agent` and `spawn-agent-mock` do.
+ *
+ * The output folder is checked first (a file, or an unwritable place, is a usage error before
+ * anything is written). Under the lock, in one transaction, the task is registered with this
+ * process's identity (pid, start time, host) and the session's scheduling decision is taken and
+ * recorded (task-queue.ts `applyDecision`): if the task may start now, this process claims it and
+ * runs it in place (heartbeat, result file, outcome), then takes the decision again so the next
+ * queued tasks start. Otherwise the task is left `waiting` with no owner (no pid, no lease), a
+ * line says it is queued and who will start it, and this process returns at once: whoever frees
+ * a slot or changes the picture starts its agent later (a new process of the same launch, with
+ * `adoptToken`). With `wait`, a queued task is followed by reading the state until it ends.
+ * SIGTERM, SIGINT and SIGHUP abort the executor and mark the task failed (or leave it cancelled if
+ * cancel-session got there first).
+ *
+ * @throws OrchestratorError before anything is written when the name conflicts or the state is corrupt.
+ */
+export async function runBackgroundTask(options: BackgroundTaskOptions): Promise<BackgroundTaskResult> {
+  const { paths, task } = options;
+  const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  checkOutputDir(options.outputDir);
+  if (options.adoptToken !== undefined) return adoptTask(options, options.adoptToken, log);
+
+  // Fail before writing anything: a corrupt state file, or a name already in use.
+  const before = await readState(paths);
+  const joining = before && !options.session.newSession && (options.session.sessionId ?? before.session_id) === before.session_id;
+  const early = joining ? registrationConflict(before, task.name) : null;
+  if (early) throw new OrchestratorError('task_conflict', early);
+
+  const registered = await updateState(paths, (tx) => {
+    const state = openSession(tx, options.session);
+    registerTask(tx, state, { ...task, pid: process.pid, depTimeoutMs: options.depTimeoutMs });
+    const applied = applyDecision(tx, state, process.pid, paths.statePath);
+    const own = taskOf(state, task.name)!;
+    if (own.status === 'pending' || own.status === 'waiting') {
+      // Queued: nobody owns it until the process that starts it; no pid, so no lease to renew.
+      Object.assign(own, ownerFields(null), { heartbeat_at: null });
+    }
+    return { adoptions: applied.adoptions, state: parseStateJson(JSON.stringify(state)) };
+  });
+  await launchAdoptions(paths, registered.adoptions);
+  const { state } = registered;
+  const sessionId = state.session_id;
+  const record = taskOf(state, task.name)!;
+  if (record.status === 'running') return runClaimed(options, state, log);
+  log(taskLine(state, task.name));
+  if (TERMINAL_STATUSES.has(record.status)) return { status: record.status, record, sessionId, queued: false };
+  log(
+    `${task.name} is queued (${record.agent}, session ${sessionId}): no process waits for it; the agent that frees a slot, ` +
+      'a running agent, poll-session or orchestrate starts it.',
+  );
+  if (!options.wait) return { status: record.status, record, sessionId, queued: true };
+  const ended = await waitForEnd(paths, task.name, sessionId);
+  if (ended.state) log(taskLine(ended.state, task.name));
+  return { status: ended.record?.status ?? 'cancelled', record: ended.record, sessionId, queued: true };
+}
+
+/** Takes over a task claimed for a launch with `token`, then runs it; a claim that is gone (cancelled, timed out) is left alone. */
+async function adoptTask(options: BackgroundTaskOptions, token: string, log: (line: string) => void): Promise<BackgroundTaskResult> {
+  const { paths, task } = options;
+  const taken = await updateState(paths, (tx) => {
+    const state = tx.state;
+    const record = state ? taskOf(state, task.name) : undefined;
+    if (!state || !record || record.status !== 'running' || record.adoption_token !== token || record.pid !== null) {
+      return { ok: false as const, record: record ?? null, sessionId: state?.session_id ?? '' };
+    }
+    Object.assign(record, ownerFields(process.pid), { adoption_token: null, heartbeat_at: tx.now.toISOString() });
+    return { ok: true as const, state: parseStateJson(JSON.stringify(state)) };
+  });
+  if (!taken.ok) {
+    log(`${task.name}: nothing to take over (the launch claim is gone; status ${taken.record?.status ?? 'unknown'})`);
+    return { status: taken.record?.status ?? 'cancelled', record: taken.record, sessionId: taken.sessionId, queued: false };
+  }
+  return runClaimed(options, taken.state, log);
+}
+
+/**
+ * Runs a task this process owns (status running), then takes the scheduling decision again so the
+ * next tasks start. With `continueWith`, the first queued task it selects whose launch is of this
+ * agent's kind (same script, same directory) is run next in this process, and so on: an agent whose
+ * task ended takes the next one without a new process start; the others get agents of their own.
+ * The result is the first task's.
+ */
+async function runClaimed(options: BackgroundTaskOptions, state: SessionState, log: (line: string) => void): Promise<BackgroundTaskResult> {
+  const { paths } = options;
+  const next = options.continueWith;
+  const keep = next ? (launch: AgentLaunch) => launch.script === next.script && launch.cwd === next.cwd : undefined;
+  let controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => controller.abort(new Error(`agent process terminated by ${signal}`));
+  const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+  for (const signal of signals) process.on(signal, onSignal);
+  let current: BackgroundTaskOptions = options;
+  let currentState = state;
+  let currentLog = log;
+  let first: BackgroundTaskResult | null = null;
+  try {
+    for (;;) {
+      const name = current.task.name;
+      currentLog(taskLine(currentState, name));
+      const finished = await executeClaimedTask({
+        paths,
+        name,
+        state: currentState,
+        resultPath: resultPathFor(current.outputDir, name),
+        agentCwd: current.agentCwd,
+        executor: current.executor,
+        controller,
+        schedule: true,
+      });
+      // This task's slot is free: start whatever may start now (before printing, so the next agent is on its way).
+      const aborted = controller.signal.aborted;
+      const applied = aborted ? null : await schedulePass(paths, { keep }).catch(() => null);
+      const after = await readState(paths).catch(() => null);
+      currentLog(after && taskOf(after, name) ? taskLine(after, name) : `${name} ${finished.status}`);
+      first ??= { ...finished, sessionId: state.session_id, queued: false };
+      const kept = applied?.kept;
+      if (!kept || !next || !after) return first;
+      try {
+        current = { ...next.build(kept.launch), continueWith: next };
+      } catch (error) {
+        // Validated when it was claimed; should its flags no longer build (e.g. a task file removed), say so on the task.
+        await transitionOwnTask(paths, kept.name, (tx, s) =>
+          setStatus(tx, s, kept.name, 'failed', { reason: `could not be started: ${errorMessage(error)}` }),
+        );
+        return first;
+      }
+      currentState = after;
+      currentLog = current.log ?? log;
+      controller = new AbortController();
+    }
+  } finally {
+    // The task has ended; a SIGTERM still on its way (cancel-session signals right after writing the
+    // cancel this process has just seen) must not turn the exit code into "killed by a signal".
+    // Ignored for a moment (the process exits by then), without keeping the process alive.
+    const late = () => {};
+    for (const signal of signals) {
+      process.off(signal, onSignal);
+      process.on(signal, late);
+    }
+    setTimeout(() => {
+      for (const signal of signals) process.off(signal, late);
+    }, LATE_SIGNAL_MS).unref();
+  }
+}
+
+/** How long an agent whose task has ended ignores a termination signal that was already on its way (ms). */
+const LATE_SIGNAL_MS = 2000;
+
+/**
+ * `--wait`: follows a queued task by reading the state (no lock, no slot) until it ends, the session
+ * is replaced or the task is gone. Where nobody else would (a death to record, a queued task that may
+ * start), it takes the scheduling decision itself, so a crashed agent never stalls the queue.
+ */
+async function waitForEnd(
+  paths: SessionPaths,
+  name: string,
+  sessionId: string,
+): Promise<{ record: TaskRecord | null; state: SessionState | null }> {
+  const watcher = watchState(paths, { events: false });
+  try {
+    for (;;) {
+      const state = await readState(paths).catch(() => null);
+      const record = state && state.session_id === sessionId ? (taskOf(state, name) ?? null) : null;
+      if (!state || !record || TERMINAL_STATUSES.has(record.status)) return { record, state };
+      if (passNeeded(state, new Date())) await schedulePass(paths).catch(() => null);
+      await watcher.next(WAIT_POLL_MS);
+    }
+  } finally {
+    watcher.close();
+  }
+}

@@ -1,0 +1,119 @@
+// The flags shared by spawn-agent and spawn-agent-mock, and their translation into a background task.
+import path from 'node:path';
+import { durationFlag, enumFlag, integerFlag, listFlag, stringFlag, type FlagSpec, type ParsedFlags } from '../cli/cli.ts';
+import { usageError } from '../cli/errors.ts';
+import { TASK_NAME_RULE, validateSessionId, validateTaskName } from '../cli/names.ts';
+import { DEP_FAILURE_POLICIES, PRIORITIES, type RunnerKind } from '../state/schema.ts';
+import { DEFAULT_OUTPUT_DIR, resolveSessionPaths, SESSION_DIR_FLAG } from '../state/session-paths.ts';
+import { DEFAULT_DEP_TIMEOUT_MS, type BackgroundTaskOptions } from './background-task.ts';
+import { ADOPT_TOKEN_ENV } from './task-queue.ts';
+
+/**
+ * The adoption token this agent was started with (see task-queue.ts), removed from the environment
+ * so the agent's own children never see it; undefined for an agent started by hand.
+ */
+export function takeAdoptToken(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const token = env[ADOPT_TOKEN_ENV];
+  delete env[ADOPT_TOKEN_ENV];
+  return token === undefined || token === '' ? undefined : token;
+}
+
+/** Flags every spawn script accepts. */
+export const SPAWN_FLAGS: Record<string, FlagSpec> = {
+  task_name: { type: 'string', placeholder: 'NAME', description: `Task name, unique in the session: ${TASK_NAME_RULE}.` },
+  goal: { type: 'string', placeholder: 'TEXT', description: 'What the agent must do (quote it).' },
+  output_dir: { type: 'string', placeholder: 'DIR', description: `Folder for <task_name>.md results (default ${DEFAULT_OUTPUT_DIR}).` },
+  session_dir: SESSION_DIR_FLAG,
+  depends_on: { type: 'string', placeholder: 'A,B', description: 'Tasks that must complete first (waits as "waiting").', multiple: true },
+  on_dep_failure: {
+    type: 'string',
+    placeholder: 'skip|run',
+    description: 'If a dependency fails: skip this task (default) or run anyway.',
+  },
+  dep_timeout: {
+    type: 'string',
+    placeholder: 'S',
+    description: 'Seconds to wait for a dependency that is not registered yet (default 600).',
+  },
+  priority: { type: 'string', placeholder: 'P0..P3', description: 'Order for free worker slots, P0 first (default P2).' },
+  files: {
+    type: 'string',
+    placeholder: 'a.ts,b.ts',
+    description: 'Files this task will change; tasks sharing one never run at once.',
+    multiple: true,
+  },
+  max_workers: { type: 'string', placeholder: 'N', description: 'Most tasks running at once in the session (default 5; kept once set).' },
+  retries: { type: 'string', placeholder: 'N', description: 'Extra attempts allowed after a failure (default 0 for mock, 3 for claude).' },
+  new_session: { type: 'boolean', description: 'Archive the current session (<session_id>.yaml) and start a new one.' },
+  session_id: {
+    type: 'string',
+    placeholder: 'ID',
+    description: 'Join this session, or archive the current one and start it (safe with many "&" starts).',
+  },
+  quiet: { type: 'boolean', description: 'Print nothing but errors.' },
+  wait: {
+    type: 'boolean',
+    description:
+      'If the task is queued, stay until it ends and exit with its outcome (the process only reads the state; it holds no worker slot).',
+  },
+};
+
+/** The parsed, validated common spawn options. */
+export type SpawnSettings = Omit<BackgroundTaskOptions, 'executor' | 'adoptToken'>;
+
+/**
+ * Validates the shared spawn flags and builds the background-task options.
+ *
+ * @param flags - parsed flags; `task_name` and `goal` may come from a task file instead (`defaults`).
+ * @param runner - which runner records the task.
+ * @param defaults - values from a task file, overridden by flags.
+ * @throws OrchestratorError usage errors naming the flag and value.
+ */
+export function readSpawnSettings(
+  flags: ParsedFlags,
+  runner: RunnerKind,
+  defaults: { taskName?: string; goal?: string; dependsOn?: string[]; priority?: string; files?: string[] } = {},
+  cwd = process.cwd(),
+): SpawnSettings {
+  const taskName = validateTaskName(stringFlag(flags, 'task_name') ?? defaults.taskName ?? '');
+  const goal = stringFlag(flags, 'goal') ?? defaults.goal;
+  if (goal === undefined || goal.trim() === '') {
+    throw usageError('Missing --goal: say what the agent must do, e.g. --goal "Scan src/ for TODO comments".');
+  }
+  const dependsOn = flags.depends_on !== undefined ? listFlag(flags, 'depends_on') : (defaults.dependsOn ?? []);
+  dependsOn.forEach((dep) => validateTaskName(dep, '--depends_on'));
+  if (dependsOn.includes(taskName)) throw usageError(`Task ${JSON.stringify(taskName)} cannot depend on itself (--depends_on).`);
+  const priorityRaw = stringFlag(flags, 'priority') ?? defaults.priority;
+  const priority = priorityRaw === undefined ? undefined : enumFlag({ priority: priorityRaw }, 'priority', PRIORITIES);
+  const retries = integerFlag(flags, 'retries', { min: 0, max: 20 }) ?? (runner === 'claude' ? 3 : 0);
+  const depTimeout = durationFlag(flags, 'dep_timeout', { unit: 's', min: 0 });
+  const sessionId = stringFlag(flags, 'session_id');
+  if (sessionId !== undefined) validateSessionId(sessionId);
+  if (flags.new_session && sessionId !== undefined) throw usageError('Give either --new_session or --session_id, not both.');
+  const outputDir = path.resolve(cwd, stringFlag(flags, 'output_dir') ?? DEFAULT_OUTPUT_DIR);
+  const quiet = Boolean(flags.quiet);
+  return {
+    paths: resolveSessionPaths({ cwd, sessionDir: stringFlag(flags, 'session_dir') }),
+    session: {
+      newSession: Boolean(flags.new_session),
+      sessionId,
+      maxWorkers: integerFlag(flags, 'max_workers', { min: 1, max: 256 }),
+    },
+    task: {
+      name: taskName,
+      goal,
+      dependsOn,
+      priority,
+      files: flags.files !== undefined ? listFlag(flags, 'files') : (defaults.files ?? []),
+      onDepFailure: enumFlag(flags, 'on_dep_failure', DEP_FAILURE_POLICIES),
+      runner,
+      maxAttempts: retries + 1,
+      launch: null,
+    },
+    outputDir,
+    agentCwd: cwd,
+    depTimeoutMs: depTimeout === undefined ? DEFAULT_DEP_TIMEOUT_MS : depTimeout * 1000,
+    log: quiet ? () => {} : undefined,
+    wait: Boolean(flags.wait),
+  };
+}

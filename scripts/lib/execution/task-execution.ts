@@ -1,0 +1,236 @@
+// Runs a task that this process has claimed (status running): heartbeat, executor, result file, final status.
+import { errorMessage } from '../cli/errors.ts';
+import { openEventReader } from '../state/event-reader.ts';
+import type { AgentContext, AgentExecutor, AgentOutcome } from '../agents/agent-types.ts';
+import { applyLiveProgress } from '../agents/live-progress.ts';
+import { writeResultFile } from './result-file.ts';
+import { selfIdentity } from './process-identity.ts';
+import { SLOT_STATUSES, taskOf } from '../scheduling/scheduling.ts';
+import { TERMINAL_STATUSES, type SessionState, type TaskRecord, type TaskStatus } from '../state/schema.ts';
+import type { SessionPaths } from '../state/session-paths.ts';
+import { readState, updateState, type StateTransaction } from '../state/state-store.ts';
+import { watchState } from '../state/state-watcher.ts';
+import { setStatus } from '../scheduling/transitions.ts';
+import { schedulePass } from './task-queue.ts';
+
+let selfStart: string | null | undefined;
+
+/**
+ * True while this process still owns the task (nobody cancelled, reaped or replaced it): the
+ * record names this process (pid, and start time when recorded) and has not ended.
+ */
+export function ownsTask(record: TaskRecord | undefined): boolean {
+  if (record === undefined || record.pid !== process.pid || TERMINAL_STATUSES.has(record.status)) return false;
+  selfStart ??= selfIdentity().start;
+  return record.pid_start == null || selfStart === null || record.pid_start === selfStart;
+}
+
+/**
+ * Applies `change` to a task under the lock, but only while this process still owns it.
+ * @returns what `change` returned, or null if the task is no longer ours (or `change` returned null).
+ */
+export async function transitionOwnTask<T>(
+  paths: SessionPaths,
+  name: string,
+  change: (tx: StateTransaction, state: SessionState) => T | null,
+): Promise<T | null> {
+  return updateState(paths, (tx) => {
+    const state = tx.state;
+    if (!state || !ownsTask(taskOf(state, name))) return null;
+    return change(tx, state);
+  });
+}
+
+/** Options of {@link executeClaimedTask}. */
+export interface ExecuteOptions {
+  paths: SessionPaths;
+  name: string;
+  /** The state just after the claim (the task is `running` and owned by this process). */
+  state: SessionState;
+  resultPath: string;
+  /** Directory the agent works in. */
+  agentCwd: string;
+  executor: AgentExecutor;
+  /** Aborting it stops the executor; its reason becomes the failure message. */
+  controller: AbortController;
+  /**
+   * Take the session's scheduling decision at each heartbeat (task-queue.ts `schedulePass`): for a
+   * background agent, which owns nothing else. The plan runner schedules its own tasks in its loop.
+   */
+  schedule?: boolean;
+}
+
+/**
+ * Runs the executor of a claimed task and records its outcome.
+ *
+ * While it runs, the task's heartbeat (`heartbeat_at`) is renewed every `lease_ms / 3`, and a
+ * `cancelled` status written by cancel-session aborts the executor at once (the state file is
+ * watched). The result file is written before the final status, so `completed` always has one.
+ * If the task stopped being ours (cancelled, reaped, replaced), its status is left as it is.
+ *
+ * @returns the task's final status and record.
+ */
+export async function executeClaimedTask(options: ExecuteOptions): Promise<{ status: TaskStatus; record: TaskRecord | null }> {
+  const { paths, name, state, controller } = options;
+  const record = taskOf(state, name)!;
+  const renew = (tx: StateTransaction, s: SessionState | null) => {
+    const current = s ? taskOf(s, name) : undefined;
+    if (current && ownsTask(current) && SLOT_STATUSES.has(current.status)) current.heartbeat_at = tx.now.toISOString();
+  };
+  const heartbeat = setInterval(
+    () => {
+      // With `schedule`, each tick also takes the session's scheduling decision in the same write, so
+      // the deaths of other agents are noticed and their slots given on while anything runs.
+      const beat = options.schedule ? schedulePass(paths, { prelude: renew }) : updateState(paths, (tx) => renew(tx, tx.state));
+      void beat.catch(() => {
+        // A missed heartbeat is retried at the next tick; the lease allows for several.
+      });
+    },
+    Math.max(1000, Math.floor(state.lease_ms / 3)),
+  );
+  heartbeat.unref();
+  const stopWatching = watchForCancel(paths, name, controller);
+
+  let childWrites: Promise<void> = Promise.resolve();
+  const ctx: AgentContext = {
+    taskName: name,
+    agent: record.agent,
+    goal: record.goal,
+    dependsOn: record.depends_on,
+    files: record.files,
+    attempt: record.attempts,
+    session_id: state.session_id,
+    cwd: options.agentCwd,
+    resultPath: options.resultPath,
+    dependencyResults: Object.fromEntries(
+      record.depends_on.flatMap((dep) => {
+        const depPath = taskOf(state, dep)?.result_path;
+        return depPath ? [[dep, depPath]] : [];
+      }),
+    ),
+    signal: controller.signal,
+    markRetrying: async (reason, delayMs) => {
+      await transitionOwnTask(paths, name, (tx, s) =>
+        setStatus(tx, s, name, 'retrying', { reason, next_retry_at: new Date(tx.now.getTime() + delayMs).toISOString() }),
+      );
+    },
+    recordChild: (identity) => {
+      // Serialised, so a late "started" write never lands after the "ended" one.
+      childWrites = childWrites.then(() =>
+        transitionOwnTask(paths, name, (_tx, s) => {
+          taskOf(s, name)!.agent_child = identity;
+          return true;
+        }).then(
+          () => undefined,
+          () => undefined,
+        ),
+      );
+      return childWrites;
+    },
+    recordProgress: async (progress) => {
+      // The runner throttles these (at most one per few seconds); an unchanged picture writes nothing.
+      await transitionOwnTask(paths, name, (tx, s) => applyLiveProgress(tx, s, name, progress));
+    },
+    markRunning: async () => {
+      const running = await transitionOwnTask(paths, name, (tx, s) => setStatus(tx, s, name, 'running'));
+      if (running) ctx.attempt = running.attempts;
+    },
+  };
+
+  let outcome: AgentOutcome;
+  try {
+    outcome = await options.executor(ctx);
+  } catch (error) {
+    outcome = { status: 'failed', error: errorMessage(controller.signal.aborted ? controller.signal.reason : error), body: '' };
+  } finally {
+    clearInterval(heartbeat);
+    stopWatching();
+    await childWrites;
+  }
+  // The agent's end is when its executor returned, before anything is read or written about it.
+  const endedAt = new Date();
+  if (controller.signal.aborted) {
+    const reason = errorMessage(controller.signal.reason);
+    const failed = await transitionOwnTask(paths, name, (tx, s) => setStatus(tx, s, name, 'failed', { reason }));
+    return failed ? { status: 'failed', record: failed } : currentStatus(paths, name);
+  }
+
+  // latest.yaml deleted under us: still write the result file (from the state of the claim), then
+  // the final transition below fails with session_vanished, naming the file and what to do.
+  const latestState = await readState(paths).catch((e: unknown) => {
+    if ((e as { code?: string }).code === 'session_vanished') return state;
+    throw e;
+  });
+  const current = latestState ? taskOf(latestState, name) : undefined;
+  if (!current || !ownsTask(current)) return { status: current?.status ?? 'cancelled', record: current ?? null };
+  const error = outcome.status === 'failed' ? (outcome.error ?? 'agent failed') : undefined;
+  await writeResultFile(
+    options.resultPath,
+    {
+      task: name,
+      agent: current.agent,
+      status: outcome.status,
+      session_id: state.session_id,
+      attempt: current.attempts,
+      runner: current.runner,
+      started_at: current.started_at,
+      ended_at: endedAt.toISOString(),
+      duration_ms: current.started_at ? endedAt.getTime() - Date.parse(current.started_at) : null,
+      depends_on: current.depends_on,
+      error,
+      ...outcome.frontmatter,
+    },
+    outcome.body,
+  );
+  // Spending accumulates over attempts (registerTask carries the earlier attempts' totals over).
+  const spent = { ...outcome.record };
+  for (const key of ['cost_usd', 'input_tokens', 'output_tokens'] as const) {
+    const earlier = current[key];
+    const now = spent[key];
+    if (typeof now === 'number' && typeof earlier === 'number') spent[key] = earlier + now;
+  }
+  const finished = await transitionOwnTask(paths, name, (tx, s) =>
+    setStatus(tx, s, name, outcome.status, { ...spent, ended_at: endedAt.toISOString(), result_path: options.resultPath, reason: error }),
+  );
+  return finished ? { status: finished.status, record: finished } : currentStatus(paths, name);
+}
+
+async function currentStatus(paths: SessionPaths, name: string): Promise<{ status: TaskStatus; record: TaskRecord | null }> {
+  const state = await readState(paths);
+  const latest = (state ? taskOf(state, name) : undefined) ?? null;
+  return { status: latest?.status ?? 'cancelled', record: latest };
+}
+
+/** Longest wait between two looks at the state for a cancel, when no event about the task arrives (ms). */
+const CANCEL_POLL_MS = 2000;
+
+/**
+ * Aborts `controller` as soon as the task is marked `cancelled` in the state. Returns a stop function.
+ * The state is read when an event about this task (or the session) is logged, and every
+ * {@link CANCEL_POLL_MS}: not on every change of every other task.
+ */
+function watchForCancel(paths: SessionPaths, name: string, controller: AbortController): () => void {
+  const watcher = watchState(paths, { state: false });
+  const log = openEventReader(paths.eventsPath);
+  let stopped = false;
+  void (async () => {
+    await log.read().catch(() => undefined);
+    let due = Date.now() + CANCEL_POLL_MS;
+    while (!stopped && !controller.signal.aborted) {
+      await watcher.next(Math.max(0, due - Date.now()));
+      if (stopped) break;
+      const batch = await log.read().catch(() => ({ events: [], rotated: true }));
+      const mine = batch.rotated || batch.events.some((event) => event.task === name || event.task === undefined);
+      if (!mine && Date.now() < due) continue;
+      due = Date.now() + CANCEL_POLL_MS;
+      const state = await readState(paths).catch(() => null);
+      const task = state ? taskOf(state, name) : undefined;
+      if (task?.status === 'cancelled' && task.pid === process.pid) controller.abort(new Error('cancelled by cancel-session'));
+    }
+  })();
+  return () => {
+    stopped = true;
+    watcher.close();
+    void log.close();
+  };
+}

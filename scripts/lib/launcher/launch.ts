@@ -1,0 +1,32 @@
+// Starts this skill's scripts as child processes: prebuilt JavaScript when fresh, else `node --import tsx`; never npx or a shell.
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { execa, type Options } from 'execa';
+import { distScriptPath, isDistFresh } from './dist.ts';
+
+/** Absolute folder of the skill's scripts. */
+export const SCRIPTS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** The tsx loader, resolved from the skill folder (so it works from any working directory). */
+export const TSX_LOADER = import.meta.resolve('tsx');
+
+/**
+ * The node arguments that run a script of the skill: `<dist>/<name>.mjs ...args` when scripts/build
+ * made a bundle that is still fresh (see isDistFresh in dist.ts), else
+ * `--import <tsx> <scripts>/<name>.ts ...args`. Both behave the same; the bundle starts in about a
+ * quarter of the time and half the memory. `DTO_LAUNCH=tsx` forces the TypeScript source.
+ * Arguments are passed as an array (no shell), so goals and prompts are never interpreted.
+ */
+export function scriptArgv(name: string, args: readonly string[]): string[] {
+  if (isDistFresh(name)) return [distScriptPath(name), ...args];
+  return ['--import', TSX_LOADER, path.join(SCRIPTS_DIR, `${name}.ts`), ...args];
+}
+
+/**
+ * Runs a script of the skill as a child process with execa.
+ * @param name - script name without extension, e.g. `spawn-agent-mock`.
+ * @param options - execa options (cwd, stdio, detached, reject, ...).
+ */
+export function runScript<O extends Options>(name: string, args: readonly string[], options: O) {
+  return execa(process.execPath, scriptArgv(name, args), options);
+}

@@ -1,0 +1,244 @@
+// Reads a plan (a seed-style master_plan.md task table, or YAML) into validated tasks.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { OrchestratorError } from '../cli/errors.ts';
+import { validateGraph } from '../scheduling/graph.ts';
+import { findTables, splitLines } from './markdown-table.ts';
+import { TASK_NAME_PATTERN, TASK_NAME_RULE } from '../cli/names.ts';
+import { MAX_TIMER_MS, PRIORITIES, formatIssues, type Priority } from '../state/schema.ts';
+
+/** One task of a plan. */
+export interface PlanTask {
+  id: string;
+  goal: string;
+  dependsOn: string[];
+  priority: Priority;
+  files: string[];
+  /** Read by the mock agent only: simulated work time (ms). */
+  delayMs?: number;
+  /** Read by the mock agent only: fail on purpose. */
+  fail?: boolean;
+}
+
+/** A validated plan. */
+export interface Plan {
+  path: string;
+  format: 'markdown' | 'yaml';
+  request: string | null;
+  maxWorkers: number | null;
+  tasks: PlanTask[];
+}
+
+const YamlTaskSchema = z
+  .object({
+    id: z.string().regex(TASK_NAME_PATTERN, `must match ${TASK_NAME_RULE}`),
+    goal: z.string().refine((goal) => goal.trim() !== '', 'must say what the agent must do (a blank goal is refused, as --goal "" is)'),
+    depends_on: z.union([z.array(z.string()), z.string()]).optional(),
+    priority: z.enum(PRIORITIES).optional(),
+    files: z.array(z.string().min(1)).optional(),
+    delay_ms: z
+      .number()
+      .int()
+      .nonnegative()
+      .max(MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS} ms (about 24.8 days), the longest a timer can wait`)
+      .optional(),
+    fail: z.boolean().optional(),
+  })
+  .strict();
+
+const YamlPlanSchema = z
+  .object({
+    request: z.string().optional(),
+    max_workers: z.number().int().positive().optional(),
+    tasks: z.array(YamlTaskSchema).min(1),
+  })
+  .strict();
+
+/** Splits a dependency cell: "None", "-", "" mean none; ids are separated by commas or spaces. */
+export function parseDependencyList(cell: string | string[] | undefined): string[] {
+  if (cell === undefined) return [];
+  const items = Array.isArray(cell) ? cell : cell.split(/[,\s]+/);
+  return items.map((item) => item.trim().replace(/^`|`$/g, '')).filter((item) => item !== '' && !/^(none|-|—|n\/a)$/i.test(item));
+}
+
+/**
+ * Reads and validates a plan file: `.md` as a master plan, `.yaml`/`.yml`/`.json` as YAML.
+ * Duplicate ids, unknown dependencies, bad ids and cycles are refused before anything runs.
+ * @throws OrchestratorError `invalid_plan` or `dependency_cycle` (exit 2) naming the problem and the file.
+ */
+export async function loadPlan(file: string): Promise<Plan> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new OrchestratorError(
+      'invalid_plan',
+      `Cannot read the plan ${file}: ${(error as Error).message}. Pass the path of a master_plan.md or a YAML plan.`,
+      { cause: error },
+    );
+  }
+  const plan = /\.(ya?ml|json)$/i.test(file) ? parseYamlPlan(text, file) : parseMarkdownPlan(text, file);
+  const seen = new Set<string>();
+  for (const task of plan.tasks) {
+    if (seen.has(task.id))
+      throw new OrchestratorError('invalid_plan', `The plan ${file} lists task ${task.id} twice. Give every task its own id.`);
+    seen.add(task.id);
+  }
+  try {
+    validateGraph(new Map(plan.tasks.map((task) => [task.id, task.dependsOn])));
+  } catch (error) {
+    if (error instanceof OrchestratorError) throw new OrchestratorError(error.code, `${error.message} (plan ${file})`);
+    throw error;
+  }
+  return plan;
+}
+
+/** Parses a YAML plan: `tasks: [{ id, goal, depends_on, priority, files, delay_ms }]`, optional `request`, `max_workers`. */
+export function parseYamlPlan(text: string, file = 'plan.yaml'): Plan {
+  let data: unknown;
+  try {
+    data = YAML.parse(text);
+  } catch (error) {
+    throw new OrchestratorError('invalid_plan', `The plan ${file} is not valid YAML: ${(error as Error).message.split('\n')[0]}.`);
+  }
+  const parsed = YamlPlanSchema.safeParse(data);
+  if (!parsed.success) {
+    throw new OrchestratorError(
+      'invalid_plan',
+      `The plan ${file} does not match the YAML plan format (${formatIssues(parsed.error)}). ` +
+        'Expected: tasks: [{ id, goal, depends_on, priority, files, delay_ms }], optional request and max_workers.',
+    );
+  }
+  return {
+    path: path.resolve(file),
+    format: 'yaml',
+    request: parsed.data.request ?? null,
+    maxWorkers: parsed.data.max_workers ?? null,
+    tasks: parsed.data.tasks.map((task) => ({
+      id: task.id,
+      goal: task.goal,
+      dependsOn: parseDependencyList(task.depends_on),
+      priority: task.priority ?? 'P2',
+      files: task.files ?? [],
+      delayMs: task.delay_ms,
+      fail: task.fail,
+    })),
+  };
+}
+
+/**
+ * Index of the header cell matching the first of `names` that any cell matches (names in order of
+ * preference; case-insensitive, exact after trimming and removing emphasis), or -1.
+ */
+export function columnIndex(header: string[], names: string[]): number {
+  const cells = header.map((cell) => cell.replace(/[*_`]/g, '').trim().toLowerCase());
+  for (const name of names) {
+    const index = cells.indexOf(name.toLowerCase());
+    if (index !== -1) return index;
+  }
+  return -1;
+}
+
+/** Header names of the task-id and dependencies columns (either marks the task table), in order of preference. */
+export const ID_COLUMNS = ['task id', 'id', 'task'];
+export const DEPENDENCY_COLUMNS = ['dependencies', 'deps', 'depends on', 'depends_on'];
+
+/**
+ * Parses a seed-style `master_plan.md`: the first GitHub-flavoured table with a task-id column and a
+ * dependencies column (`| Task ID | Description | Dependencies | ... |`, "None" for no dependency).
+ * A `Description` (or `Task Name`) cell is the goal; `Priority` and `Files` columns are optional.
+ * The request is the blockquote under a heading containing "Request".
+ *
+ * Tables are read as GitHub reads them (marked's lexer): rows need no leading pipe, and a table
+ * ends at a blank line or another block. Every row must have exactly the header's number of
+ * cells (GFM would pad or cut it silently, so a forgotten cell would read as "no dependencies").
+ *
+ * @throws OrchestratorError `invalid_plan` naming `file:line` for a row with the wrong number of
+ *   cells, a bad task id, a bad priority or an empty goal, or when there is no task table.
+ */
+export function parseMarkdownPlan(text: string, file = 'master_plan.md'): Plan {
+  const table = findTables(text).find(
+    (candidate) => columnIndex(candidate.header, ID_COLUMNS) !== -1 && columnIndex(candidate.header, DEPENDENCY_COLUMNS) !== -1,
+  );
+  if (!table) {
+    throw new OrchestratorError(
+      'invalid_plan',
+      `No task table found in ${file}. Expected a Markdown table with the columns "Task ID | Description | Dependencies" ` +
+        '(see templates/master_plan.md), or pass a YAML plan.',
+    );
+  }
+  const idCol = columnIndex(table.header, ID_COLUMNS);
+  const depCol = columnIndex(table.header, DEPENDENCY_COLUMNS);
+  const goalCol = columnIndex(table.header, ['description', 'goal', 'task name', 'name', 'task']);
+  const nameCol = columnIndex(table.header, ['task name', 'name']);
+  const priorityCol = columnIndex(table.header, ['priority']);
+  const filesCol = columnIndex(table.header, ['files']);
+  const goalColumns = [goalCol, nameCol].filter((col) => col !== -1 && col !== idCol);
+  if (goalColumns.length === 0) {
+    throw new OrchestratorError(
+      'invalid_plan',
+      `${file}:${table.start + 1}: the task table has no Description (or Task Name) column, so the agents would have no goal. ` +
+        'Add a "Description" column saying what each task must do.',
+    );
+  }
+  const tasks = table.rows.map(({ line, cells }) => {
+    const where = `${file}:${line + 1}`;
+    if (cells.length !== table.header.length) {
+      throw new OrchestratorError(
+        'invalid_plan',
+        `${where}: this row has ${cells.length} cell${cells.length === 1 ? '' : 's'} but the table header has ${table.header.length} ` +
+          `(${table.header.join(' | ')}). Give every row one cell per column (an empty cell is "| |"; write "None" for no dependencies), ` +
+          'and leave a blank line after the table before other text.',
+      );
+    }
+    const id = (cells[idCol] ?? '').replace(/[`*]/g, '');
+    if (!TASK_NAME_PATTERN.test(id)) {
+      throw new OrchestratorError('invalid_plan', `${where}: task id ${JSON.stringify(id)} must match ${TASK_NAME_RULE}.`);
+    }
+    const description = goalCol !== -1 && goalCol !== idCol ? (cells[goalCol] ?? '') : '';
+    const name = nameCol !== -1 && nameCol !== goalCol ? (cells[nameCol] ?? '') : '';
+    const goal = [name, description].filter((part) => part.trim() !== '').join(': ');
+    if (goal === '') {
+      throw new OrchestratorError(
+        'invalid_plan',
+        `${where}: task ${id} has an empty ${table.header[goalColumns[0]!]} cell. Say what the agent must do (an empty goal is refused, as --goal "" is).`,
+      );
+    }
+    const priorityCell = priorityCol === -1 ? '' : (cells[priorityCol] ?? '').trim().toUpperCase();
+    if (priorityCell && !(PRIORITIES as readonly string[]).includes(priorityCell)) {
+      throw new OrchestratorError(
+        'invalid_plan',
+        `${where}: priority ${JSON.stringify(priorityCell)} of ${id} must be one of ${PRIORITIES.join(', ')}.`,
+      );
+    }
+    return {
+      id,
+      goal,
+      dependsOn: parseDependencyList(cells[depCol]),
+      priority: (priorityCell || 'P2') as Priority,
+      files: filesCol === -1 ? [] : parseDependencyList(cells[filesCol]),
+    };
+  });
+  if (tasks.length === 0) throw new OrchestratorError('invalid_plan', `The task table of ${file} has no rows.`);
+  return {
+    path: path.resolve(file),
+    format: 'markdown',
+    request: extractRequest(splitLines(text).map((line) => line.text)),
+    maxWorkers: null,
+    tasks,
+  };
+}
+
+function extractRequest(lines: string[]): string | null {
+  const heading = lines.findIndex((line) => /^#{1,6}\s.*request/i.test(line));
+  if (heading === -1) return null;
+  const quote: string[] = [];
+  for (const line of lines.slice(heading + 1)) {
+    if (/^#{1,6}\s/.test(line)) break;
+    if (line.startsWith('>')) quote.push(line.replace(/^>\s?/, ''));
+    else if (quote.length > 0 && line.trim() === '') break;
+  }
+  return quote.length > 0 ? quote.join('\n').trim() : null;
+}

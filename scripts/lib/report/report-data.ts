@@ -1,0 +1,160 @@
+// The report of a session as plain data (snake_case, JSON-ready): aggregate --json, poll-session's final summary, and the source of every rendering.
+import type { SessionEvent } from '../state/events.ts';
+import { criticalPath, topologicalBatches } from '../scheduling/graph.ts';
+import { getTask, hasTask, type Priority, type SessionState, type TaskRecord, type TaskStatus } from '../state/schema.ts';
+import { summarize } from './session-summary.ts';
+import { buildTimeline, type TimelineSegment } from './timeline.ts';
+
+/** Version of the {@link ReportData} layout; bumped when a field changes meaning. */
+export const REPORT_SCHEMA_VERSION = 1;
+
+/** One task in the report. Times ISO 8601, durations ms, cost USD. */
+export interface TaskReport {
+  task: string;
+  agent: string;
+  status: TaskStatus;
+  /** 1-based topological batch. */
+  batch: number;
+  depends_on: string[];
+  priority: Priority;
+  attempts: number;
+  max_attempts: number;
+  started_at: string | null;
+  ended_at: string | null;
+  duration_ms: number | null;
+  cost_usd: number | null;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  error: string | null;
+  result_path: string | null;
+  on_critical_path: boolean;
+  /** A claude agent's live progress (turns, last tool, tokens, estimated cost, API retries); absent when none was recorded. */
+  live?: NonNullable<TaskRecord['live']>;
+}
+
+/** The whole report. Documented in references/events.md ("aggregate --json"). */
+export interface ReportData {
+  schema_version: typeof REPORT_SCHEMA_VERSION;
+  session_id: string;
+  /** When the report was computed. */
+  generated_at: string;
+  /** When the session was created. */
+  created_at: string;
+  /** Every task has ended. */
+  finished: boolean;
+  total: number;
+  counts: Record<TaskStatus, number>;
+  /** First start and last end of the tasks that ran. */
+  started_at: string | null;
+  ended_at: string | null;
+  /** From the first start to the last end (ms). */
+  makespan_ms: number | null;
+  /** Sum of the tasks' durations (ms, the last attempt of each). */
+  work_ms: number;
+  /** work_ms / makespan_ms: the average number of tasks running at once. */
+  parallelism: number | null;
+  /** Most tasks running at the same instant, and the session's limit. */
+  peak_workers: number;
+  max_workers: number;
+  /** The longest chain of dependent tasks by duration: the least makespan any schedule could reach, even with unlimited workers. */
+  critical_path: { tasks: string[]; length_ms: number };
+  /** Totals over the tasks that reported a cost (null when none did: mock agents report none). */
+  cost: { usd: number | null; input_tokens: number | null; output_tokens: number | null; reported_tasks: number };
+  /** Tasks that failed, were skipped or were cancelled, with the reason recorded. */
+  failures: Array<{ task: string; agent: string; status: TaskStatus; error: string | null; attempts: number }>;
+  /** Topological batches: batch 1 has no dependencies, batch k depends only on earlier ones. */
+  batches: string[][];
+  /** Every task, in topological order. */
+  tasks: TaskReport[];
+  /** Each run of each task (one per attempt when events are available), by start time. */
+  timeline: TimelineSegment[];
+}
+
+/** Options of {@link buildReportData}. */
+export interface ReportOptions {
+  /** The session's events (from events.jsonl), for a timeline per attempt; null or absent uses the state alone. */
+  events?: readonly SessionEvent[] | null;
+  /** The time of the report, ms since the epoch (default now): `generated_at` and the end of runs still going. */
+  now?: number;
+  /** Failed tasks whose replacement is on its way (counted as not finished). */
+  replacing?: ReadonlySet<string>;
+}
+
+/** The session's dependency graph, restricted to registered tasks (own-key lookups: any task name is safe). */
+export function sessionGraph(state: SessionState): Map<string, string[]> {
+  return new Map(Object.entries(state.tasks).map(([name, task]) => [name, task.depends_on.filter((dep) => hasTask(state.tasks, dep))]));
+}
+
+/** Computes the report's data from a state (and, optionally, its events). */
+export function buildReportData(state: SessionState, options: ReportOptions = {}): ReportData {
+  const now = options.now ?? Date.now();
+  const graph = sessionGraph(state);
+  let batches: string[][];
+  try {
+    batches = topologicalBatches(graph);
+  } catch {
+    batches = [[...graph.keys()]];
+  }
+  const batchOf = new Map(batches.flatMap((names, index) => names.map((name) => [name, index + 1] as const)));
+  const durations = new Map(Object.entries(state.tasks).map(([name, task]) => [name, task.duration_ms ?? 0]));
+  let critical = { path: [] as string[], lengthMs: 0 };
+  try {
+    critical = criticalPath(graph, durations);
+  } catch {
+    // A cycle cannot come from a validated plan; the report still renders without a critical path.
+  }
+  const onPath = new Set(critical.path);
+  const summary = summarize(state, { replacing: options.replacing });
+  const tasks = batches.flat().map((name): TaskReport => {
+    const t = getTask(state.tasks, name)!;
+    return {
+      task: name,
+      agent: t.agent,
+      status: t.status,
+      batch: batchOf.get(name) ?? 1,
+      depends_on: t.depends_on,
+      priority: t.priority,
+      attempts: t.attempts,
+      max_attempts: t.max_attempts,
+      started_at: t.started_at,
+      ended_at: t.ended_at,
+      duration_ms: t.duration_ms,
+      cost_usd: t.cost_usd,
+      input_tokens: t.input_tokens,
+      output_tokens: t.output_tokens,
+      error: t.error,
+      result_path: t.result_path,
+      on_critical_path: onPath.has(name),
+      ...(t.live ? { live: t.live } : {}),
+    };
+  });
+  return {
+    schema_version: REPORT_SCHEMA_VERSION,
+    session_id: state.session_id,
+    generated_at: new Date(now).toISOString(),
+    created_at: state.created_at,
+    finished: summary.finished,
+    total: summary.total,
+    counts: summary.counts,
+    started_at: summary.firstStart,
+    ended_at: summary.lastEnd,
+    makespan_ms: summary.makespanMs,
+    work_ms: summary.workMs,
+    parallelism: summary.parallelism === null ? null : Math.round(summary.parallelism * 100) / 100,
+    peak_workers: summary.peakWorkers,
+    max_workers: state.max_workers,
+    critical_path: { tasks: critical.path, length_ms: critical.lengthMs },
+    cost: {
+      usd: summary.cost.usd,
+      input_tokens: summary.cost.inputTokens,
+      output_tokens: summary.cost.outputTokens,
+      reported_tasks: summary.cost.reportedTasks,
+    },
+    failures: tasks
+      .filter((task) => task.status === 'failed' || task.status === 'skipped' || task.status === 'cancelled')
+      .map((task) => ({ task: task.task, agent: task.agent, status: task.status, error: task.error, attempts: task.attempts })),
+    batches,
+    tasks,
+    timeline: buildTimeline(state, options.events ?? null, now),
+  };
+}

@@ -1,0 +1,234 @@
+// Pure scheduling rules over a session state: dependencies, the worker limit, priorities, file conflicts and leases,
+// and the one scheduling decision (decide) every process of a session takes its turns from.
+import { checkIdentityCached } from '../execution/process-identity.ts';
+import { isProcessAlive } from '../execution/process-util.ts';
+import { ACTIVE_STATUSES, PRIORITIES, TERMINAL_STATUSES, type SessionState, type TaskRecord } from '../state/schema.ts';
+
+/** Statuses that hold one of the session's worker slots. */
+export const SLOT_STATUSES: ReadonlySet<string> = new Set(['running', 'retrying']);
+
+/**
+ * A task's record by name, or undefined: an own-property lookup, so names such as `toString`,
+ * `constructor` or `__proto__` never find something inherited from Object.prototype.
+ */
+export function taskOf(state: SessionState, name: string): TaskRecord | undefined {
+  return Object.hasOwn(state.tasks, name) ? state.tasks[name] : undefined;
+}
+
+/** The registration index of a task (its agent number), the tie-breaker after priority. */
+export function registrationIndex(record: TaskRecord): number {
+  return Number(record.agent.slice('Agent-'.length));
+}
+
+/**
+ * Tasks that must end before `name` may run because they declare a file it declares too (the
+ * seeds' implicit dependency): any running task sharing a file, and any earlier-registered task
+ * sharing one that has not ended. Paths are compared as written after normalising `./`.
+ */
+export function fileConflicts(state: SessionState, name: string): string[] {
+  if (!taskOf(state, name)) return [];
+  return conflictsIn(state, name, new Map(Object.entries(state.tasks).map(([other, task]) => [other, task.status])));
+}
+
+function normaliseFile(file: string): string {
+  return file.replace(/^(\.\/)+/, '').replace(/\/+/g, '/');
+}
+
+/** Number of tasks holding a worker slot (running or retrying, claimed launches included). */
+export function busySlots(state: SessionState): number {
+  return Object.values(state.tasks).filter((task) => SLOT_STATUSES.has(task.status)).length;
+}
+
+/** Orders tasks for a free slot: priority (P0 first), then registration order. */
+export function compareForSlot(a: TaskRecord, b: TaskRecord): number {
+  return PRIORITIES.indexOf(a.priority) - PRIORITIES.indexOf(b.priority) || registrationIndex(a) - registrationIndex(b);
+}
+
+/** Tells whether the recorded owner of a task is still that process (see `checkIdentity`). */
+export type IdentityCheck = (recorded: { pid: number; start?: string | null; host?: string | null }) => 'alive' | 'gone' | 'unknown';
+
+/**
+ * Why an active task is considered dead, or null if it is not.
+ *
+ * Dead when its owner process is gone on this host: the pid does not exist, or exists with another
+ * start time (a pid reused by another process is not the agent), or is <= 1 (never an agent, e.g. a
+ * hand-edited state). Dead too when its lease expired: `heartbeat_at` older than `lease_ms`, for a
+ * running or retrying task, for a launch claimed but never taken over (`adoption_token`, no pid
+ * yet), and for a waiting task whose owner renews its heartbeat while it waits. A queued task
+ * (waiting, no pid) has no owner and never dies.
+ *
+ * @param identity - the identity check (injectable for tests). @default checkIdentityCached (a
+ *   verified pid is re-read from /proc at most every 5 s while it exists; see process-identity.ts)
+ */
+export function deathReason(
+  state: SessionState,
+  record: TaskRecord,
+  now: Date,
+  identity: IdentityCheck = checkIdentityCached,
+): string | null {
+  if (!ACTIVE_STATUSES.has(record.status)) return null;
+  if (record.pid === null) {
+    if (record.adoption_token === null || !record.heartbeat_at) return null;
+    const age = now.getTime() - Date.parse(record.heartbeat_at);
+    return age > state.lease_ms
+      ? `launched agent never took the task over in ${Math.round(age / 1000)} s (lease ${state.lease_ms / 1000} s)`
+      : null;
+  }
+  const verdict = identity({ pid: record.pid, start: record.pid_start, host: record.host });
+  if (verdict === 'gone') {
+    if (record.pid <= 1) return `agent process exited without reporting (pid ${record.pid} can never be an agent)`;
+    return isProcessAlive(record.pid)
+      ? `agent process exited without reporting (pid ${record.pid} now belongs to another process)`
+      : 'agent process exited without reporting';
+  }
+  if (record.heartbeat_at) {
+    const age = now.getTime() - Date.parse(record.heartbeat_at);
+    const who = SLOT_STATUSES.has(record.status) ? 'agent' : `${record.status} agent`;
+    if (age > state.lease_ms) return `${who} heartbeat stale for ${Math.round(age / 1000)} s (lease ${state.lease_ms / 1000} s)`;
+  }
+  return null;
+}
+
+/** Options of {@link decide}. */
+export interface DecideOptions {
+  /** The decision's clock (dependency deadlines, leases). */
+  now: Date;
+  /**
+   * The process asking (its pid). The answer then lists only what it may act on: tasks it owns and
+   * queued tasks nobody owns (waiting, `pid` null). Slots still go in the session's order, so a task
+   * of another owner ahead in the queue keeps its slot for that owner. Omitted: every task.
+   */
+  owner?: number;
+  /** Tells whether a recorded owner is alive (default {@link checkIdentityCached}; tests inject one). */
+  identity?: IdentityCheck;
+}
+
+/** What the session should do now (see {@link decide}). */
+export interface Decision {
+  /** Waiting tasks that take a free slot now, in slot order. */
+  start: string[];
+  /** Waiting tasks to mark `skipped`: a dependency failed, was skipped or was cancelled. */
+  skip: Array<{ name: string; reason: string }>;
+  /** Tasks to mark `failed`: a dependency never appeared by the deadline, or (`died`) the owner died or its lease expired. */
+  fail: Array<{ name: string; reason: string; died: boolean }>;
+  /** Tasks that keep waiting, and on what (dependencies, tasks holding a file; empty: a worker slot). */
+  wait: Array<{ name: string; on: string[] }>;
+}
+
+/**
+ * The one scheduling decision of a session, a pure function of its state (plus the clock and the
+ * identity check): both background agents and the plan runner, poll-session and orchestrate take
+ * their turns from it, so every process of a session agrees on who runs next.
+ *
+ * 1. Active tasks whose owner died or whose lease expired fail (`died`), freeing their slots.
+ * 2. Waiting tasks (`pending`/`waiting`) whose dependency ended badly are skipped (unless
+ *    `on_dep_failure: run`); those with a dependency still unregistered past `dep_deadline` fail.
+ *    Both cascade within the same decision: a dependant of a task skipped here is skipped too.
+ * 3. The remaining waiting tasks whose dependencies completed and that hold no file conflict
+ *    ({@link fileConflicts}) take the free slots (`max_workers` minus every running/retrying task of
+ *    every process) by priority (P0 first), then registration order; the rest wait.
+ *
+ * @returns the decision, each list in slot order (start) or registration order (the rest).
+ */
+export function decide(state: SessionState, options: DecideOptions): Decision {
+  const { now, owner } = options;
+  const identity = options.identity ?? checkIdentityCached;
+  const status = new Map<string, string>();
+  const entries = Object.entries(state.tasks).sort(([, a], [, b]) => registrationIndex(a) - registrationIndex(b));
+  for (const [name, task] of entries) status.set(name, task.status);
+  const all: Decision = { start: [], skip: [], fail: [], wait: [] };
+  for (const [name, task] of entries) {
+    const reason = deathReason(state, task, now, identity);
+    if (reason !== null) {
+      all.fail.push({ name, reason, died: true });
+      status.set(name, 'failed');
+    }
+  }
+  const waiting = (name: string) => status.get(name) === 'pending' || status.get(name) === 'waiting';
+  // Skips and dependency time-outs cascade: repeat until a pass changes nothing.
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const [name, task] of entries) {
+      if (!waiting(name)) continue;
+      const missing: string[] = [];
+      for (const dep of task.depends_on) {
+        const depStatus = status.get(dep);
+        if (depStatus === undefined) {
+          missing.push(dep);
+        } else if (
+          depStatus !== 'completed' &&
+          TERMINAL_STATUSES.has(depStatus as TaskRecord['status']) &&
+          task.on_dep_failure === 'skip'
+        ) {
+          all.skip.push({ name, reason: `dependency ${dep} ${depStatus === 'cancelled' ? 'was cancelled' : depStatus}` });
+          status.set(name, 'skipped');
+          changed = true;
+          break;
+        }
+      }
+      if (waiting(name) && missing.length > 0 && task.dep_deadline !== null && now.getTime() > Date.parse(task.dep_deadline)) {
+        const waited = Math.round((Date.parse(task.dep_deadline) - Date.parse(task.registered_at)) / 1000);
+        all.fail.push({ name, reason: `dependency ${missing.join(', ')} never appeared in the session (waited ${waited} s)`, died: false });
+        status.set(name, 'failed');
+        changed = true;
+      }
+    }
+  }
+  const holdsSlot = (name: string) => SLOT_STATUSES.has(status.get(name)!);
+  let free = state.max_workers - entries.filter(([name]) => holdsSlot(name)).length;
+  const ready: Array<[string, TaskRecord]> = [];
+  for (const [name, task] of entries) {
+    if (!waiting(name)) continue;
+    const on = task.depends_on.filter(
+      (dep) => status.get(dep) !== 'completed' && !TERMINAL_STATUSES.has(status.get(dep) as TaskRecord['status']),
+    );
+    if (on.length > 0) {
+      all.wait.push({ name, on });
+      continue;
+    }
+    const conflicts = conflictsIn(state, name, status);
+    if (conflicts.length > 0) all.wait.push({ name, on: conflicts });
+    else ready.push([name, task]);
+  }
+  ready.sort(([, a], [, b]) => compareForSlot(a, b));
+  const slotWaits: Array<{ name: string; on: string[] }> = [];
+  for (const [name] of ready) {
+    if (free > 0) {
+      all.start.push(name);
+      free -= 1;
+    } else {
+      slotWaits.push({ name, on: [] });
+    }
+  }
+  all.wait = [...all.wait, ...slotWaits].sort(
+    (a, b) => registrationIndex(taskOf(state, a.name)!) - registrationIndex(taskOf(state, b.name)!),
+  );
+  if (owner === undefined) return all;
+  const mine = (name: string) => {
+    const pid = taskOf(state, name)!.pid;
+    return pid === owner || pid === null;
+  };
+  return {
+    start: all.start.filter(mine),
+    skip: all.skip.filter(({ name }) => mine(name)),
+    // Anyone may record a death: the dead cannot.
+    fail: all.fail.filter(({ name, died }) => died || mine(name)),
+    wait: all.wait.filter(({ name }) => mine(name)),
+  };
+}
+
+/** {@link fileConflicts} judged on the decision's statuses (tasks it has just failed or skipped hold nothing). */
+function conflictsIn(state: SessionState, name: string, status: ReadonlyMap<string, string>): string[] {
+  const task = taskOf(state, name)!;
+  if (task.files.length === 0) return [];
+  const mine = new Set(task.files.map(normaliseFile));
+  const index = registrationIndex(task);
+  const conflicts: string[] = [];
+  for (const [other, record] of Object.entries(state.tasks)) {
+    const now = status.get(other)! as TaskRecord['status'];
+    if (other === name || TERMINAL_STATUSES.has(now)) continue;
+    const holds = SLOT_STATUSES.has(now) || registrationIndex(record) < index;
+    if (holds && record.files.some((file) => mine.has(normaliseFile(file)))) conflicts.push(other);
+  }
+  return conflicts;
+}

@@ -1,0 +1,252 @@
+// The versioned zod schema of the session state file (`latest.yaml`) and its types.
+import { z } from 'zod';
+import { TASK_NAME_PATTERN, TASK_NAME_RULE, SESSION_ID_PATTERN } from '../cli/names.ts';
+
+/**
+ * The longest delay a timer can hold (ms): 2^31 - 1, about 24.8 days. Node's `setTimeout` turns a
+ * longer delay into 1 ms (with a TimeoutOverflowWarning), so a bigger duration would fire at once;
+ * every duration read from a flag, a plan or the state is bounded by it.
+ * Source: Node.js docs, timers, `setTimeout` ("When delay is larger than 2147483647 ... set to 1").
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Version of the state file layout. Bump it, with a migration, when a field changes meaning. */
+export const STATE_VERSION = 1;
+
+/** Every status a task can have. See `references/workflow.md` for the state machine. */
+export const TASK_STATUSES = ['pending', 'waiting', 'running', 'retrying', 'completed', 'failed', 'skipped', 'cancelled'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+/** Statuses a task never leaves on its own (only a new attempt re-registers it). */
+export const TERMINAL_STATUSES: ReadonlySet<TaskStatus> = new Set(['completed', 'failed', 'skipped', 'cancelled']);
+
+/** Statuses in which an agent process owns the task. */
+export const ACTIVE_STATUSES: ReadonlySet<TaskStatus> = new Set(['pending', 'waiting', 'running', 'retrying']);
+
+/** Task priorities, P0 first (the seeds' P0 critical ... P3 nice-to-have). */
+export const PRIORITIES = ['P0', 'P1', 'P2', 'P3'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
+/** What happens to a task whose dependency failed, was skipped or was cancelled. */
+export const DEP_FAILURE_POLICIES = ['skip', 'run'] as const;
+export type DepFailurePolicy = (typeof DEP_FAILURE_POLICIES)[number];
+
+/** Which runner executes a task's agent. */
+export const RUNNERS = ['mock', 'claude'] as const;
+export type RunnerKind = (typeof RUNNERS)[number];
+
+const isoTime = z.iso.datetime({ offset: true });
+const taskName = z.string().regex(TASK_NAME_PATTERN);
+const nullableIso = isoTime.nullable().default(null);
+const nullableNumber = z.number().nonnegative().nullable().default(null);
+
+/** One task's record in `tasks`. Fields are snake_case, as in the YAML. */
+/** The task field `live` (see `applyLiveProgress` in live-progress.ts). */
+export const LiveProgressSchema = z.object({
+  turns: z.number().int().nonnegative(),
+  last_tool: z.string().nullable().default(null),
+  input_tokens: z.number().nonnegative(),
+  output_tokens: z.number().nonnegative(),
+  est_cost_usd: z.number().nonnegative().nullable().default(null),
+  api_retries: z.number().int().nonnegative().default(0),
+  last_api_error: z.string().nullable().default(null),
+  last_event_at: isoTime,
+});
+
+export const TaskRecordSchema = z.object({
+  status: z.enum(TASK_STATUSES),
+  /** `Agent-01`, `Agent-02`, ... in registration order. */
+  agent: z.string().regex(/^Agent-\d{2,}$/),
+  goal: z.string(),
+  depends_on: z.array(taskName).default([]),
+  priority: z.enum(PRIORITIES).default('P2'),
+  /** Files the task declares it will touch; tasks sharing one never run at once. */
+  files: z.array(z.string().min(1)).default([]),
+  on_dep_failure: z.enum(DEP_FAILURE_POLICIES).default('skip'),
+  runner: z.enum(RUNNERS).default('mock'),
+  /** Process id of the agent process that owns the task, or null in the plan runner before it starts. */
+  pid: z.number().int().positive().nullable().default(null),
+  /**
+   * Start time of process `pid` (see `processStartTime` in process-identity.ts), so a pid reused by
+   * another process is never taken for the agent; null in state files written before it was recorded.
+   */
+  pid_start: z.string().nullable().default(null),
+  /** Host name of the machine process `pid` runs on (`os.hostname()`); null when not recorded. */
+  host: z.string().nullable().default(null),
+  /**
+   * The process the agent runs as, when it is not `pid` itself: the `claude` CLI a spawn-agent or
+   * orchestrate process started (the leader of its own process group), while it runs. Lets
+   * cancel-session stop it even when its owner is gone or is an orchestrator running other tasks.
+   */
+  agent_child: z.object({ pid: z.number().int(), start: z.string().nullable(), host: z.string().nullable() }).nullable().default(null),
+  /** How many times an agent has been started for this task (re-registrations and retries included). */
+  attempts: z.number().int().nonnegative().default(0),
+  /** The most attempts allowed (1 + retries), used by worker replacement. */
+  max_attempts: z.number().int().positive().default(1),
+  registered_at: isoTime,
+  started_at: nullableIso,
+  ended_at: nullableIso,
+  /** Last heartbeat of the running agent: its lease is valid until `heartbeat_at + lease_ms`. */
+  heartbeat_at: nullableIso,
+  /** Milliseconds from `started_at` to `ended_at`. */
+  duration_ms: nullableNumber,
+  result_path: z.string().nullable().default(null),
+  error: z.string().nullable().default(null),
+  /** While `waiting`: what the task waits for (dependencies or tasks holding one of its files). */
+  waiting_on: z.array(z.string()).default([]),
+  /** While `retrying`: when the next try starts. */
+  next_retry_at: nullableIso,
+  /**
+   * While a dependency is not registered: when the task gives up on it and fails (ISO time; set at
+   * registration from `--dep_timeout`, null = never). Kept in the record so no process has to remember it.
+   */
+  dep_deadline: nullableIso,
+  /**
+   * A queued background task claimed for a launch (status `running`, `pid` null until the new agent
+   * takes it over): the token the started agent must present (`DTO_ADOPT_TOKEN`), so two processes
+   * never run the same task. Cleared when the agent takes the task over; a claim nobody took over is
+   * dead after the lease, like any running task.
+   */
+  adoption_token: z.string().nullable().default(null),
+  /** Set when the task failed because its agent process died or its lease expired (not because the agent reported failure). */
+  agent_died: z.boolean().default(false),
+  /** The attempt a replacement agent was last started for (`poll-session --replace_dead`), so it is started once. */
+  replaced_attempt: z.number().int().nonnegative().nullable().default(null),
+  /** When that replacement was started. */
+  replaced_at: nullableIso,
+  /**
+   * How to start this task's agent again (`poll-session --replace_dead`), as data: which agent script,
+   * its flags, and the directory it ran in. Never run as found: the replacement's command is rebuilt
+   * from these fields after validation (see worker-replacement.ts). The older layout (`argv`: node
+   * arguments) is read as no launch, so it is never executed.
+   */
+  launch: z
+    .union([
+      z.object({ script: z.string(), args: z.array(z.string()), cwd: z.string() }),
+      z.object({ argv: z.array(z.string()), cwd: z.string() }).transform(() => null),
+    ])
+    .nullable()
+    .default(null),
+  // Filled in by real `claude -p` agents (see references/cli-integration.md).
+  cost_usd: nullableNumber,
+  input_tokens: nullableNumber,
+  output_tokens: nullableNumber,
+  num_turns: nullableNumber,
+  claude_session_id: z.string().nullable().default(null),
+  permission_denials: nullableNumber,
+  /**
+   * What a running `claude` agent has done so far, from its event stream (live-progress.ts; null for
+   * mock agents and before the first event). Over all tries of the task: turns, the last tool called,
+   * tokens (input excludes cache reads and writes), estimated cost in USD (from the price table
+   * while it runs, null for a model without a known price; the CLI's `total_cost_usd` once a run
+   * ended), the CLI's own API retries and the last one's reason, and when the last line was read.
+   */
+  live: LiveProgressSchema.nullable().default(null),
+});
+export type TaskRecord = z.infer<typeof TaskRecordSchema>;
+export type TaskRecordInput = z.input<typeof TaskRecordSchema>;
+
+/**
+ * The tasks of a session keyed by task name: a null-prototype object, so every user-given name
+ * (`__proto__`, `constructor`, `toString` are valid task names) is an ordinary own key, a lookup of
+ * a name that is not a task finds nothing inherited, and assigning `tasks['__proto__']` adds a task
+ * instead of changing a prototype. Build one with {@link createTaskTable}; look names up with
+ * {@link getTask} / {@link hasTask} (own-property checks) when the table may have come from elsewhere.
+ */
+export type TaskTable = Record<string, TaskRecord>;
+
+/** A new {@link TaskTable} (null prototype) holding `entries` in order. */
+export function createTaskTable(entries: Iterable<readonly [string, TaskRecord]> = []): TaskTable {
+  const table = Object.create(null) as TaskTable;
+  // defineProperty, not assignment: safe even if a caller hands in an ordinary object's entries.
+  for (const [name, task] of entries)
+    Object.defineProperty(table, name, { value: task, writable: true, enumerable: true, configurable: true });
+  return table;
+}
+
+/** Whether `name` is a task of `tasks` (an own key: never an inherited member such as `toString`). */
+export function hasTask(tasks: Readonly<Record<string, unknown>>, name: string): boolean {
+  return Object.hasOwn(tasks, name);
+}
+
+/** The task named `name`, or undefined; an own-property lookup (see {@link TaskTable}). */
+export function getTask(tasks: Readonly<TaskTable>, name: string): TaskRecord | undefined {
+  return Object.hasOwn(tasks, name) ? tasks[name] : undefined;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * `tasks`: a mapping of task names to task records, read into a {@link TaskTable}. Written by hand
+ * rather than with `z.record`, which drops a `__proto__` key (zod 4 guards its own `{}` that way),
+ * so a task named `__proto__` would vanish from the state.
+ */
+const TaskTableSchema = z
+  .unknown()
+  .optional()
+  .transform((input, ctx): TaskTable => {
+    const table = createTaskTable();
+    if (input === undefined) return table;
+    if (!isPlainObject(input)) {
+      ctx.issues.push({ code: 'custom', message: 'expected a mapping of task names to tasks', input, path: [] });
+      return z.NEVER;
+    }
+    for (const name of Object.keys(input)) {
+      if (!taskName.safeParse(name).success) {
+        ctx.issues.push({
+          code: 'custom',
+          message: `task name ${JSON.stringify(name)} must match ${TASK_NAME_RULE}`,
+          input: name,
+          path: [name],
+        });
+        continue;
+      }
+      const parsed = TaskRecordSchema.safeParse(input[name]);
+      if (!parsed.success) {
+        for (const issue of parsed.error.issues)
+          ctx.issues.push({ code: 'custom', message: issue.message, input: undefined, path: [name, ...issue.path] });
+        continue;
+      }
+      Object.defineProperty(table, name, { value: parsed.data, writable: true, enumerable: true, configurable: true });
+    }
+    return table;
+  });
+
+/** The whole state file. */
+export const SessionStateSchema = z.object({
+  version: z.literal(STATE_VERSION),
+  session_id: z.string().regex(SESSION_ID_PATTERN),
+  created_at: isoTime,
+  updated_at: isoTime,
+  /** Most tasks `running` at once across all processes of the session. */
+  max_workers: z.number().int().positive().default(5),
+  /** A running task whose heartbeat is older than this is considered dead (ms). */
+  lease_ms: z.number().int().positive().max(MAX_TIMER_MS).default(30_000),
+  /** Where the session came from: `background` (spawn scripts) or the plan file of `orchestrate`. */
+  plan_path: z.string().nullable().default(null),
+  tasks: TaskTableSchema,
+});
+export type SessionState = z.infer<typeof SessionStateSchema>;
+
+/**
+ * Parses the JSON of a validated state (`JSON.stringify` of a {@link SessionState}) back into a
+ * state, with `tasks` as a null-prototype {@link TaskTable} (JSON.parse alone would give an
+ * ordinary object, on which `tasks.toString` finds Object.prototype's function).
+ */
+export function parseStateJson(json: string): SessionState {
+  const state = JSON.parse(json) as SessionState;
+  state.tasks = createTaskTable(Object.entries(state.tasks));
+  return state;
+}
+
+/** Formats zod issues as `path: message` lines for error messages. */
+export function formatIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`)
+    .join('; ');
+}

@@ -1,0 +1,397 @@
+// Reads the session state without the lock, and changes it only under the lock by write-temp-then-rename, fenced.
+import { statSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { describeFsError, writeFileAtomic } from './atomic-write.ts';
+import { OrchestratorError } from '../cli/errors.ts';
+import { appendEvents, refuseSymlink, type EventType, type SessionEvent } from './events.ts';
+import { LockLostError, tempPathFor, withLock, type LockHandle } from './lock.ts';
+import { newSessionId, validateSessionId } from '../cli/names.ts';
+import { formatIssues, parseStateJson, SessionStateSchema, STATE_VERSION, type SessionState } from './schema.ts';
+import { archivePaths, type SessionPaths } from './session-paths.ts';
+import { parseFastYaml, stringifyFastYaml } from './state-codec.ts';
+
+type YamlModule = typeof import('yaml');
+let yamlModule: Promise<YamlModule> | null = null;
+
+/** The yaml package, loaded only for text outside the fast codec's subset (a hand-edited file). */
+function loadYaml(): Promise<YamlModule> {
+  yamlModule ??= import('yaml').then((mod) => (mod as { default?: YamlModule }).default ?? mod);
+  return yamlModule;
+}
+
+/**
+ * The last state text this process read or wrote, per state file, with its validated state as
+ * JSON. Every waiting agent re-reads the file after each change, often to find it as it was (the
+ * wake-up came from events.jsonl or the poll timer): then neither parsing nor validation is
+ * repeated, and JSON.parse gives the caller its own copy.
+ */
+const lastSeen = new Map<string, { text: string; json: string }>();
+
+function remember(statePath: string, text: string, json: string): void {
+  lastSeen.delete(statePath);
+  lastSeen.set(statePath, { text, json });
+  // A process follows one session folder, tests many: keep the few most recent.
+  if (lastSeen.size > 8) lastSeen.delete(lastSeen.keys().next().value!);
+}
+
+/**
+ * Parses and validates the text of a state file; the state is the caller's to change.
+ * @returns the state and its JSON (zod's output has a fixed key order, so equal states have equal JSON).
+ */
+async function parseStateWithJson(text: string, statePath: string): Promise<{ state: SessionState; json: string }> {
+  const seen = lastSeen.get(statePath);
+  if (seen && seen.text === text) return { state: parseStateJson(seen.json), json: seen.json };
+  let data = parseFastYaml(text);
+  if (data === undefined) {
+    const YAML = await loadYaml();
+    try {
+      data = YAML.parse(text);
+    } catch (error) {
+      throw corruptState(statePath, `it is not valid YAML (${(error as Error).message.split('\n')[0]})`, error);
+    }
+  }
+  const parsed = SessionStateSchema.safeParse(data);
+  if (!parsed.success) {
+    throw corruptState(statePath, `it does not match the state schema v${STATE_VERSION} (${formatIssues(parsed.error)})`);
+  }
+  const json = JSON.stringify(parsed.data);
+  remember(statePath, text, json);
+  return { state: parsed.data, json };
+}
+
+/** Parses and validates the text of a state file; the result is the caller's to change. */
+async function parseState(text: string, statePath: string): Promise<SessionState> {
+  return (await parseStateWithJson(text, statePath)).state;
+}
+
+/** The text of a state file: block YAML (the fast codec's subset when it can, else the yaml package's). */
+async function stringifyState(state: SessionState): Promise<string> {
+  return stringifyFastYaml(state) ?? (await loadYaml()).stringify(state);
+}
+
+/**
+ * Parses and validates the text of a state file, as {@link readState} does.
+ * @throws OrchestratorError `corrupt_state`.
+ */
+export function decodeState(text: string, statePath: string): Promise<SessionState> {
+  return parseState(text, statePath);
+}
+
+/** The text {@link updateState} writes for a state. */
+export function encodeState(state: SessionState): Promise<string> {
+  return stringifyState(state);
+}
+
+function corruptState(statePath: string, why: string, cause?: unknown): OrchestratorError {
+  return new OrchestratorError(
+    'corrupt_state',
+    `The session state file ${statePath} cannot be used: ${why}. It was left untouched. ` +
+      `To recover, fix it by hand, or move it aside (mv "${statePath}" "${statePath}.broken") and start again.`,
+    { cause },
+  );
+}
+
+/**
+ * Reads `latest.yaml` without taking the lock. Writers replace the file by rename, so a reader
+ * sees either the old or the new state, never half of one.
+ *
+ * @returns the validated state, or `null` when there is no session yet.
+ * @throws OrchestratorError (exit 2): `corrupt_state` when the file does not parse or validate;
+ *   `session_vanished` when this process has seen the session and its file is now missing;
+ *   `usage` when the session folder is a file.
+ */
+export async function readState(paths: SessionPaths): Promise<SessionState | null> {
+  let text: string;
+  try {
+    text = await fs.readFile(paths.statePath, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      if (joined.has(paths.statePath)) throw sessionVanished(paths);
+      return null;
+    }
+    throw sessionFolderError(error, paths, 'read');
+  }
+  const state = await parseState(text, paths.statePath);
+  joined.set(paths.statePath, state.session_id);
+  return state;
+}
+
+/**
+ * The session each state file held when this process last read or wrote it. A state file that
+ * this process has seen and that is then missing was deleted (or moved) behind our back: writers
+ * never remove it (archiving keeps `latest.yaml` in place until the new state is renamed over it).
+ */
+const joined = new Map<string, string>();
+
+function sessionVanished(paths: SessionPaths): OrchestratorError {
+  const id = joined.get(paths.statePath);
+  return new OrchestratorError(
+    'session_vanished',
+    `The session state file ${paths.statePath} (session ${id}) was deleted or moved away while this process was using it, ` +
+      'so this change was not recorded. Result files already written are kept (by default in .agent/results). ' +
+      `To go on, put the file back (an archived copy is ${path.join(paths.dir, `${id}.yaml`)} if the session was archived) and run poll-session, ` +
+      'or start a new session (start the agents again, or orchestrate without --resume).',
+  );
+}
+
+/**
+ * A clear error for a session folder that cannot be used: a path through a file (ENOTDIR, or
+ * EEXIST from mkdir), or any file-system error described in words.
+ */
+function sessionFolderError(error: unknown, paths: SessionPaths, action: string): unknown {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  if (code === 'ENOTDIR' || code === 'EEXIST') {
+    let blocker = paths.dir;
+    for (let at = paths.dir; ; at = path.dirname(at)) {
+      try {
+        if (!statSync(at).isDirectory()) blocker = at;
+        break;
+      } catch {
+        // Missing (or ENOTDIR itself): look one level up.
+      }
+      if (path.dirname(at) === at) break;
+    }
+    return new OrchestratorError(
+      'usage',
+      `The session folder ${paths.dir} cannot be used: ${blocker} is a file, not a folder. ` +
+        'Pass --session_dir with a folder path (a missing folder is created), or move that file aside.',
+      { cause: error },
+    );
+  }
+  return describeFsError(error, paths.statePath, action);
+}
+
+/**
+ * Like {@link readState}, but a missing session is an error.
+ * @throws OrchestratorError `no_session` (exit 2) saying how to start one.
+ */
+export async function requireState(paths: SessionPaths): Promise<SessionState> {
+  const state = await readState(paths);
+  if (!state) {
+    throw new OrchestratorError(
+      'no_session',
+      `No session found: ${paths.statePath} does not exist. Start agents first (spawn-agent-mock, spawn-agent or orchestrate), ` +
+        'run this from the project directory they ran in, or pass the same --session_dir.',
+    );
+  }
+  return state;
+}
+
+/** Creates the state of an empty session. */
+export function createSessionState(options: { sessionId?: string; maxWorkers?: number; now?: Date } = {}): SessionState {
+  const now = (options.now ?? new Date()).toISOString();
+  return SessionStateSchema.parse({
+    version: STATE_VERSION,
+    session_id: options.sessionId ? validateSessionId(options.sessionId) : newSessionId(options.now),
+    created_at: now,
+    updated_at: now,
+    max_workers: options.maxWorkers ?? 5,
+    tasks: {},
+  });
+}
+
+/** What a change may do inside {@link updateState}. */
+export interface StateTransaction {
+  /** The state to change in place, or `null` when there is no session; assign a new one to create it. */
+  state: SessionState | null;
+  /** Moves the current session to `<session_id>.yaml` (and its events) before the new state is written. */
+  archiveCurrent(): void;
+  /** Records an event, appended to `events.jsonl` after the state is written. */
+  emit(type: EventType, fields?: Omit<SessionEvent, 'ts' | 'session_id' | 'type'>): void;
+  /** The time of this change (one clock read for every field it sets). */
+  readonly now: Date;
+}
+
+/**
+ * Changes the state under the lock: take the lock, read and validate, let `change` edit the state,
+ * write a temporary file (fsynced), check the fence, rename it over `latest.yaml`, append the
+ * events, release.
+ *
+ * The fence, right before the rename: the lock file still carries our token (lock.ts) and
+ * `latest.yaml` is still the version we read (dev, inode, size, mtime, ctime). If either changed,
+ * the temporary file is removed, nothing is renamed, and the whole change is done again on the
+ * current state (up to 5 times, then `lock_failed`). So no committed update is ever overwritten by
+ * a writer that was paused, on this host (where a live holder is never robbed) and, but for the
+ * moment between the check and the rename, on network file systems.
+ *
+ * Nothing is written when the state did not change. A state file that does not validate is never
+ * overwritten: the error propagates and the file stays byte-for-byte as it was. A failed write
+ * never leaves its temporary file behind (see atomic-write.ts); the temporary file of a writer
+ * killed mid-commit is removed by whoever takes over its lock.
+ *
+ * @param change - edits `tx.state` in place (or replaces it) and returns a value; it may throw to abort.
+ * @returns what `change` returned.
+ * @throws OrchestratorError (exit 2): `corrupt_state`; `lock_failed` (a live holder kept the lock
+ *   for minutes: named, with what to do); `write_failed` (full disk, quota, read-only or immutable
+ *   file or folder: said in words, nothing changed); `session_vanished` (this process's session file
+ *   was deleted); `unsafe_path` (events.jsonl is a symbolic link); `usage` (the session folder is a
+ *   file); or whatever `change` throws.
+ */
+export async function updateState<T>(paths: SessionPaths, change: (tx: StateTransaction) => T): Promise<T> {
+  try {
+    await fs.mkdir(paths.dir, { recursive: true });
+  } catch (error) {
+    throw sessionFolderError(error, paths, 'create the session folder for');
+  }
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await withLock(paths.lockPath, (lock) => applyChange(paths, change, lock));
+    } catch (error) {
+      if (!(error instanceof LockLostError || error instanceof StaleRead)) throw error;
+      // Nothing was committed. A lost lock (only possible off this host) or a state file changed
+      // without the lock: do the whole change again on the current state, a few times, then say so.
+      if (attempt < FENCE_RETRIES) continue;
+      throw new OrchestratorError(
+        'lock_failed',
+        `Gave up changing ${paths.statePath} after ${attempt} attempts: each time, just before the commit, ${error.message}. ` +
+          'Nothing was overwritten. Some other program changes that file (or its lock) without taking the lock: stop it, then run the command again.',
+        { cause: error },
+      );
+    }
+  }
+}
+
+/** Attempts of one change when the commit fence fails (each under a fresh lock). */
+const FENCE_RETRIES = 5;
+
+/** The state file changed between our read and our commit although we held the lock. */
+class StaleRead extends Error {}
+
+/** What a state file was when read: its text and the identity of that version of the file. */
+interface Snapshot {
+  text: string;
+  /** dev, ino, size, mtime and ctime (ns) at the read; any rename over it or write to it changes one of them. */
+  version: string;
+  mode: number;
+}
+
+function versionOf(st: import('node:fs').BigIntStats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
+/** Reads the state file and its version from one open descriptor; null when it does not exist. */
+async function readSnapshot(paths: SessionPaths): Promise<Snapshot | null> {
+  let handle: import('node:fs/promises').FileHandle;
+  try {
+    handle = await fs.open(paths.statePath, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw sessionFolderError(error, paths, 'read');
+  }
+  try {
+    const st = await handle.stat({ bigint: true });
+    const text = await handle.readFile('utf8');
+    return { text, version: versionOf(st), mode: Number(st.mode) };
+  } finally {
+    await handle.close().catch(() => {});
+  }
+}
+
+/** The fence's second half: the state file is still the version read at the start of the change. */
+async function checkUnchanged(paths: SessionPaths, read: Snapshot | null): Promise<void> {
+  let now: string | null = null;
+  try {
+    now = versionOf(await fs.stat(paths.statePath, { bigint: true }));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw sessionFolderError(error, paths, 'read');
+  }
+  if (read !== null && now === null) throw sessionVanished(paths);
+  if ((read === null) !== (now === null) || (read !== null && read.version !== now)) {
+    throw new StaleRead(`${paths.statePath} was ${read === null ? 'created' : 'replaced or changed'} by another process after we read it`);
+  }
+}
+
+async function applyChange<T>(paths: SessionPaths, change: (tx: StateTransaction) => T, lock: LockHandle): Promise<T> {
+  const read = await readSnapshot(paths);
+  if (read === null && joined.has(paths.statePath)) throw sessionVanished(paths);
+  const parsed = read === null ? null : await parseStateWithJson(read.text, paths.statePath);
+  const current = parsed?.state ?? null;
+  if (current) joined.set(paths.statePath, current.session_id);
+  // Compared after the change to skip writing when nothing changed.
+  const currentJson = parsed?.json ?? null;
+  const events: Array<Omit<SessionEvent, 'session_id'>> = [];
+  let archive = false;
+  const now = new Date();
+  const tx: StateTransaction = {
+    state: current,
+    archiveCurrent: () => {
+      archive = true;
+    },
+    emit: (type, fields = {}) => {
+      events.push({ ts: now.toISOString(), type, ...fields });
+    },
+    now,
+  };
+  const value = change(tx);
+  const next = tx.state;
+  if (next === null) return value;
+  const validated = SessionStateSchema.parse(next);
+  const unchanged = !archive && currentJson !== null && JSON.stringify(validated) === currentJson;
+  if (unchanged && events.length === 0) return value;
+  if (read !== null && (read.mode & 0o222) === 0) {
+    throw new OrchestratorError(
+      'write_failed',
+      `The session state file ${paths.statePath} is read-only (mode ${(read.mode & 0o777).toString(8).padStart(4, '0')}), so it was not changed. ` +
+        `If that is meant to freeze the session, leave it; to let the scripts go on, make it writable (chmod u+w "${paths.statePath}") and run the command again.`,
+    );
+  }
+  validated.updated_at = now.toISOString();
+  const json = JSON.stringify(validated);
+
+  const text = await stringifyState(validated);
+  await writeFileAtomic(paths.statePath, text, {
+    // Named with our lock's token: if we die mid-commit, whoever takes over the lock removes it.
+    tempPath: tempPathFor(paths.statePath, lock.token),
+    action: 'update the session state',
+    beforeCommit: async () => {
+      await lock.verify();
+      await checkUnchanged(paths, read);
+      await refuseSymlink(paths.eventsPath);
+      if (archive && current !== null) await archiveSession(paths, current.session_id);
+    },
+  });
+  remember(paths.statePath, text, json);
+  joined.set(paths.statePath, validated.session_id);
+  await appendEvents(
+    paths.eventsPath,
+    events.map((event) => ({ ...event, session_id: validated.session_id }) as SessionEvent),
+  );
+  return value;
+}
+
+/**
+ * Keeps the current session as `<session_id>.yaml` (a hard link, so `latest.yaml` never
+ * disappears, even for a moment) and moves its events to `<session_id>.events.jsonl`.
+ * @throws OrchestratorError `session_conflict` when that archive exists already.
+ */
+async function archiveSession(paths: SessionPaths, sessionId: string): Promise<void> {
+  const target = archivePaths(paths, sessionId);
+  try {
+    await fs.link(paths.statePath, target.state);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      throw new OrchestratorError(
+        'session_conflict',
+        `Cannot archive session ${sessionId}: ${target.state} already exists. Move it aside and try again.`,
+      );
+    }
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS')
+      throw describeFsError(error, target.state, 'archive the session as');
+    // No hard links on this file system: an exclusive copy instead.
+    await fs.copyFile(paths.statePath, target.state, fs.constants.COPYFILE_EXCL).catch((copyError: unknown) => {
+      throw (copyError as NodeJS.ErrnoException).code === 'EEXIST'
+        ? new OrchestratorError(
+            'session_conflict',
+            `Cannot archive session ${sessionId}: ${target.state} already exists. Move it aside and try again.`,
+          )
+        : describeFsError(copyError, target.state, 'archive the session as');
+    });
+  }
+  try {
+    await fs.rename(paths.eventsPath, target.events);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw describeFsError(error, target.events, 'archive the events as');
+  }
+}

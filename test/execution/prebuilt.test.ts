@@ -1,0 +1,123 @@
+import { execa } from 'execa';
+import { copyFile, mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildDist } from '../../scripts/lib/launcher/build.ts';
+import { isDistFresh, SKILL_DIR } from '../../scripts/lib/launcher/dist.ts';
+import { readEvents } from '../../scripts/lib/state/events.ts';
+import { SCRIPTS_DIR, TSX_LOADER } from '../../scripts/lib/launcher/launch.ts';
+import { tempProject } from '../support/project.ts';
+
+// Bundles go to a folder beside dist/ (the same depth, so their relative source URLs resolve), removed afterwards.
+const outDir = path.join(SKILL_DIR, `.dist-test-${process.pid}`);
+const SCRIPTS = ['spawn-agent-mock', 'orchestrate', 'cancel-session'];
+
+const fromSource = (name: string, args: string[], cwd: string) =>
+  execa(process.execPath, ['--import', TSX_LOADER, path.join(SCRIPTS_DIR, `${name}.ts`), ...args], { cwd, reject: false });
+const fromBundle = (name: string, args: string[], cwd: string) =>
+  execa(process.execPath, [path.join(outDir, `${name}.mjs`), ...args], { cwd, reject: false });
+
+describe('prebuilt scripts (scripts/build)', () => {
+  beforeAll(async () => {
+    const result = await buildDist({ outDir, scripts: SCRIPTS });
+    expect(result.failed).toEqual([]);
+    expect(result.scripts).toEqual(SCRIPTS);
+  }, 120_000);
+  afterAll(() => rm(outDir, { recursive: true, force: true }));
+
+  it('prints the same --help and the same usage errors as the TypeScript source', async () => {
+    const project = await tempProject();
+    for (const name of SCRIPTS) {
+      const [ts, js] = await Promise.all([fromSource(name, ['--help'], project.dir), fromBundle(name, ['--help'], project.dir)]);
+      expect(js.exitCode, name).toBe(0);
+      expect(js.stdout, name).toBe(ts.stdout);
+    }
+    const bad = ['--task_name', '../x', '--goal', 'g'];
+    const [ts, js] = await Promise.all([
+      fromSource('spawn-agent-mock', bad, project.dir),
+      fromBundle('spawn-agent-mock', bad, project.dir),
+    ]);
+    expect(js.exitCode).toBe(2);
+    expect(js.stderr).toBe(ts.stderr);
+  });
+
+  it('runs an agent exactly as the source does: state, events, result file, and the recorded launch (script and flags, as data)', async () => {
+    const runs = [];
+    for (const start of [fromSource, fromBundle]) {
+      const project = await tempProject();
+      const result = await start('spawn-agent-mock', ['--task_name', 'scan', '--goal', 'List files', '--delay_ms', '20'], project.dir);
+      expect(result.exitCode).toBe(0);
+      const task = (await project.state())!.tasks.scan!;
+      runs.push({
+        // Clock times and durations differ from run to run; the lines themselves must not.
+        stdout: result.stdout
+          .replace(/session \S+/, 'session X')
+          .replace(/\[\d\d:\d\d\]/g, '[mm:ss]')
+          .replace(/ in \d+(\.\d+)? m?s\b/g, ' in T'),
+        status: task.status,
+        launch: [task.launch!.script, ...task.launch!.args],
+        events: (await readEvents(project.paths.eventsPath)).map((e) => e.type),
+        result: (await readFile(task.result_path!, 'utf8')).replace(
+          /^(session_id|started_at|ended_at|duration_ms|mock_delay_ms): .*$/gm,
+          '$1: X',
+        ),
+      });
+    }
+    expect(runs[1]).toEqual(runs[0]);
+    expect(runs[0]!.launch).toEqual(['spawn-agent-mock', '--task_name', 'scan', '--goal', 'List files', '--delay_ms', '20']);
+  });
+});
+
+describe('when the launchers use dist/', () => {
+  /** A fake skill folder: scripts/hello.ts, dist/hello.mjs, dist/.stamp, and a copy of scripts/run. */
+  async function fakeSkill() {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'dto-fake-skill-'));
+    await mkdir(path.join(dir, 'scripts', 'lib'), { recursive: true });
+    await mkdir(path.join(dir, 'dist'));
+    await copyFile(path.join(SCRIPTS_DIR, 'run'), path.join(dir, 'scripts', 'run'));
+    await writeFile(path.join(dir, 'scripts', 'hello.ts'), 'process.stdout.write("from source\\n");\n');
+    await writeFile(path.join(dir, 'scripts', 'lib', 'util.ts'), 'export {};\n');
+    await writeFile(path.join(dir, 'package.json'), '{}\n');
+    await writeFile(path.join(dir, 'dist', 'hello.mjs'), 'process.stdout.write("from dist\\n");\n');
+    const old = new Date(Date.now() - 60_000);
+    for (const file of ['scripts/hello.ts', 'scripts/lib/util.ts', 'package.json']) await utimes(path.join(dir, file), old, old);
+    await writeFile(path.join(dir, 'dist', '.stamp'), 'built\n');
+    return dir;
+  }
+  const touch = (file: string) => utimes(file, new Date(Date.now() + 5000), new Date(Date.now() + 5000));
+
+  it('uses a bundle only while it is newer than every source, and never with DTO_LAUNCH=tsx', async () => {
+    const dir = await fakeSkill();
+    try {
+      const dist = path.join(dir, 'dist');
+      const run = (env: Record<string, string> = {}) => execa('sh', [path.join(dir, 'scripts', 'run'), 'hello'], { reject: false, env });
+      expect(isDistFresh('hello', dist, dir)).toBe(true);
+      expect((await run()).stdout).toBe('from dist');
+      expect(isDistFresh('missing', dist, dir)).toBe(false);
+
+      const tsx = await run({ DTO_LAUNCH: 'tsx' });
+      expect(tsx.stdout).not.toContain('from dist'); // falls back to tsx (not installed in the fake skill)
+      expect(tsx.stderr).toContain('tsx is not installed');
+
+      await touch(path.join(dir, 'scripts', 'lib', 'util.ts'));
+      expect(isDistFresh('hello', dist, dir)).toBe(false);
+      const stale = await run();
+      expect(stale.stdout).not.toContain('from dist');
+      expect(stale.stderr).toContain('tsx is not installed');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('treats a changed package.json as stale too', async () => {
+    const dir = await fakeSkill();
+    try {
+      await touch(path.join(dir, 'package.json'));
+      expect(isDistFresh('hello', path.join(dir, 'dist'), dir)).toBe(false);
+      expect((await execa('sh', [path.join(dir, 'scripts', 'run'), 'hello'], { reject: false })).stdout).not.toContain('from dist');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,57 @@
+// Leases in the queue: a queued task has no owner and no lease to lose; a launch claimed for it that no agent takes over loses the slot after one lease.
+import { describe, expect, it } from 'vitest';
+import { updateState } from '../../scripts/lib/state/state-store.ts';
+import { openSession, registerTask, setStatus } from '../../scripts/lib/scheduling/transitions.ts';
+import { run, start, tempProject } from '../support/project.ts';
+import { waitForState } from '../support/wait-state.ts';
+
+const waitFor = waitForState;
+
+describe('leases in the queue', () => {
+  it('a launch claimed but never taken over does not keep its slot: the next task starts within about one lease', async () => {
+    const project = await tempProject('dto-lease-');
+    const LEASE_MS = 4000;
+    // A task claimed for a launch whose agent never came (it crashed before taking the task over).
+    await updateState(project.paths, (tx) => {
+      const state = openSession(tx, { sessionId: 'lease', maxWorkers: 1 });
+      state.lease_ms = LEASE_MS;
+      registerTask(tx, state, { name: 'lost', goal: 'g', runner: 'mock', pid: null });
+      setStatus(tx, state, 'lost', 'running', { adoption_token: 'never-presented' });
+    });
+    const queued = await start(
+      'spawn-agent-mock',
+      ['--task_name', 'next', '--goal', 'goal next', '--session_id', 'lease', '--delay_ms', '10'],
+      project.dir,
+    );
+    expect(queued.exitCode).toBe(0);
+    expect(queued.stdout).toContain('next is queued');
+    const poll = await run('poll-session', ['--timeout', String((10 * LEASE_MS) / 1000)], project.dir);
+    expect(poll.exitCode).toBe(1);
+    const state = await waitFor(project, (s) => s.tasks.next?.status === 'completed', 10 * LEASE_MS);
+    expect(state.tasks.lost).toMatchObject({ status: 'failed', agent_died: true });
+    expect(state.tasks.lost!.error).toMatch(/^launched agent never took the task over in \d+ s \(lease 4 s\)$/);
+    const claimedAt = Date.parse(state.tasks.lost!.started_at!);
+    const startedAt = Date.parse(state.tasks.next!.started_at!);
+    expect((startedAt - claimedAt) / LEASE_MS).toBeGreaterThan(1);
+    expect((startedAt - claimedAt) / LEASE_MS).toBeLessThan(2.5);
+  }, 120_000);
+
+  it('a queued task keeps its place however long it waits: it has no owner, so no lease to lose', async () => {
+    const project = await tempProject('dto-lease-');
+    const LEASE_MS = 3000;
+    await updateState(project.paths, (tx) => {
+      const state = openSession(tx, { sessionId: 'lease2', maxWorkers: 1 });
+      state.lease_ms = LEASE_MS;
+    });
+    const mock = (name: string, ...args: string[]) =>
+      start('spawn-agent-mock', ['--task_name', name, '--goal', `goal ${name}`, '--session_id', 'lease2', '--quiet', ...args], project.dir);
+    const first = mock('first', '--delay_ms', String(3 * LEASE_MS));
+    await waitFor(project, (s) => s.tasks.first?.status === 'running', 30_000);
+    const second = mock('second', '--delay_ms', '10', '--wait');
+    const results = await Promise.all([first, second]);
+    expect(results.map((r) => r.exitCode)).toEqual([0, 0]);
+    const state = (await project.state())!;
+    expect(state.tasks.second).toMatchObject({ status: 'completed', agent_died: false, attempts: 1 });
+    expect(Date.parse(state.tasks.second!.started_at!) - Date.parse(state.tasks.second!.registered_at)).toBeGreaterThan(2 * LEASE_MS);
+  }, 120_000);
+});

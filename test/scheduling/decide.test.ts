@@ -1,0 +1,175 @@
+// The one scheduling decision: literal session states in, exact decisions out.
+import { describe, expect, it } from 'vitest';
+import { decide, type Decision, type IdentityCheck } from '../../scripts/lib/scheduling/scheduling.ts';
+import type { TaskRecordInput } from '../../scripts/lib/state/schema.ts';
+import { session, t } from '../support/literal-session.ts';
+
+const alive: IdentityCheck = () => 'alive';
+const NOW = new Date(t(10));
+
+interface Row {
+  name: string;
+  maxWorkers: number;
+  tasks: Record<string, Partial<TaskRecordInput>>;
+  owner?: number;
+  identity?: IdentityCheck;
+  now?: Date;
+  expected: Decision;
+}
+
+const none = { start: [], skip: [], fail: [], wait: [] };
+
+const rows: Row[] = [
+  {
+    name: 'gives free slots by priority, then registration order, and the rest wait for a slot',
+    maxWorkers: 2,
+    tasks: { low: { priority: 'P3' }, mid: { priority: 'P1' }, top: { priority: 'P0' }, mid2: { priority: 'P1' } },
+    expected: {
+      ...none,
+      start: ['top', 'mid'],
+      wait: [
+        { name: 'low', on: [] },
+        { name: 'mid2', on: [] },
+      ],
+    },
+  },
+  {
+    name: 'counts the slots held by every process of the session, a claimed launch (no pid yet) included',
+    maxWorkers: 3,
+    tasks: {
+      planned: { status: 'running', pid: 100, heartbeat_at: t(9) },
+      background: { status: 'retrying', pid: 200, heartbeat_at: t(9) },
+      claimed: { status: 'running', pid: null, adoption_token: 'x', heartbeat_at: t(9) },
+      next: { status: 'waiting' },
+    },
+    expected: { ...none, wait: [{ name: 'next', on: [] }] },
+  },
+  {
+    name: 'skips a task whose dependency failed, and its dependants in the same decision',
+    maxWorkers: 4,
+    tasks: { a: { status: 'failed' }, b: { depends_on: ['a'] }, c: { depends_on: ['b'] }, d: { depends_on: ['a'], on_dep_failure: 'run' } },
+    expected: {
+      ...none,
+      start: ['d'],
+      skip: [
+        { name: 'b', reason: 'dependency a failed' },
+        { name: 'c', reason: 'dependency b skipped' },
+      ],
+    },
+  },
+  {
+    name: 'says a cancelled dependency was cancelled',
+    maxWorkers: 1,
+    tasks: { a: { status: 'cancelled' }, b: { status: 'waiting', depends_on: ['a'] } },
+    expected: { ...none, skip: [{ name: 'b', reason: 'dependency a was cancelled' }] },
+  },
+  {
+    name: 'waits on unfinished and unregistered dependencies until the stored deadline, then fails',
+    maxWorkers: 4,
+    tasks: {
+      a: { status: 'running', pid: 100, heartbeat_at: t(9) },
+      b: { depends_on: ['a', 'ghost'], dep_deadline: t(60) },
+      late: { depends_on: ['ghost'], dep_deadline: t(5) },
+      after: { depends_on: ['late'] },
+      forever: { depends_on: ['ghost'] },
+    },
+    expected: {
+      start: [],
+      skip: [{ name: 'after', reason: 'dependency late failed' }],
+      fail: [{ name: 'late', reason: 'dependency ghost never appeared in the session (waited 5 s)', died: false }],
+      wait: [
+        { name: 'b', on: ['a', 'ghost'] },
+        { name: 'forever', on: ['ghost'] },
+      ],
+    },
+  },
+  {
+    name: 'keeps a task off a file an earlier or running task declares',
+    maxWorkers: 5,
+    tasks: { a: { files: ['src/x.ts'] }, b: { files: ['./src/x.ts', 'y'] }, c: { files: ['z'] } },
+    expected: { ...none, start: ['a', 'c'], wait: [{ name: 'b', on: ['a'] }] },
+  },
+  {
+    name: 'fails a task whose owner died and gives its slot on in the same decision',
+    maxWorkers: 1,
+    tasks: { dead: { status: 'running', pid: 4242, heartbeat_at: t(9) }, next: { status: 'waiting' } },
+    identity: ({ pid }) => (pid === 4242 ? 'gone' : 'alive'),
+    expected: {
+      ...none,
+      start: ['next'],
+      fail: [{ name: 'dead', reason: expect.stringMatching(/^agent process exited without reporting/), died: true }],
+    },
+  },
+  {
+    name: 'fails a running task whose lease expired and a launch claim nobody took over',
+    maxWorkers: 2,
+    tasks: {
+      hung: { status: 'running', pid: 100, heartbeat_at: t(-40) },
+      claimed: { status: 'running', pid: null, adoption_token: 'x', heartbeat_at: t(-25) },
+      fresh: { status: 'running', pid: null, adoption_token: 'y', heartbeat_at: t(5) },
+      next: {},
+    },
+    expected: {
+      ...none,
+      start: ['next'],
+      fail: [
+        { name: 'hung', reason: 'agent heartbeat stale for 50 s (lease 30 s)', died: true },
+        { name: 'claimed', reason: 'launched agent never took the task over in 35 s (lease 30 s)', died: true },
+      ],
+    },
+  },
+  {
+    name: 'never takes a queued task (no pid, no lease) for dead',
+    maxWorkers: 1,
+    tasks: {
+      busy: { status: 'running', pid: 100, heartbeat_at: t(9) },
+      queued: { status: 'waiting', pid: null, heartbeat_at: null, registered_at: t(-3600) },
+    },
+    expected: { ...none, wait: [{ name: 'queued', on: [] }] },
+  },
+  {
+    name: 'answers an owner with its own tasks and unowned queued ones; a task of another owner ahead keeps its slot',
+    maxWorkers: 2,
+    owner: 100,
+    tasks: {
+      theirs: { pid: 200, priority: 'P0' },
+      queued: { status: 'waiting', pid: null },
+      mine: { pid: 100 },
+      theirsToo: { pid: 200, depends_on: ['gone'], dep_deadline: t(1) },
+    },
+    expected: { ...none, start: ['queued'], wait: [{ name: 'mine', on: [] }] },
+  },
+  {
+    name: 'schedules tasks named toString, constructor and __proto__, and finds no inherited dependency',
+    maxWorkers: 5,
+    tasks: { a: { depends_on: ['toString', 'constructor', '__proto__'] }, hasOwnProperty: {}, valueOf: { depends_on: ['hasOwnProperty'] } },
+    expected: {
+      ...none,
+      start: ['hasOwnProperty'],
+      wait: [
+        { name: 'a', on: ['toString', 'constructor', '__proto__'] },
+        { name: 'valueOf', on: ['hasOwnProperty'] },
+      ],
+    },
+  },
+];
+
+describe('decide: the one scheduling decision', () => {
+  it.each(rows)('$name', (row) => {
+    const state = session(row.maxWorkers, row.tasks);
+    expect(decide(state, { now: row.now ?? NOW, owner: row.owner, identity: row.identity ?? alive })).toEqual(row.expected);
+  });
+
+  it('never starts more tasks than the free slots, whatever the queue', () => {
+    for (let workers = 1; workers <= 6; workers++) {
+      for (let running = 0; running <= workers; running++) {
+        const tasks: Record<string, Partial<TaskRecordInput>> = {};
+        for (let i = 0; i < running; i++) tasks[`r${i}`] = { status: 'running', pid: 100, heartbeat_at: t(9) };
+        for (let i = 0; i < 10; i++) tasks[`q${i}`] = { status: 'waiting', pid: null };
+        const decision = decide(session(workers, tasks), { now: NOW, identity: alive });
+        expect(decision.start.length).toBe(workers - running);
+        expect(decision.wait.length).toBe(10 - (workers - running));
+      }
+    }
+  });
+});

@@ -1,0 +1,239 @@
+// Docs as tests: SKILL.md's frontmatter meets the Agent Skills spec, and every script and flag the docs name exists.
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import matter from 'gray-matter';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { run } from '../support/project.ts';
+import { SET_S_LINE, codeBlocks, skillShellBlocks } from '../support/skill-blocks.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+/**
+ * The frontmatter rules of ../shared/agent-skills-spec.md (the public Agent Skills specification and
+ * skill-creator's quick validation): allowed keys, name and description limits, compatibility length,
+ * metadata as a string map.
+ */
+const FrontmatterSchema = z
+  .object({
+    name: z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[a-z0-9-]+$/, 'lowercase a-z, 0-9 and -')
+      .refine((name) => !name.startsWith('-') && !name.endsWith('-'), 'no leading or trailing -')
+      .refine((name) => !name.includes('--'), 'no --'),
+    description: z
+      .string()
+      .min(1)
+      .max(1024)
+      .refine((text) => !/[<>]/.test(text), 'no < or >'),
+    license: z.string().min(1).max(100).optional(),
+    'allowed-tools': z.union([z.string(), z.array(z.string())]).optional(),
+    compatibility: z.string().min(1).max(500).optional(),
+    metadata: z.record(z.string(), z.string()).optional(),
+  })
+  .strict();
+
+async function docs(): Promise<Array<{ file: string; text: string }>> {
+  const refs = (await readdir(path.join(ROOT, 'references'))).filter((f) => f.endsWith('.md')).map((f) => `references/${f}`);
+  return Promise.all(['SKILL.md', ...refs].map(async (file) => ({ file, text: await readFile(path.join(ROOT, file), 'utf8') })));
+}
+
+/** Everything a model or a user copies commands from: the skill, its references, the templates and the /orchestrate command. */
+async function commandSources(): Promise<Array<{ file: string; text: string }>> {
+  const templates = (await readdir(path.join(ROOT, 'templates'))).map((f) => `templates/${f}`);
+  const extra = await Promise.all(
+    ['commands/orchestrate.md', ...templates].map(async (file) => ({ file, text: await readFile(path.join(ROOT, file), 'utf8') })),
+  );
+  return [...(await docs()), ...extra];
+}
+
+describe('SKILL.md', () => {
+  it('has frontmatter that meets every rule of the Agent Skills spec', async () => {
+    const skill = matter(await readFile(path.join(ROOT, 'SKILL.md'), 'utf8'), {});
+    const parsed = FrontmatterSchema.safeParse(skill.data);
+    expect(parsed.success ? [] : parsed.error.issues).toEqual([]);
+    expect(skill.data.name).toBe('distributed-task-orchestrator');
+    for (const word of [
+      'parallel',
+      'concurrent',
+      'sub-agents',
+      'agents',
+      'orchestrate',
+      'coordinate',
+      'break down',
+      'decompose',
+      'subtasks',
+    ]) {
+      expect(String(skill.data.description).toLowerCase()).toContain(word);
+    }
+    expect(skill.data.compatibility).toMatch(/Node\.js 20\.19/);
+    expect(skill.data.compatibility).toMatch(/claude/);
+  });
+
+  it('keeps the body under 500 lines and links every reference with a "read when" line', async () => {
+    const skill = matter(await readFile(path.join(ROOT, 'SKILL.md'), 'utf8'), {});
+    expect(skill.content.split('\n').length).toBeLessThan(500);
+    const refs = (await readdir(path.join(ROOT, 'references'))).filter((f) => f.endsWith('.md'));
+    for (const ref of refs) expect(skill.content).toMatch(new RegExp(`\\[references/${ref}\\]\\(references/${ref}\\) — read when`));
+  });
+
+  it('gives references over 300 lines a table of contents', async () => {
+    for (const { file, text } of await docs()) {
+      if (file !== 'SKILL.md' && text.split('\n').length > 300) expect(text, file).toMatch(/## Contents/);
+    }
+  });
+
+  it('links only files that exist', async () => {
+    for (const { file, text } of await docs()) {
+      for (const [, target] of text.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {
+        if (/^[a-z]+:/.test(target!)) continue;
+        const base = file === 'SKILL.md' ? ROOT : path.join(ROOT, 'references');
+        await expect(readFile(path.resolve(base, target!)), `${file} links ${target}`).resolves.toBeDefined();
+      }
+    }
+  });
+});
+
+describe('commands a model can run verbatim', () => {
+  it('every shell block of SKILL.md sets S itself on its first line (each Bash call is a fresh shell)', async () => {
+    const blocks = await skillShellBlocks();
+    expect(blocks.length).toBeGreaterThanOrEqual(5);
+    expect(blocks.filter((body) => !body.startsWith(`${SET_S_LINE}\n`))).toEqual([]);
+  });
+
+  it('SKILL.md says once how to fill in S, from the "Base directory for this skill" line', async () => {
+    const text = await readFile(path.join(ROOT, 'SKILL.md'), 'utf8');
+    expect(text).toContain('Base directory for this skill: ...');
+    expect(text).toMatch(/fresh shell/);
+  });
+
+  it("no doc, template or command uses `npx tsx scripts/` or `scripts/NAME.ts` as a command (it fails from a user's project)", async () => {
+    const problems: string[] = [];
+    for (const { file, text } of await commandSources()) {
+      if (/npx tsx scripts\//.test(text)) problems.push(`${file}: npx tsx scripts/`);
+      for (const block of codeBlocks(text))
+        if (/scripts\/[a-z-]+\.ts\b/.test(block.body)) problems.push(`${file}: scripts/NAME.ts in a code block`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it("every `$S/scripts/run` in a shell block follows a line that sets S in the same block (or the examples' shared S)", async () => {
+    const problems: string[] = [];
+    for (const { file, text } of await commandSources()) {
+      for (const block of codeBlocks(text).filter((b) => b.lang === 'sh' || b.lang === 'bash')) {
+        const uses = block.body.includes('$S/');
+        const sets = /^S=/m.test(block.body) || file === 'references/examples.md';
+        if (uses && !sets) problems.push(`${file}: ${block.body.split('\n')[0]}`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('says "plan runner", never "plan mode" (which is Claude Code\'s own mode and --permission_mode plan)', async () => {
+    const problems = (await commandSources()).filter(({ text }) => /plan mode/i.test(text)).map(({ file }) => file);
+    expect(problems).toEqual([]);
+  });
+
+  it('the widest-layer rule and the examples agree: every example graph has a layer of 3 or more tasks', async () => {
+    const skill = await readFile(path.join(ROOT, 'SKILL.md'), 'utf8');
+    expect(skill).toMatch(/\*\*Fewer than 3\*\*/);
+    // The background-mode block of SKILL.md: scan, then three reviews at once, then the report.
+    expect(await skillShellBlocks().then((blocks) => blocks.find((b) => b.includes('spawn-agent --session_id')))).toMatch(
+      /for area in quality security performance/,
+    );
+    const examples = await readFile(path.join(ROOT, 'references/examples.md'), 'utf8');
+    const plan = /cat > auth-plan\.yaml <<'PLAN'\n([\s\S]*?)\nPLAN/.exec(examples)![1]!;
+    const { tasks } = (await import('yaml')).parse(plan) as { tasks: Array<{ id: string; depends_on?: string[] }> };
+    // Layers by longest path from a task without dependencies (Kahn), kept here so the test reads the plan only.
+    const layer = new Map<string, number>();
+    const depth = (id: string): number => {
+      if (!layer.has(id)) layer.set(id, 1 + Math.max(0, ...(tasks.find((t) => t.id === id)!.depends_on ?? []).map(depth)));
+      return layer.get(id)!;
+    };
+    const widths = new Map<number, number>();
+    for (const t of tasks) widths.set(depth(t.id), (widths.get(depth(t.id)) ?? 0) + 1);
+    expect(Math.max(...widths.values())).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('docs name only scripts and flags that exist', () => {
+  const help = new Map<string, string>();
+  /** Flags of other programs that the docs mention on purpose (claude's own, npm's, node's). */
+  const FOREIGN = new Set([
+    'omit',
+    'dangerously-skip-permissions',
+    'output-format',
+    'input-format',
+    'permission-mode',
+    'max-turns',
+    'max-budget-usd',
+    'allowedTools',
+    'disallowedTools',
+    'append-system-prompt',
+    'add-dir',
+    'model',
+    'print',
+    'verbose',
+    'import',
+    'session-id',
+    'resume',
+    'version',
+    'help',
+    'json-schema',
+    'no-session-persistence',
+    'settings',
+    'mcp-config',
+    'fallback-model',
+    'effort',
+    'tools',
+    'system-prompt',
+    'fork-session',
+    'global',
+    'stat',
+  ]);
+
+  beforeAll(async () => {
+    const scripts = (await readdir(path.join(ROOT, 'scripts'))).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3));
+    await Promise.all(
+      scripts.map(async (name) => {
+        const result = await run(name, ['--help'], ROOT);
+        expect(result.exitCode, `${name} --help`).toBe(0);
+        help.set(name, result.stdout);
+      }),
+    );
+  });
+
+  it('every command in the docs names a script whose --help lists each flag used with it', async () => {
+    const problems: string[] = [];
+    for (const { file, text } of await commandSources()) {
+      const joined = text.replace(/\\\n\s*/g, ' ');
+      for (const match of joined.matchAll(/scripts\/(?:run"?\s+([a-z][a-z-]*)|([a-z][a-z-]*)\.ts)([^\n`|]*)/g)) {
+        const script = match[1] ?? match[2]!;
+        if (!help.has(script)) {
+          problems.push(`${file}: no script ${script}`);
+          continue;
+        }
+        const own = match[3]!.split(/\s--\s/)[0]!;
+        for (const [, flag] of own.matchAll(/(?:^|\s)--([a-z][a-z_-]*)/g)) {
+          const snake = flag!.replace(/-/g, '_');
+          if (snake !== 'help' && !help.get(script)!.includes(`--${snake}`)) problems.push(`${file}: ${script} has no --${snake}`);
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('every --flag mentioned anywhere in the docs belongs to one of our scripts, or is a known foreign flag', async () => {
+    const all = [...help.values()].join('\n');
+    const problems: string[] = [];
+    for (const { file, text } of await docs()) {
+      for (const [, flag] of text.matchAll(/(?<![\w-])--([a-zA-Z][a-zA-Z_-]*)/g)) {
+        if (FOREIGN.has(flag!)) continue;
+        if (!all.includes(`--${flag!.replace(/-/g, '_')}`)) problems.push(`${file}: --${flag}`);
+      }
+    }
+    expect([...new Set(problems)]).toEqual([]);
+  });
+});
