@@ -119,7 +119,11 @@ export function checkIdentityCached(
   return verdict;
 }
 
-function pidExists(pid: number): boolean {
+/**
+ * Whether a pid exists at all on this machine, even one this process may not inspect (another
+ * user's process: EPERM). `kill(pid, 0)` sends nothing. Says nothing about whose process it is.
+ */
+export function pidExists(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -1,7 +1,7 @@
 // Process liveness and identity-checked signalling: the only place (with process-tree.ts) that calls process.kill with a signal.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { checkIdentity, type ProcessIdentity } from './process-identity.ts';
+import { checkIdentity, pidExists, type ProcessIdentity } from './process-identity.ts';
 
 /** A process as recorded in the state: pid, start time token and host (both may be missing in old files). */
 export type RecordedIdentity = Pick<ProcessIdentity, 'pid'> & { start?: string | null; host?: string | null };
@@ -12,13 +12,7 @@ export type RecordedIdentity = Pick<ProcessIdentity, 'pid'> & { start?: string |
  * belongs to someone else. pid <= 0 is never a process (0 and negative values address groups).
  */
 export function isProcessAlive(pid: number | null | undefined): boolean {
-  if (!pid || !Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return typeof pid === 'number' && Number.isInteger(pid) && pid > 0 && pidExists(pid);
 }
 
 /**

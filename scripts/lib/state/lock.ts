@@ -31,7 +31,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { OrchestratorError } from '../cli/errors.ts';
-import { checkIdentity, HOST, processStartTime, selfIdentity } from '../execution/process-identity.ts';
+import { checkIdentity, HOST, pidExists, processStartTime, selfIdentity } from '../execution/process-identity.ts';
 import { describeFsError } from './atomic-write.ts';
 
 /**
@@ -128,16 +128,6 @@ function bootId(): string | null {
   }
 }
 const BOOT = bootId();
-
-/** Whether a pid exists at all, even one we may not inspect (another user's process: EPERM). */
-function pidExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Reads the owner record of a lock file; null when absent. `owner` is null when unreadable. */
 export async function inspectLock(lockPath: string): Promise<{ owner: LockOwner | null; ino: number; mtimeMs: number } | null> {
