@@ -1,9 +1,9 @@
 import { execa } from 'execa';
-import { copyFile, mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildDist } from '../../scripts/lib/launcher/build.ts';
+import { buildDist, listScripts } from '../../scripts/lib/launcher/build.ts';
 import { isDistFresh, SKILL_DIR } from '../../scripts/lib/launcher/dist.ts';
 import { readEvents } from '../../scripts/lib/state/events.ts';
 import { SCRIPTS_DIR, TSX_LOADER } from '../../scripts/lib/launcher/launch.ts';
@@ -17,6 +17,22 @@ const fromSource = (name: string, args: string[], cwd: string) =>
   execa(process.execPath, ['--import', TSX_LOADER, path.join(SCRIPTS_DIR, `${name}.ts`), ...args], { cwd, reject: false });
 const fromBundle = (name: string, args: string[], cwd: string) =>
   execa(process.execPath, [path.join(outDir, `${name}.mjs`), ...args], { cwd, reject: false });
+
+describe('the scripts/build command itself', () => {
+  it('bundles every script and says so (it once exited 0 without building anything)', async () => {
+    const out = path.join(SKILL_DIR, `.dist-test-cmd-${process.pid}`);
+    try {
+      const result = await execa('sh', [path.join(SCRIPTS_DIR, 'build'), '--out', out], { reject: false });
+      expect(result.exitCode, result.stderr).toBe(0);
+      expect(result.stdout).toMatch(/^Built \d+ scripts into /);
+      const names = (await readdir(out)).filter((file) => file.endsWith('.mjs')).map((file) => file.replace(/\.mjs$/, ''));
+      expect(names.sort()).toEqual(listScripts().sort());
+      expect(isDistFresh('spawn-agent-mock', out)).toBe(true);
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+  }, 180_000);
+});
 
 describe('prebuilt scripts (scripts/build)', () => {
   beforeAll(async () => {

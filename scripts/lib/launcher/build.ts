@@ -8,6 +8,7 @@
 import { createRequire } from 'node:module';
 import { mkdirSync, readdirSync, readFileSync, renameSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { DIST_DIR, DIST_STAMP, SKILL_DIR } from './dist.ts';
 
@@ -143,16 +144,21 @@ export async function buildDist(options: { outDir?: string; scripts?: string[] }
   return { outDir, scripts: built, failed, ms: Date.now() - started };
 }
 
-/** `scripts/build`: builds dist/ and says what it did; exit 1 if a script could not be bundled. */
-export async function main(): Promise<number> {
-  const result = await buildDist();
+/**
+ * `scripts/build [--out DIR]`: builds dist/ (or DIR, which must sit beside dist/ so the bundles'
+ * relative source URLs resolve; the tests use it) and says what it did.
+ * @returns 0, 1 if a script could not be bundled, 2 for a bad argument.
+ */
+export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { out: { type: 'string' } }, strict: true });
+  const result = await buildDist(values.out === undefined ? {} : { outDir: path.resolve(values.out) });
   process.stdout.write(`Built ${result.scripts.length} scripts into ${result.outDir} in ${result.ms} ms: ${result.scripts.join(', ')}.\n`);
   for (const { name, error } of result.failed)
     process.stderr.write(`warning: ${name} was not bundled (${error}); it keeps running through tsx.\n`);
   return result.failed.length > 0 ? 1 : 0;
 }
 
-if (process.argv[1]?.endsWith(`${path.sep}lib${path.sep}build.ts`)) {
+if (process.argv[1]?.endsWith(`${path.sep}launcher${path.sep}build.ts`)) {
   main().then(
     (code) => process.exit(code),
     (error: unknown) => {
