@@ -1,27 +1,16 @@
 // The real Claude Code CLI (the pinned devDependency) against a loopback stub of the Messages API: no network, no account.
 import { execa } from 'execa';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REAL_CLAUDE, claudeProject, tempDir } from '../support/claude-fixtures.ts';
-import { markerReplies, startMessagesApiStub, stubEnv, type MessagesApiStub } from '../support/messages-api-stub.ts';
+import { describe, expect, it } from 'vitest';
+import { REAL_CLAUDE, claudeProject, tempDir, useMarkerStub } from '../support/claude-fixtures.ts';
+import { stubEnv } from '../support/messages-api-stub.ts';
 import { readEvents } from '../../scripts/lib/state/events.ts';
 import { readResultFile } from '../../scripts/lib/execution/result-file.ts';
 import { start } from '../support/project.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-let stub: MessagesApiStub;
-beforeAll(async () => {
-  stub = await startMessagesApiStub(markerReplies());
-});
-afterAll(async () => {
-  await stub.close();
-});
-
-/** Requests to /v1/messages that carried `marker`. */
-function requestsWith(marker: string) {
-  return stub.requests.filter((r) => r.method === 'POST' && r.url.startsWith('/v1/messages') && r.body.includes(marker));
-}
+const { stub, requestsWith } = useMarkerStub();
 
 /** Live processes whose environment has HOME=home (what a claude run left behind); Linux only. */
 function processesWithHome(home: string): number[] {
@@ -42,7 +31,7 @@ function processesWithHome(home: string): number[] {
 async function setup() {
   const project = await claudeProject('dto-real-');
   const home = await tempDir('dto-real-home-');
-  const env = { ...stubEnv(stub, home), CLAUDE_BIN: REAL_CLAUDE };
+  const env = { ...stubEnv(stub(), home), CLAUDE_BIN: REAL_CLAUDE };
   const spawn = (args: string[], extraEnv: Record<string, string> = {}) => start('spawn-agent', args, project.dir, { ...env, ...extraEnv });
   return { ...project, home, env, spawn };
 }

@@ -2,30 +2,20 @@
 // resumed with --resume and completes while the others are unaffected; live progress grows while a slow agent runs.
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AgentContext } from '../../scripts/lib/agents/agent-types.ts';
 import { createClaudeExecutor } from '../../scripts/lib/agents/claude-agent.ts';
 import type { LiveProgress } from '../../scripts/lib/agents/claude-stream.ts';
 import { readEvents } from '../../scripts/lib/state/events.ts';
 import { readResultFile } from '../../scripts/lib/execution/result-file.ts';
-import { REAL_CLAUDE, claudeProject, tempDir } from '../support/claude-fixtures.ts';
-import { markerReplies, startMessagesApiStub, stubEnv, type MessagesApiStub } from '../support/messages-api-stub.ts';
+import { REAL_CLAUDE, claudeProject, tempDir, useMarkerStub } from '../support/claude-fixtures.ts';
+import { stubEnv } from '../support/messages-api-stub.ts';
 import { start } from '../support/project.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const STREAM = ['-p', '--output-format', 'stream-json', '--verbose'];
 
-let stub: MessagesApiStub;
-beforeAll(async () => {
-  stub = await startMessagesApiStub(markerReplies());
-});
-afterAll(async () => {
-  await stub.close();
-});
-
-function requestsWith(marker: string) {
-  return stub.requests.filter((r) => r.method === 'POST' && r.url.startsWith('/v1/messages') && r.body.includes(marker));
-}
+const { stub, requestsWith } = useMarkerStub();
 
 /** A `claude` that writes its arguments (one per line) to $ARGS_LOG/<time>-<pid>.args, then becomes the real CLI. */
 async function argLoggingClaude(): Promise<string> {
@@ -46,7 +36,7 @@ describe('stall detection with the real claude CLI', () => {
     const project = await claudeProject('dto-stall-real-');
     const home = await tempDir('dto-stall-home-');
     const bin = await argLoggingClaude();
-    const env = { ...stubEnv(stub, home), CLAUDE_BIN: bin };
+    const env = { ...stubEnv(stub(), home), CLAUDE_BIN: bin };
     const names = ['stuck', 'calm1', 'calm2'];
     const logs = Object.fromEntries(await Promise.all(names.map(async (name) => [name, await tempDir(`dto-args-${name}-`)] as const)));
     const marker = (name: string) => (name === 'stuck' ? '[[stub:hang_once:stuck]]' : `[[stub:answer:${name}]]`);
@@ -108,7 +98,7 @@ describe('live progress with the real claude CLI', () => {
     const executor = createClaudeExecutor({
       bin: REAL_CLAUDE,
       args: [...STREAM, '--model', 'claude-sonnet-4-5-20250929'],
-      env: stubEnv(stub, home),
+      env: stubEnv(stub(), home),
       timeoutS: 120,
       retries: 0,
       backoffMs: 0,

@@ -3,8 +3,9 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import matter from 'gray-matter';
-import { afterAll } from 'vitest';
+import { afterAll, beforeAll } from 'vitest';
 import { readEvents } from '../../scripts/lib/state/events.ts';
+import { markerReplies, startMessagesApiStub, type MessagesApiStub, type StubRequest } from './messages-api-stub.ts';
 import { resolveSessionPaths } from '../../scripts/lib/state/session-paths.ts';
 import { readState } from '../../scripts/lib/state/state-store.ts';
 
@@ -78,5 +79,29 @@ export async function fakeProject(scenario = 'success', extraEnv: Record<string,
       const file = matter(await readFile(path.join(project.dir, outputDir, `${task}.md`), 'utf8'), {});
       return { data: file.data, body: file.content };
     },
+  };
+}
+
+/**
+ * One loopback Messages API stub for a whole test file, answering by the `[[stub:...]]` markers in
+ * prompts (see markerReplies): started before the file's tests, closed after them.
+ * @returns `stub()` (valid inside tests) and `requestsWith(marker)`: the POSTs to /v1/messages whose body carries `marker`.
+ */
+export function useMarkerStub(): { stub: () => MessagesApiStub; requestsWith: (marker: string) => StubRequest[] } {
+  let stub: MessagesApiStub | undefined;
+  beforeAll(async () => {
+    stub = await startMessagesApiStub(markerReplies());
+  });
+  afterAll(async () => {
+    await stub?.close();
+  });
+  const current = (): MessagesApiStub => {
+    if (!stub) throw new Error('the Messages API stub is used before beforeAll started it');
+    return stub;
+  };
+  return {
+    stub: current,
+    requestsWith: (marker) =>
+      current().requests.filter((r) => r.method === 'POST' && r.url.startsWith('/v1/messages') && r.body.includes(marker)),
   };
 }
