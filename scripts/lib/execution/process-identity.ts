@@ -22,17 +22,34 @@ export interface ProcessIdentity {
 export const HOST = hostname();
 
 /**
+ * The fields of `/proc/<pid>/stat` from field 3 (the state) on, see proc(5): index 0 is the state
+ * (`Z` for a zombie), 1 the parent pid, 2 the process group, 19 the start time in clock ticks since
+ * boot. Field 2 (the command) is in parentheses and may hold spaces or ')', so the line is split
+ * after the last ')'.
+ * @throws the read error: ENOENT when the process is gone, or where there is no /proc (macOS, BSD).
+ */
+export function readProcStat(pid: number | string): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** Whether `pid` is a zombie (it exited and waits for its parent to collect it); false when that cannot be told. */
+export function isZombie(pid: number): boolean {
+  try {
+    return readProcStat(pid)[0] === 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Reads the start-time token of a live process.
  * @returns the token, or null when the process does not exist (or cannot be inspected).
  */
 export function processStartTime(pid: number): string | null {
   if (!Number.isInteger(pid) || pid <= 0) return null;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 2 (the command) is in parentheses and may hold spaces or ')': split after the last ')'.
-    // The rest starts at field 3 (state); starttime is field 22, i.e. index 19 of the rest.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19] ?? null;
+    return readProcStat(pid)[19] ?? null;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ESRCH') {

@@ -1,8 +1,8 @@
 // The one way to stop a process tree: SIGTERM, then SIGKILL after a grace period, each signal sent only to a process verified to be ours.
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
-import { HOST, processStartTime } from './process-identity.ts';
+import { HOST, isZombie, processStartTime, readProcStat } from './process-identity.ts';
 import { isProcessAlive, isSignallablePid, processGroupOf, signalRefusal, type RecordedIdentity } from './process-util.ts';
 
 /** How long a tree gets to exit after SIGTERM before SIGKILL (ms); execa's `forceKillAfterDelay` default. */
@@ -22,9 +22,7 @@ function processTable(): Map<number, ProcessRow> {
     for (const entry of readdirSync('/proc')) {
       if (!/^\d+$/.test(entry)) continue;
       try {
-        // The command name (field 2) is in parentheses and may hold spaces: split after the last ')'.
-        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-        const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        const rest = readProcStat(entry);
         table.set(Number(entry), { ppid: Number(rest[1]), pgid: Number(rest[2]), start: rest[19]! });
       } catch {
         // The process ended while we listed it.
@@ -75,13 +73,7 @@ function descendantsIn(table: Map<number, ProcessRow>, roots: number[]): Array<{
 
 /** Alive and not a zombie (a zombie has exited and only waits for its parent to collect its status). */
 export function isProcessRunning(pid: number): boolean {
-  if (!isProcessAlive(pid)) return false;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true;
-  }
+  return isProcessAlive(pid) && !isZombie(pid);
 }
 
 /** True while any process (zombies included) is in the process group `pgid`. */

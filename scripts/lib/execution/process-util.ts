@@ -1,7 +1,6 @@
 // Process liveness and identity-checked signalling: the only place (with process-tree.ts) that calls process.kill with a signal.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { checkIdentity, pidExists, type ProcessIdentity } from './process-identity.ts';
+import { checkIdentity, pidExists, readProcStat, type ProcessIdentity } from './process-identity.ts';
 
 /** A process as recorded in the state: pid, start time token and host (both may be missing in old files). */
 export type RecordedIdentity = Pick<ProcessIdentity, 'pid'> & { start?: string | null; host?: string | null };
@@ -32,8 +31,7 @@ export function isSignallablePid(pid: unknown): pid is number {
 export function processGroupOf(pid: number): number | null {
   if (!isSignallablePid(pid)) return null;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const pgid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+    const pgid = Number(readProcStat(pid)[2]);
     return Number.isInteger(pgid) ? pgid : null;
   } catch {
     // No /proc entry: gone, or not Linux; ask ps.

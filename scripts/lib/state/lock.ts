@@ -31,7 +31,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { OrchestratorError } from '../cli/errors.ts';
-import { checkIdentity, HOST, pidExists, processStartTime, selfIdentity } from '../execution/process-identity.ts';
+import { checkIdentity, HOST, isZombie, pidExists, processStartTime, selfIdentity } from '../execution/process-identity.ts';
 import { describeFsError } from './atomic-write.ts';
 
 /**
@@ -157,15 +157,6 @@ function parseOwner(text: string): LockOwner | null {
     // A record being written (exclusive-create fallback) or a foreign file: unreadable.
   }
   return null;
-}
-
-function isZombie(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return false;
-  }
 }
 
 /**
