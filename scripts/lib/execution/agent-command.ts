@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parseCommandLine, stringFlag, type CommandSpec, type FlagSpec } from '../cli/cli.ts';
 import { CLAUDE_FLAGS } from '../agents/claude-options.ts';
 import { errorMessage, usageError } from '../cli/errors.ts';
-import { scriptArgv } from '../launcher/launch.ts';
+import { runScript } from '../launcher/launch.ts';
 import { resolveSessionPaths } from '../state/session-paths.ts';
 import { readSpawnSettings, SPAWN_FLAGS } from './spawn-options.ts';
 
@@ -160,10 +160,26 @@ export function validateAgentLaunch(raw: unknown, taskName: string, statePath: s
 }
 
 /**
- * The node arguments that start an agent: the skill's own launcher form for the script (see
- * `scriptArgv` in launch.ts: this install's bundle or `--import tsx` and this install's source),
- * then the flags. Never a path or option read from a file.
+ * Starts the agent of a validated launch: detached (a session and process group of its own),
+ * stdio ignored, no shell, in `launch.cwd`, through this install's launcher form (`runScript`:
+ * this install's bundle or `--import tsx` and this install's source), then the flags. Never a
+ * path or option read from a file. Used by the queue (adoption) and by worker replacement.
+ *
+ * @param env - extra environment (e.g. the adoption token), on top of this process's.
+ * @returns the child's pid once it has started, or why it could not start (never throws).
  */
-export function agentNodeArgv(launch: AgentLaunch): string[] {
-  return scriptArgv(launch.script, launch.args);
+export async function startAgent(launch: AgentLaunch, env: Record<string, string> = {}): Promise<{ pid: number } | { error: string }> {
+  try {
+    const child = runScript(launch.script, launch.args, { cwd: launch.cwd, detached: true, stdio: 'ignore', reject: false, env });
+    child.unref();
+    void child.catch(() => undefined);
+    const failure = await new Promise<string | null>((resolve) => {
+      child.once('spawn', () => resolve(null));
+      child.once('error', (error) => resolve(errorMessage(error)));
+    });
+    if (failure !== null) return { error: failure };
+    return child.pid === undefined ? { error: 'the agent process did not start' } : { pid: child.pid };
+  } catch (error) {
+    return { error: errorMessage(error) };
+  }
 }

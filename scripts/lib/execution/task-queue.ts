@@ -1,8 +1,7 @@
 // Acting on the one scheduling decision: record it under the lock, and start the agents of queued background tasks.
 import { randomUUID } from 'node:crypto';
-import { validateAgentLaunch, type AgentLaunch } from './agent-command.ts';
+import { startAgent, validateAgentLaunch, type AgentLaunch } from './agent-command.ts';
 import { errorMessage } from '../cli/errors.ts';
-import { runScript } from '../launcher/launch.ts';
 import { decide, taskOf, type Decision } from '../scheduling/scheduling.ts';
 import type { SessionState } from '../state/schema.ts';
 import type { SessionPaths } from '../state/session-paths.ts';
@@ -105,25 +104,9 @@ export function applyDecision(
 export async function launchAdoptions(paths: SessionPaths, adoptions: readonly Adoption[]): Promise<Array<{ task: string; pid: number }>> {
   const started: Array<{ task: string; pid: number }> = [];
   for (const { name, token, launch } of adoptions) {
-    let failure: string | null = null;
-    try {
-      const child = runScript(launch.script, launch.args, {
-        cwd: launch.cwd,
-        detached: true,
-        stdio: 'ignore',
-        reject: false,
-        env: { [ADOPT_TOKEN_ENV]: token },
-      });
-      child.unref();
-      failure = await new Promise<string | null>((resolve) => {
-        child.once('spawn', () => resolve(null));
-        child.once('error', (error) => resolve(errorMessage(error)));
-      });
-      if (failure === null && child.pid !== undefined) started.push({ task: name, pid: child.pid });
-      void child.catch(() => undefined);
-    } catch (error) {
-      failure = errorMessage(error);
-    }
+    const outcome = await startAgent(launch, { [ADOPT_TOKEN_ENV]: token });
+    if ('pid' in outcome) started.push({ task: name, pid: outcome.pid });
+    const failure = 'error' in outcome ? outcome.error : null;
     if (failure !== null) {
       await updateState(paths, (tx) => {
         const task = tx.state ? taskOf(tx.state, name) : undefined;

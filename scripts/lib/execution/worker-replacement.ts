@@ -1,7 +1,6 @@
 // Worker replacement (the seeds' "replace failed workers, same ID"): restart the agent of a task whose process died.
-import { agentNodeArgv, validateAgentLaunch, type AgentLaunch } from './agent-command.ts';
+import { startAgent, validateAgentLaunch, type AgentLaunch } from './agent-command.ts';
 import { errorMessage } from '../cli/errors.ts';
-import { runScript } from '../launcher/launch.ts';
 import type { SessionState } from '../state/schema.ts';
 import { taskOf } from '../scheduling/scheduling.ts';
 import type { SessionPaths } from '../state/session-paths.ts';
@@ -73,14 +72,10 @@ export async function replaceDeadTasks(
     return { claimed, refused };
   });
   for (const entry of refused) onRefused(entry);
-  return claimed.map(({ name, launch }) => {
-    const child = runScript(launch.script, launch.args, { cwd: launch.cwd, detached: true, stdio: 'ignore', reject: false });
-    child.unref();
-    return { task: name, pid: child.pid };
-  });
-}
-
-/** The node arguments a replacement for `launch` runs with (for logs and tests). */
-export function replacementArgv(launch: AgentLaunch): string[] {
-  return agentNodeArgv(launch);
+  return Promise.all(
+    claimed.map(async ({ name, launch }) => {
+      const outcome = await startAgent(launch);
+      return { task: name, pid: 'pid' in outcome ? outcome.pid : undefined };
+    }),
+  );
 }
