@@ -6,8 +6,8 @@ import path from 'node:path';
 import { execa } from 'execa';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REAL_CLAUDE } from '../support/claude-fixtures.ts';
-import { startMessagesApiStub, stubEnv, type MessagesApiStub } from '../support/messages-api-stub.ts';
+import { REAL_CLAUDE, runClaudeAsClient } from '../support/claude-fixtures.ts';
+import { startMessagesApiStub, type MessagesApiStub } from '../support/messages-api-stub.ts';
 import { blockFollowingModel, strings } from '../support/scripted-model.ts';
 import { ROOT, codeBlocks } from '../support/skill-blocks.ts';
 
@@ -88,39 +88,16 @@ describe('/orchestrate followed by a model in the real CLI (plugin from a local 
         };
       });
       stub = await startMessagesApiStub(model.reply);
-      const result = await execa(
-        REAL_CLAUDE,
-        [
-          '-p',
-          '--output-format',
-          'stream-json',
-          '--verbose',
-          '--max-turns',
-          '40',
-          '--permission-mode',
-          'acceptEdits',
-          '--allowedTools',
-          'Bash',
-        ],
-        {
-          cwd: project,
-          input: `/${PLUGIN}:orchestrate ${MARKER} --workers 3 --rehearse`,
-          env: {
-            ...stubEnv(stub, home),
-            PATH: process.env.PATH ?? '/usr/bin:/bin',
-            SHELL: '/bin/bash',
-            BASH_DEFAULT_TIMEOUT_MS: String(BASH_LIMIT_MS),
-          },
-          extendEnv: false,
-          reject: false,
-          timeout: 150_000,
-        },
-      );
-      const final = result.stdout
-        .split('\n')
-        .filter(Boolean)
-        .map((line) => JSON.parse(line) as Record<string, unknown>)
-        .at(-1);
+      const { result, lines } = await runClaudeAsClient({
+        cwd: project,
+        input: `/${PLUGIN}:orchestrate ${MARKER} --workers 3 --rehearse`,
+        stub,
+        home,
+        maxTurns: 40,
+        allowedTools: 'Bash',
+        bashLimitMs: BASH_LIMIT_MS,
+      });
+      const final = lines.at(-1);
       expect(final, `stderr: ${result.stderr}`).toMatchObject({ type: 'result', is_error: false, result: 'Done: the rehearsal finished.' });
       expect(received).toContain(`Arguments: \`${MARKER} --workers 3 --rehearse\``);
 

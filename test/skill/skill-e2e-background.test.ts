@@ -5,8 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REAL_CLAUDE } from '../support/claude-fixtures.ts';
-import { startMessagesApiStub, stubEnv, type MessagesApiStub } from '../support/messages-api-stub.ts';
+import { runClaudeAsClient } from '../support/claude-fixtures.ts';
+import { startMessagesApiStub, type MessagesApiStub } from '../support/messages-api-stub.ts';
 import { blockFollowingModel } from '../support/scripted-model.ts';
 import { BASE_PLACEHOLDER, ROOT, skillBlock } from '../support/skill-blocks.ts';
 
@@ -85,41 +85,17 @@ describe("SKILL.md's background mode in the real claude CLI (scripted model, Bas
       return { start: '', wait: waitBlock, verify };
     });
     stub = await startMessagesApiStub(model.reply);
-    const result = await execa(
-      REAL_CLAUDE,
-      [
-        '-p',
-        '--output-format',
-        'stream-json',
-        '--verbose',
-        '--max-turns',
-        '60',
-        '--permission-mode',
-        'acceptEdits',
-        '--allowedTools',
-        'Bash',
-      ],
-      {
-        cwd: project,
-        input: `Review src/ with several agents. ${marker}`,
-        env: {
-          ...stubEnv(stub, home),
-          PATH: process.env.PATH ?? '/usr/bin:/bin',
-          SHELL: '/bin/bash',
-          BASH_DEFAULT_TIMEOUT_MS: '20000',
-          CLAUDE_BIN: FAKE_CLAUDE,
-          FAKE_CLAUDE_DELAY_MS: '10000',
-        },
-        extendEnv: false,
-        reject: false,
-        timeout: 150_000,
-      },
-    );
-    const final = result.stdout
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as Record<string, unknown>)
-      .at(-1);
+    const { result, lines } = await runClaudeAsClient({
+      cwd: project,
+      input: `Review src/ with several agents. ${marker}`,
+      stub,
+      home,
+      maxTurns: 60,
+      allowedTools: 'Bash',
+      bashLimitMs: 20_000,
+      env: { CLAUDE_BIN: FAKE_CLAUDE, FAKE_CLAUDE_DELAY_MS: '10000' },
+    });
+    const final = lines.at(-1);
     expect(final, `stderr: ${result.stderr}`).toMatchObject({ type: 'result', is_error: false, result: 'Done: the rehearsal finished.' });
     const waits = model.calls.filter((c) => c.kind === 'wait').map((c) => model.results.get(c.id)!);
     for (const w of waits) expect(w.text).toMatch(/^\[poll\] .*\(exit [03]\)\.?$/m);

@@ -6,8 +6,8 @@ import path from 'node:path';
 import { execa } from 'execa';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REAL_CLAUDE } from '../support/claude-fixtures.ts';
-import { startMessagesApiStub, stubEnv, type MessagesApiStub } from '../support/messages-api-stub.ts';
+import { runClaudeAsClient } from '../support/claude-fixtures.ts';
+import { startMessagesApiStub, type MessagesApiStub } from '../support/messages-api-stub.ts';
 import { blockFollowingModel, strings, type RunBlocks } from '../support/scripted-model.ts';
 import { BASE_PLACEHOLDER, ROOT, SET_S_LINE, skillBlock } from '../support/skill-blocks.ts';
 
@@ -99,38 +99,15 @@ describe('SKILL.md followed verbatim by a model in the real claude CLI (Bash too
     await execa('git', ['init', '-q'], { cwd: project });
     const model = scriptedModel(project, { start, wait, verify });
     stub = await startMessagesApiStub(model.reply);
-    const result = await execa(
-      REAL_CLAUDE,
-      [
-        '-p',
-        '--output-format',
-        'stream-json',
-        '--verbose',
-        '--max-turns',
-        '60',
-        '--permission-mode',
-        'acceptEdits',
-        '--allowedTools',
-        'Bash,Write,Skill',
-      ],
-      {
-        cwd: project,
-        input: `Do a dry run with mock agents of a review plan, wait for it and report. ${MARKER}`,
-        env: {
-          ...stubEnv(stub, home),
-          PATH: process.env.PATH ?? '/usr/bin:/bin',
-          SHELL: '/bin/bash',
-          BASH_DEFAULT_TIMEOUT_MS: String(BASH_LIMIT_MS),
-        },
-        extendEnv: false,
-        reject: false,
-        timeout: 150_000,
-      },
-    );
-    const lines = result.stdout
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const { result, lines } = await runClaudeAsClient({
+      cwd: project,
+      input: `Do a dry run with mock agents of a review plan, wait for it and report. ${MARKER}`,
+      stub,
+      home,
+      maxTurns: 60,
+      allowedTools: 'Bash,Write,Skill',
+      bashLimitMs: BASH_LIMIT_MS,
+    });
     const final = lines.at(-1);
     expect(final, `stderr: ${result.stderr}`).toMatchObject({ type: 'result', is_error: false, result: 'Done: the rehearsal finished.' });
     expect(model.base()).toBe(skill);

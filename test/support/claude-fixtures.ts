@@ -1,11 +1,12 @@
 // Helpers for spawn-agent tests: the fake `claude` on PATH, its call log, and what a run left behind.
+import { execa } from 'execa';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import matter from 'gray-matter';
 import { afterAll, beforeAll } from 'vitest';
 import { readEvents } from '../../scripts/lib/state/events.ts';
-import { markerReplies, startMessagesApiStub, type MessagesApiStub, type StubRequest } from './messages-api-stub.ts';
+import { markerReplies, startMessagesApiStub, stubEnv, type MessagesApiStub, type StubRequest } from './messages-api-stub.ts';
 import { resolveSessionPaths } from '../../scripts/lib/state/session-paths.ts';
 import { readState } from '../../scripts/lib/state/state-store.ts';
 
@@ -104,4 +105,66 @@ export function useMarkerStub(): { stub: () => MessagesApiStub; requestsWith: (m
     requestsWith: (marker) =>
       current().requests.filter((r) => r.method === 'POST' && r.url.startsWith('/v1/messages') && r.body.includes(marker)),
   };
+}
+
+/** Options of {@link runClaudeAsClient}. */
+export interface ClientRunOptions {
+  /** The project folder the CLI runs in. */
+  cwd: string;
+  /** The user's prompt (standard input). */
+  input: string;
+  /** The stub that plays the model, and the temp HOME the CLI uses. */
+  stub: MessagesApiStub;
+  home: string;
+  /** `--max-turns`. */
+  maxTurns: number;
+  /** `--allowedTools` (with `--permission-mode acceptEdits`), e.g. `Bash,Write,Skill`. */
+  allowedTools: string;
+  /** The Bash tool's default limit (`BASH_DEFAULT_TIMEOUT_MS`), lowered so the cut happens in seconds. */
+  bashLimitMs: number;
+  /** More environment (e.g. `CLAUDE_BIN` for nested agents). */
+  env?: Record<string, string>;
+}
+
+/**
+ * Runs the pinned real `claude -p` as Claude Code's user would, with the model played by `stub`:
+ * stream-json output, only the stub's and these variables in its environment (no network, no
+ * account), at most 150 s.
+ * @returns the run, and its stdout parsed as JSON lines (the last one is the `result`).
+ */
+export async function runClaudeAsClient(options: ClientRunOptions) {
+  const result = await execa(
+    REAL_CLAUDE,
+    [
+      '-p',
+      '--output-format',
+      'stream-json',
+      '--verbose',
+      '--max-turns',
+      String(options.maxTurns),
+      '--permission-mode',
+      'acceptEdits',
+      '--allowedTools',
+      options.allowedTools,
+    ],
+    {
+      cwd: options.cwd,
+      input: options.input,
+      env: {
+        ...stubEnv(options.stub, options.home),
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        SHELL: '/bin/bash',
+        BASH_DEFAULT_TIMEOUT_MS: String(options.bashLimitMs),
+        ...options.env,
+      },
+      extendEnv: false,
+      reject: false,
+      timeout: 150_000,
+    },
+  );
+  const lines = result.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  return { result, lines };
 }
