@@ -49,8 +49,13 @@ describe('queued background tasks', () => {
     // Same kind of agent, same directory: no new process start for it.
     expect(done.tasks.next!.pid).toBe(blockerPid);
     expect(Date.parse(done.tasks.next!.started_at!)).toBeGreaterThanOrEqual(Date.parse(done.tasks.blocker!.ended_at!));
-    const started = (await readEvents(project.paths.eventsPath)).filter((e) => e.task === 'next' && e.type === 'started');
+    const events = await readEvents(project.paths.eventsPath);
+    const started = events.filter((e) => e.task === 'next' && e.type === 'started');
     expect(started).toHaveLength(1);
+    // The commit that ended the blocker gave its slot on (one commit, one time): no poller looking in between
+    // could start `next` first, with an environment of its own (a loaded CI machine once saw "Not logged in").
+    const blockerEnd = events.find((e) => e.task === 'blocker' && e.type === 'completed');
+    expect(started[0]!.ts).toBe(blockerEnd?.ts);
   }, 60_000);
 
   it('dozens of "&" starts with --max_workers 4: every task completes once, the limit holds, and most processes exit before their task runs', async () => {

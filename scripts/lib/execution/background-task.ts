@@ -174,10 +174,12 @@ async function runClaimed(options: BackgroundTaskOptions, state: SessionState, l
         executor: current.executor,
         controller,
         schedule: true,
+        keep,
       });
-      // This task's slot is free: start whatever may start now (before printing, so the next agent is on its way).
+      // The slot was given on in the commit that ended the task (its launches are on their way); when that
+      // commit was not ours to write (cancelled, reaped), a pass of our own.
       const aborted = controller.signal.aborted;
-      const applied = aborted ? null : await schedulePass(paths, { keep }).catch(() => null);
+      const applied = aborted ? null : (finished.applied ?? (await schedulePass(paths, { keep }).catch(() => null)));
       const after = await readState(paths).catch(() => null);
       currentLog(after && taskOf(after, name) ? taskLine(after, name) : `${name} ${finished.status}`);
       first ??= { ...finished, sessionId: state.session_id, queued: false };

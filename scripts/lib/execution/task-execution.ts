@@ -11,7 +11,8 @@ import type { SessionPaths } from '../state/session-paths.ts';
 import { readState, updateState, type StateTransaction } from '../state/state-store.ts';
 import { watchState } from '../state/state-watcher.ts';
 import { setStatus } from '../scheduling/transitions.ts';
-import { schedulePass } from './task-queue.ts';
+import { applyDecision, launchAdoptions, schedulePass, type AppliedDecision } from './task-queue.ts';
+import type { AgentLaunch } from './agent-command.ts';
 
 let selfStart: string | null | undefined;
 
@@ -56,8 +57,21 @@ export interface ExecuteOptions {
   /**
    * Take the session's scheduling decision at each heartbeat (task-queue.ts `schedulePass`): for a
    * background agent, which owns nothing else. The plan runner schedules its own tasks in its loop.
+   * The task's final status and the decision that gives its slot on are then one commit, so the
+   * slot is refilled by this agent, which carries the environment its task was started with, and
+   * never by a poller that happened to look in between (it would start the next agent with its own).
    */
   schedule?: boolean;
+  /** With `schedule`: which queued launches this process could run itself (task-queue.ts `applyDecision`). */
+  keep?: (launch: AgentLaunch) => boolean;
+}
+
+/** What {@link executeClaimedTask} ends with. */
+export interface ExecutionEnd {
+  status: TaskStatus;
+  record: TaskRecord | null;
+  /** With `schedule`, when the final status was this process's to write: the decision applied in the same commit (its launches started). */
+  applied?: AppliedDecision;
 }
 
 /**
@@ -70,7 +84,7 @@ export interface ExecuteOptions {
  *
  * @returns the task's final status and record.
  */
-export async function executeClaimedTask(options: ExecuteOptions): Promise<{ status: TaskStatus; record: TaskRecord | null }> {
+export async function executeClaimedTask(options: ExecuteOptions): Promise<ExecutionEnd> {
   const { paths, name, state, controller } = options;
   const record = taskOf(state, name)!;
   const renew = (tx: StateTransaction, s: SessionState | null) => {
@@ -189,10 +203,19 @@ export async function executeClaimedTask(options: ExecuteOptions): Promise<{ sta
     const now = spent[key];
     if (typeof now === 'number' && typeof earlier === 'number') spent[key] = earlier + now;
   }
-  const finished = await transitionOwnTask(paths, name, (tx, s) =>
-    setStatus(tx, s, name, outcome.status, { ...spent, ended_at: endedAt.toISOString(), result_path: options.resultPath, reason: error }),
-  );
-  return finished ? { status: finished.status, record: finished } : currentStatus(paths, name);
+  const finished = await transitionOwnTask(paths, name, (tx, s) => {
+    const record = setStatus(tx, s, name, outcome.status, {
+      ...spent,
+      ended_at: endedAt.toISOString(),
+      result_path: options.resultPath,
+      reason: error,
+    });
+    const applied = options.schedule ? applyDecision(tx, s, process.pid, paths.statePath, options.keep) : undefined;
+    return { record, applied };
+  });
+  if (!finished) return currentStatus(paths, name);
+  if (finished.applied) await launchAdoptions(paths, finished.applied.adoptions);
+  return { status: finished.record.status, record: finished.record, applied: finished.applied };
 }
 
 async function currentStatus(paths: SessionPaths, name: string): Promise<{ status: TaskStatus; record: TaskRecord | null }> {
