@@ -109,7 +109,8 @@ async function runPlan(dag: readonly BenchTask[], workers: number): Promise<{ wa
   }
 }
 
-async function runBackground(
+/** One spawn-agent-mock per task, all started at once, plus poll-session --expect N (background mode); exported for side-by-side experiments. */
+export async function runBackground(
   dag: readonly BenchTask[],
   workers: number,
 ): Promise<{ wallMs: number; spanMs: number; problems: string[]; pollExit: number | null }> {

@@ -2,7 +2,7 @@
 /**
  * bench: measures the orchestrator itself with mock agents of known durations, and writes bench/RESULTS.md.
  *
- * Usage:   npm run bench [-- --quick] [--only makespan,overhead,lock,memory,reaction,pollbytes] [--out FILE] [--no_build]
+ * Usage:   npm run bench [-- --quick] [--only makespan,overhead,lock,memory,reaction,pollbytes,startcost] [--out FILE] [--no_build]
  * Example: npm run bench -- --quick
  * Runs:    scripts/build first (prebuilt agents), then each benchmark in turn; every child is started with
  *          node (prebuilt JavaScript or --import tsx), never npx. Speed is judged by ratios measured side
@@ -22,10 +22,11 @@ import { benchMemory, type MemoryRow } from './memory.ts';
 import { benchOverhead, type OverheadRow } from './overhead.ts';
 import { benchReaction, type ReactionRow } from './reaction.ts';
 import { benchPollBytes, renderPollBytes, type PollBytesRow } from './poll-bytes.ts';
+import { benchStartCost, type StartCostRow } from './startcost.ts';
 import { machineInfo, type MachineInfo } from './lib/machine.ts';
 import { markdownTable, mb, ms, ratio } from './lib/stats.ts';
 
-const SECTIONS = ['makespan', 'overhead', 'lock', 'memory', 'reaction', 'pollbytes'] as const;
+const SECTIONS = ['makespan', 'overhead', 'lock', 'memory', 'reaction', 'pollbytes', 'startcost'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Results {
@@ -39,6 +40,7 @@ interface Results {
   memory?: MemoryRow[];
   reaction?: ReactionRow;
   pollBytes?: PollBytesRow[];
+  startCost?: StartCostRow[];
 }
 
 /** The issue's targets, each judged on this run's numbers. */
@@ -331,6 +333,30 @@ export function renderResults(r: Results): string {
       renderPollBytes(r.pollBytes),
     );
   }
+  if (r.startCost?.length) {
+    out.push(
+      '',
+      '## 7. CPU of one agent start',
+      '',
+      'What each `spawn-agent-mock ... &` costs when its task is queued (a dependency never registered: register, decide, exit), ' +
+        'in a session already holding 20 tasks; the starts run one after the other in a POSIX shell, whose `times` builtin gives the CPU ' +
+        '(user + system) of every process they ran. Dozens of these at once share the cores with the running agents, so this CPU is what ' +
+        'delays the first tasks of a burst. "Above Node" subtracts Node starting an empty file.',
+      '',
+      markdownTable(
+        ['started as', 'starts', 'CPU per start', 'above Node', 'wall per start'],
+        r.startCost.map((row) => [
+          row.label,
+          String(row.starts),
+          ms(row.cpuPerStartMs),
+          row.aboveNodeMs === null ? '-' : ms(row.aboveNodeMs),
+          ms(row.wallPerStartMs),
+        ]),
+      ),
+    );
+    const problems = r.startCost.flatMap((row) => row.problems);
+    if (problems.length) out.push('', `Problems: ${problems.slice(0, 8).join('; ')}`);
+  }
   const checks = checkTargets(r);
   if (checks.length) {
     out.push(
@@ -361,7 +387,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   });
   if (values.help) {
     process.stdout.write(
-      'Usage: npm run bench [-- --quick] [--only makespan,overhead,lock,memory,reaction,pollbytes] [--out FILE] [--no_build]\n',
+      'Usage: npm run bench [-- --quick] [--only makespan,overhead,lock,memory,reaction,pollbytes,startcost] [--out FILE] [--no_build]\n',
     );
     return 0;
   }
@@ -417,6 +443,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   if (want('memory')) results.memory = await benchMemory({ tasks: 100, workers: 4, delayMs: quick ? 200 : 500, log });
   if (want('reaction')) results.reaction = await benchReaction({ samples: quick ? 15 : 40, log });
   if (want('pollbytes')) results.pollBytes = await benchPollBytes({ sliceS: 0.5, log });
+  if (want('startcost'))
+    results.startCost = await benchStartCost({ starts: quick ? 10 : 30, preload: 20, tsx: launcher.startsWith('prebuilt'), log });
   results.seconds = (Date.now() - began) / 1000;
 
   const text = renderResults(results);

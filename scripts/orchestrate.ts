@@ -18,7 +18,7 @@ import { flag, parseOptionsOrShowHelp } from './lib/cli/options.ts';
 import { EXIT, usageError } from './lib/cli/errors.ts';
 import { topologicalBatches } from './lib/scheduling/graph.ts';
 import { createMockExecutor } from './lib/agents/mock-agent.ts';
-import { loadPlan } from './lib/plan/plan.ts';
+import { loadPlan, type PlanTask } from './lib/plan/plan.ts';
 import { abortOnSignals, runPlan } from './lib/plan/plan-runner.ts';
 import type { AgentExecutor } from './lib/agents/agent-types.ts';
 import { createClaudeExecutor } from './lib/agents/claude-agent.ts';
@@ -33,6 +33,13 @@ import { launcherCommand } from './lib/launcher/dist.ts';
 import { newSessionId, validateSessionId } from './lib/cli/names.ts';
 import { ACTIVE_STATUSES, RUNNERS, type SessionState } from './lib/state/schema.ts';
 import { deathReason } from './lib/scheduling/transitions.ts';
+import { SPAWN_FLAGS, sessionLimits } from './lib/execution/spawn-options.ts';
+import { CONNECTION_ENV } from './lib/backend/connection.ts';
+// bullmq itself is loaded only when --backend bullmq is given (openRemoteBackend), so local runs start as fast as before.
+import { BACKEND_FLAGS, checkBackendOptions, openRemoteBackend, remoteExecutorFor } from './lib/backend/backend-options.ts';
+import { ISOLATION_MODES, withWorktreeIsolation } from './lib/isolation/isolated-executor.ts';
+import { checkRefComponent, openRepository } from './lib/isolation/worktree.ts';
+import { mergeReport, mergeRunLine } from './lib/isolation/merge-report.ts';
 
 /** spawn-agent's claude flags that make sense for a whole plan (per-task ones such as --task_file and --cwd do not). */
 const { task_file: _taskFile, cwd: _cwd, timeout: _timeout, ...claudeFlags } = CLAUDE_FLAGS;
@@ -65,7 +72,7 @@ export const spec = {
     'the claude CLI is logged in. --detach starts the run in the background, independent of this terminal or tool call, ' +
     'and returns at once with the command to wait for it.',
   usage:
-    'PLAN --agent mock|claude [--detach] [--workers N] [--resume] [--on_failure stop|continue] [--session_id ID] [--output_dir DIR] [--session_dir DIR]',
+    'PLAN --agent mock|claude [--detach] [--workers N] [--resume] [--on_failure stop|continue] [--session_id ID] [--output_dir DIR] [--session_dir DIR] [--backend local|bullmq --connection URL]',
   positionals: ['PLAN'],
   flags: {
     // No default: a missing --agent gets its own message (mock or claude, and what each means).
@@ -84,11 +91,33 @@ export const spec = {
       min: 1,
       max: 256,
     }),
-    resume: flag.boolean({ description: 'Keep the current session of this plan; run only tasks not completed.' }),
+    resume: flag.boolean({ description: 'Keep the current session of this plan; run only tasks not completed (merge_failed ones stay).' }),
+    retry_merge: flag.boolean({
+      description:
+        'With worktree isolation: resume, and run merge_failed tasks again from the current integration branch, told what conflicted (their old branches are kept).',
+    }),
     on_failure: flag.choice({
       values: ['stop', 'continue'],
       default: 'continue',
       description: 'After a failure: skip every task not started (stop) or only its dependants (continue, default).',
+    }),
+    isolation: flag.choice({
+      values: ISOLATION_MODES,
+      description:
+        'worktree: each task works in a git worktree of its own and its work is merged onto <prefix>/<session>/integration ' +
+        "in dependency order (see references/worktrees.md); none (default): every agent works in this folder. A plan's isolation comes first.",
+    }),
+    merge_check: flag.string({
+      placeholder: 'CMD',
+      description:
+        'With worktree isolation: run CMD (sh -c) in a scratch worktree of each candidate merge; a failure keeps the task out (merge_failed).',
+    }),
+    merge_check_timeout: flag.duration({
+      placeholder: 'S',
+      description: 'Seconds one --merge_check run may take before it counts as failed (default 600).',
+      unit: 's',
+      min: 0,
+      exclusiveMin: true,
     }),
     timeout: flag.duration({
       placeholder: 'S',
@@ -107,7 +136,13 @@ export const spec = {
       default: DEFAULT_OUTPUT_DIR,
     }),
     session_dir: SESSION_DIR_FLAG,
+    // Rate-limit-adaptive concurrency and the session budget (scheduling/capacity.ts, budget.ts), as in the spawn scripts.
+    adaptive: SPAWN_FLAGS.adaptive!,
+    budget_usd: SPAWN_FLAGS.budget_usd!,
+    on_budget: SPAWN_FLAGS.on_budget!,
     quiet: flag.boolean({ description: 'Print only the final summary.' }),
+    // Where agents run (scripts/lib/backend/, references/distributed.md).
+    ...BACKEND_FLAGS,
     ...PLAN_CLAUDE_FLAGS,
   },
   passthrough: true,
@@ -121,10 +156,14 @@ export const spec = {
   notes: [
     'PLAN formats: a Markdown table "| Task ID | Description | Dependencies | Priority | Files |" ("None" for no dependency),',
     'or YAML "tasks: [{ id, goal, depends_on, priority, files, delay_ms }]" with optional request and max_workers.',
+    'With --isolation worktree (or isolation: worktree in a YAML plan, also per task) each task works in a git worktree of its own',
+    'and its work is merged onto dto/<session>/integration; your branch is untouched (references/worktrees.md). Mock tasks of a YAML',
+    'plan may edit files: write: { path: text }, append: { path: text }.',
     'With --agent claude, the claude flags work as in spawn-agent (see references/cli-integration.md); arguments after "--" go to claude verbatim.',
     'Before real agents start, `claude auth status` must exit 0 (logged in, or ANTHROPIC_API_KEY set); otherwise nothing is written.',
     '--detach prints three lines: "Started session <id> in the background (pid <pid>): <N> tasks, <agent> agents.", "Log: <path>",',
     `and "Wait: ${launcherCommand('poll-session', '--timeout 90')}" (run it again while it exits 3).`,
+    '--backend bullmq: tasks run on `worker` processes on any host (see references/distributed.md); the session, events and results stay here.',
     'Exit codes: 0 all completed (--detach: started), 1 any failed, skipped or cancelled, 2 usage error, invalid plan or failed preflight, 3 timeout.',
   ],
 } satisfies CommandSpec;
@@ -140,16 +179,9 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
     throw usageError(
       `Missing PLAN: pass the path of a master_plan.md or a YAML plan, e.g. ${launcherCommand('orchestrate', '.agent/master_plan.md --agent mock')}.`,
     );
-  const {
-    agent,
-    on_failure: onFailure,
-    workers: workersFlag,
-    timeout: timeoutS,
-    quiet,
-    detach,
-    resume,
-    session_id: sessionIdFlag,
-  } = options;
+  const { agent, on_failure: onFailure, workers: workersFlag, timeout: timeoutS, quiet, detach, session_id: sessionIdFlag } = options;
+  // --retry_merge is a resume that also re-runs the tasks whose work did not merge.
+  const resume = options.resume || options.retry_merge;
   if (agent === undefined) {
     throw usageError(
       'Missing --agent: pass --agent mock for a rehearsal (no account needed; agents are simulated and their results are not findings) ' +
@@ -167,6 +199,9 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
     if (misplaced.length > 0)
       throw usageError(`${misplaced.join(', ')} only apply to real agents: add --agent claude, or drop them for a mock rehearsal.`);
   }
+  const remote = checkBackendOptions(options, parsed.flags, parsed.passthrough, Object.keys(PLAN_CLAUDE_FLAGS), env);
+  // --adaptive, --budget_usd, --on_budget: checked before anything is written or started (a --detach child reads them again).
+  const limits = sessionLimits(parsed.flags);
   const paths = resolveSessionPaths({ sessionDir: options.session_dir });
   const outputDir = path.resolve(options.output_dir);
   const current = await readState(paths); // A corrupt state file stops us before anything is written.
@@ -175,15 +210,55 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
   const workers = workersFlag ?? plan.maxWorkers ?? 5;
   const sessionId = chooseSessionId({ flag: sessionIdFlag, resume, current, detach, paths });
   const say = (line: string) => quiet || process.stdout.write(`${line}\n`);
-  const executorFor =
+  const agentFor =
     agent === 'mock'
-      ? (task: { delayMs?: number; fail?: boolean }) => createMockExecutor({ delayMs: task.delayMs, fail: task.fail })
+      ? (task: PlanTask) => createMockExecutor({ delayMs: task.delayMs, fail: task.fail, edits: task.edits })
       : claudeExecutorFactory(parsed.flags, parsed.passthrough, options.retries, say);
-  if (agent === 'claude' && !options.skip_preflight)
+  const isolationOf = (task: PlanTask) => task.isolation ?? plan.isolation ?? options.isolation ?? 'none';
+  const isolated = plan.tasks.some((task) => isolationOf(task) === 'worktree');
+  if (options.merge_check !== undefined && !isolated)
+    throw usageError(
+      '--merge_check gates merges of isolated tasks: add --isolation worktree (or isolation: worktree in the plan), or drop it.',
+    );
+  if (options.merge_check !== undefined && options.merge_check.trim() === '')
+    throw usageError('--merge_check is empty: give the command that must pass before a merge, e.g. --merge_check "npm test".');
+  // Checked before anything is written: not a repository, or no commit yet, is a usage error.
+  const repo = isolated ? await openRepository(process.cwd()) : null;
+  // Branch names are built from task names and the session id: refuse the few git cannot take (`a..b`, `x.lock`) now.
+  if (isolated) {
+    for (const task of plan.tasks) if (isolationOf(task) === 'worktree') checkRefComponent(task.id, `Task ${task.id}: the task name`);
+    if (sessionIdFlag !== undefined) checkRefComponent(sessionIdFlag, 'The session id');
+  }
+  // The gate comes from this command line only (the user's own flag), never from a state or plan file.
+  const check =
+    options.merge_check === undefined
+      ? undefined
+      : { command: options.merge_check, timeoutMs: (options.merge_check_timeout ?? 600) * 1000 };
+  const executorFor = (task: PlanTask): AgentExecutor =>
+    repo && isolationOf(task) === 'worktree'
+      ? withWorktreeIsolation(agentFor(task), {
+          repo,
+          paths,
+          check,
+          expectChanges: () => task.expectChanges ?? task.files.length > 0,
+          log: say,
+        })
+      : agentFor(task);
+  if (remote && isolated)
+    throw usageError('Worktree isolation needs the agents in this repository: drop --backend bullmq, or the isolation.');
+  // With bullmq the workers run claude on their own hosts and check it there (worker --agent claude).
+  if (agent === 'claude' && !options.skip_preflight && !remote)
     await checkClaudeReady(readClaudeSettings(parsed.flags, parsed.passthrough, env).bin, env);
 
   if (detach) {
-    const started = await startDetachedRun({ paths, sessionId: sessionId!, args: childArgv(argv, sessionId!) });
+    // The server must answer before the session is registered; the child gets the connection through its environment, not its argv.
+    if (remote) await (await openRemoteBackend(remote, workers)).close();
+    const started = await startDetachedRun({
+      paths,
+      sessionId: sessionId!,
+      args: childArgv(argv, sessionId!),
+      env: remote ? { ...process.env, [CONNECTION_ENV]: remote.connection.url } : undefined,
+    });
     const wait = launcherCommand(
       'poll-session',
       `--timeout 90${options.session_dir === undefined ? '' : ` --session_dir ${JSON.stringify(paths.dir)}`}`,
@@ -203,6 +278,7 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
   if (plan.request) say(`Request: ${plan.request.split('\n')[0]}`);
   batches.forEach((batch, i) => say(`  Batch ${i + 1}: ${batch.join(', ')}`));
 
+  const backend = remote ? await openRemoteBackend(remote, workers, say) : null;
   const controller = new AbortController();
   const stopSignals = abortOnSignals(controller);
   let timedOut = false;
@@ -219,14 +295,16 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
       plan,
       workers,
       runner: agent,
-      executorFor,
+      executorFor: backend ? remoteExecutorFor(backend, paths, agent) : executorFor,
       outputDir,
       agentCwd: process.cwd(),
       resume,
+      retryMerge: options.retry_merge,
       onFailure,
       log: say,
       signal: controller.signal,
       sessionId: resume ? undefined : sessionId,
+      limits,
     });
     const state = await readState(paths);
     if (!state || state.session_id !== result.sessionId) {
@@ -237,10 +315,13 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
       return EXIT.taskFailed;
     }
     process.stdout.write(`${renderSummary(buildReportData(state), { variant: 'run', next: launcherCommand('aggregate') })}\n`);
+    const mergeLine = mergeRunLine(mergeReport(state));
+    if (mergeLine) process.stdout.write(`${mergeLine}\n`);
     return timedOut ? EXIT.timeout : exitCodeFor(summarize(state));
   } finally {
     if (timer) clearTimeout(timer);
     stopSignals();
+    await backend?.close();
   }
 }
 
@@ -305,7 +386,7 @@ export function childArgv(argv: string[], sessionId: string): string[] {
     const arg = own[i]!;
     const name = arg.startsWith('--') ? arg.slice(2).split('=')[0]!.replace(/-/g, '_') : null;
     if (name === 'detach' || name === 'skip_preflight') continue;
-    if (name === 'session_id') {
+    if (name === 'session_id' || name === 'connection') {
       if (!arg.includes('=')) i++;
       continue;
     }

@@ -10,12 +10,14 @@
  * Exit: 0 completed, or queued (started later by another process; --wait stays until it ends), 1 failed/skipped/cancelled, 2 usage error or unusable state.
  */
 import path from 'node:path';
-import { parseCommandLine, parseOrShowHelp, integerFlag, runMain, type CommandSpec } from './lib/cli/cli.ts';
+import { parseCommandLine, parseOrShowHelp, integerFlag, runMain, enumFlag, type CommandSpec, type ParsedFlags } from './lib/cli/cli.ts';
 import { EXIT } from './lib/cli/errors.ts';
 import { guardBrokenOutput } from './lib/execution/detach.ts';
 import { launcherCommand } from './lib/launcher/dist.ts';
 import { runBackgroundTask, type BackgroundTaskOptions } from './lib/execution/background-task.ts';
-import { createMockExecutor } from './lib/agents/mock-agent.ts';
+import { createMockExecutor, parseEditFlag } from './lib/agents/mock-agent.ts';
+import { ISOLATION_MODES, withWorktreeIsolation } from './lib/isolation/isolated-executor.ts';
+import { checkRefComponent, openRepository } from './lib/isolation/worktree.ts';
 import { readSpawnSettings, SPAWN_FLAGS, takeAdoptToken } from './lib/execution/spawn-options.ts';
 import { agentLaunch, MOCK_FLAGS } from './lib/execution/agent-command.ts';
 
@@ -27,7 +29,8 @@ export const spec: CommandSpec = {
     'Otherwise the task is queued and this process exits 0 at once: the agent that frees a slot (or poll-session, orchestrate) starts it later. ' +
     'Needs no Claude account and does no real work (a rehearsal); start many at once with "&". Started through scripts/run, ' +
     'the agent runs in a session of its own: killing the shell or tool call that started it does not stop it (cancel-session does).',
-  usage: '--task_name NAME --goal TEXT [--delay_ms N] [--fail] [--depends_on A,B] [--output_dir DIR] [...]',
+  usage:
+    '--task_name NAME --goal TEXT [--delay_ms N] [--fail] [--write FILE=TEXT] [--append FILE=TEXT] [--isolation none|worktree] [--depends_on A,B] [...]',
   flags: {
     ...SPAWN_FLAGS,
     ...MOCK_FLAGS,
@@ -52,11 +55,26 @@ function agentOptions(argv: string[], cwd: string): BackgroundTaskOptions {
   const settings = readSpawnSettings(parsed.flags, 'mock', {}, cwd);
   const delayMs = integerFlag(parsed.flags, 'delay_ms', { min: 0, max: 24 * 3600_000 });
   settings.task.launch = agentLaunch('spawn-agent-mock', argv, cwd);
+  const edits = [
+    ...rawValues(parsed.flags, 'write').map((v) => parseEditFlag('write', v)),
+    ...rawValues(parsed.flags, 'append').map((v) => parseEditFlag('append', v)),
+  ];
+  const mock = createMockExecutor({ delayMs, fail: Boolean(parsed.flags.fail), edits });
+  const isolation = enumFlag(parsed.flags, 'isolation', ISOLATION_MODES) ?? 'none';
   return {
     ...settings,
-    executor: createMockExecutor({ delayMs, fail: Boolean(parsed.flags.fail) }),
+    executor:
+      isolation === 'worktree'
+        ? withWorktreeIsolation(mock, { repo: () => openRepository(path.resolve(cwd)), paths: settings.paths })
+        : mock,
     continueWith: { script: 'spawn-agent-mock', cwd: path.resolve(cwd), build: (launch) => agentOptions(launch.args, launch.cwd) },
   };
+}
+
+/** The raw values of a repeatable flag (never split on commas: the text of an edit may hold them). */
+function rawValues(flags: ParsedFlags, name: string): string[] {
+  const value = flags[name];
+  return value === undefined ? [] : Array.isArray(value) ? value.map(String) : [String(value)];
 }
 
 /** Runs the mock agent for argv; returns the exit code. */
@@ -64,6 +82,12 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   guardBrokenOutput();
   if (!parseOrShowHelp(argv, spec)) return EXIT.ok;
   const options = agentOptions(argv, process.cwd());
+  // Refused before the task is registered: not a git repository, or one without a commit.
+  if (parseCommandLine(argv, spec).flags.isolation === 'worktree') {
+    await openRepository(process.cwd());
+    checkRefComponent(options.task.name, 'The task name');
+    if (options.session.sessionId !== undefined) checkRefComponent(options.session.sessionId, 'The session id');
+  }
   const result = await runBackgroundTask({ ...options, adoptToken: takeAdoptToken() });
   return result.status === 'completed' || (result.queued && !options.wait) ? EXIT.ok : EXIT.taskFailed;
 }

@@ -7,11 +7,11 @@
  *          agent in a session of its own, so killing the caller's process group does not stop it: cancel-session does.)
  * Reads/writes: <cwd>/.agent/sessions/latest.yaml (under its lock) and events.jsonl;
  *               writes <output_dir>/<task_name>.md (default .agent/results); reads --task_file.
- * Runs: `claude -p --output-format json [flags]` in the project (or --cwd), the prompt on stdin; see references/cli-integration.md.
+ * Runs: `claude -p --output-format stream-json --verbose [flags]` in the project (or --cwd), the prompt on stdin; see references/cli-integration.md.
  * Exit: 0 completed, or queued (started later by another process; --wait stays until it ends), 1 failed/skipped/cancelled (including: claude not installed), 2 usage error or unusable state.
  */
 import path from 'node:path';
-import { parseCommandLine, parseOrShowHelp, runMain, stringFlag, type CommandSpec } from './lib/cli/cli.ts';
+import { enumFlag, parseCommandLine, parseOrShowHelp, runMain, stringFlag, type CommandSpec } from './lib/cli/cli.ts';
 import { EXIT } from './lib/cli/errors.ts';
 import { guardBrokenOutput } from './lib/execution/detach.ts';
 import { launcherCommand } from './lib/launcher/dist.ts';
@@ -21,12 +21,14 @@ import { CLAUDE_FLAGS, readClaudeSettings } from './lib/agents/claude-options.ts
 import { readTaskFile } from './lib/agents/claude-prompt.ts';
 import { readSpawnSettings, SPAWN_FLAGS, takeAdoptToken } from './lib/execution/spawn-options.ts';
 import { agentLaunch } from './lib/execution/agent-command.ts';
+import { ISOLATION_MODES, withWorktreeIsolation } from './lib/isolation/isolated-executor.ts';
+import { checkRefComponent, openRepository } from './lib/isolation/worktree.ts';
 
 export const spec: CommandSpec = {
   name: 'spawn-agent',
   summary:
     'Registers a task in the session; if its dependencies and a worker slot allow, runs a real Claude Code ' +
-    'sub-agent (`claude -p --output-format json`, prompt on stdin, no shell) in the project directory. Its answer goes to ' +
+    'sub-agent (`claude -p --output-format stream-json`, read live; prompt on stdin, no shell) in the project directory. Its answer goes to ' +
     '<output_dir>/<task_name>.md; the state records cost, tokens, turns and the claude session id. Rate limits, 5xx and ' +
     'connection failures are retried with exponential backoff; other failures end the task at once. A task that cannot start yet is ' +
     'queued and this process exits 0 at once: the agent that frees a slot (or poll-session, orchestrate) starts it later. Start many with "&": ' +
@@ -65,19 +67,25 @@ function agentOptions(argv: string[], cwd: string, env: NodeJS.ProcessEnv): Back
   const claude = readClaudeSettings(parsed.flags, parsed.passthrough, env);
   settings.agentCwd = claude.cwd;
   settings.task.launch = agentLaunch('spawn-agent', argv, cwd);
+  const isolation = enumFlag(parsed.flags, 'isolation', ISOLATION_MODES) ?? 'none';
+  const claudeExecutor = createClaudeExecutor({
+    bin: claude.bin,
+    args: claude.args,
+    timeoutS: claude.timeoutS,
+    stallTimeoutS: claude.stallTimeoutS,
+    backoffMs: claude.backoffMs,
+    retries: (settings.task.maxAttempts ?? 1) - 1,
+    instructions: taskFile?.instructions,
+    taskFilePath: taskFile?.path,
+    log: settings.log ?? ((line) => process.stdout.write(`${line}\n`)),
+  });
   return {
     ...settings,
-    executor: createClaudeExecutor({
-      bin: claude.bin,
-      args: claude.args,
-      timeoutS: claude.timeoutS,
-      stallTimeoutS: claude.stallTimeoutS,
-      backoffMs: claude.backoffMs,
-      retries: (settings.task.maxAttempts ?? 1) - 1,
-      instructions: taskFile?.instructions,
-      taskFilePath: taskFile?.path,
-      log: settings.log ?? ((line) => process.stdout.write(`${line}\n`)),
-    }),
+    // --isolation worktree: the agent works in a git worktree of its own (scripts/lib/isolation/); --cwd names the repository.
+    executor:
+      isolation === 'worktree'
+        ? withWorktreeIsolation(claudeExecutor, { repo: () => openRepository(claude.cwd), paths: settings.paths })
+        : claudeExecutor,
     continueWith: { script: 'spawn-agent', cwd: path.resolve(cwd), build: (launch) => agentOptions(launch.args, launch.cwd, env) },
   };
 }
@@ -91,6 +99,12 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
   guardBrokenOutput();
   if (!parseOrShowHelp(argv, spec)) return EXIT.ok;
   const options = agentOptions(argv, process.cwd(), env);
+  // Refused before the task is registered: not a git repository, or one without a commit.
+  if (parseCommandLine(argv, spec).flags.isolation === 'worktree') {
+    await openRepository(options.agentCwd);
+    checkRefComponent(options.task.name, 'The task name');
+    if (options.session.sessionId !== undefined) checkRefComponent(options.session.sessionId, 'The session id');
+  }
   const result = await runBackgroundTask({ ...options, adoptToken: takeAdoptToken(env) });
   if (result.status === 'failed' && result.record?.error) process.stderr.write(`error: ${options.task.name}: ${result.record.error}\n`);
   return result.status === 'completed' || (result.queued && !options.wait) ? EXIT.ok : EXIT.taskFailed;

@@ -121,6 +121,8 @@ describe('spawn-agent with the real claude CLI against a loopback Messages API',
     expect(events).toEqual([
       ['registered', null],
       ['started', 1],
+      // The 429 halves the session's worker limit (scheduling/capacity.ts).
+      ['capacity', null],
       ['retrying', 1],
       ['started', 2],
       ['completed', 2],

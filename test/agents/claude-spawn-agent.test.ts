@@ -174,6 +174,8 @@ describe('spawn-agent with a fake claude on PATH', () => {
       ['session_started', null],
       ['registered', null],
       ['started', 1],
+      // The first 429 halves the session's worker limit; the second, within the decrease window, does not (scheduling/capacity.ts).
+      ['capacity', null],
       ['retrying', 1],
       ['started', 2],
       ['retrying', 2],

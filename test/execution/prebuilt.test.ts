@@ -1,9 +1,9 @@
 import { execa } from 'execa';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildDist, listScripts } from '../../scripts/lib/launcher/build.ts';
+import { buildDist, distFiles, listScripts } from '../../scripts/lib/launcher/build.ts';
 import { isDistFresh, SKILL_DIR } from '../../scripts/lib/launcher/dist.ts';
 import { readEvents } from '../../scripts/lib/state/events.ts';
 import { SCRIPTS_DIR, TSX_LOADER } from '../../scripts/lib/launcher/launch.ts';
@@ -16,18 +16,36 @@ const SCRIPTS = ['spawn-agent-mock', 'orchestrate', 'cancel-session'];
 const fromSource = (name: string, args: string[], cwd: string) =>
   execa(process.execPath, ['--import', TSX_LOADER, path.join(SCRIPTS_DIR, `${name}.ts`), ...args], { cwd, reject: false });
 const fromBundle = (name: string, args: string[], cwd: string) =>
-  execa(process.execPath, [path.join(outDir, `${name}.mjs`), ...args], { cwd, reject: false });
+  execa(process.execPath, [path.join(outDir, `${name}.cjs`), ...args], { cwd, reject: false });
 
 describe('the scripts/build command itself', () => {
   it('bundles every script and says so (it once exited 0 without building anything)', async () => {
     const out = path.join(SKILL_DIR, `.dist-test-cmd-${process.pid}`);
     try {
+      const began = Date.now();
       const result = await execa('sh', [path.join(SCRIPTS_DIR, 'build'), '--out', out], { reject: false });
       expect(result.exitCode, result.stderr).toBe(0);
       expect(result.stdout).toMatch(/^Built \d+ scripts into /);
-      const names = (await readdir(out)).filter((file) => file.endsWith('.mjs')).map((file) => file.replace(/\.mjs$/, ''));
-      expect(names.sort()).toEqual(listScripts().sort());
-      expect(isDistFresh('spawn-agent-mock', out)).toBe(true);
+      const files = await readdir(out);
+      const loaders = files.filter((file) => /^[^.]+\.cjs$/.test(file)).map((file) => file.replace(/\.cjs$/, ''));
+      expect(loaders.sort()).toEqual(listScripts().sort());
+      for (const name of loaders) expect(files, name).toContain(`${name}.bundle.cjs`);
+      // Every script with a --help gets its V8 code cache at build time: all of them.
+      expect(files.filter((file) => file.endsWith('.cache')).length).toBe(loaders.length);
+      expect(files.filter((file) => file.endsWith('.tmp'))).toEqual([]);
+      // Fresh as built: the stamp holds the build's start. (Whether a later edit makes it stale is the fake skill's test below:
+      // here other work may edit the sources while it builds.)
+      const stamp = (await stat(path.join(out, '.stamp'))).mtimeMs;
+      expect(stamp).toBeGreaterThanOrEqual(began - 1000);
+      expect(stamp).toBeLessThanOrEqual(Date.now());
+      const saved = process.env.DTO_LAUNCH;
+      process.env.DTO_LAUNCH = 'dist';
+      try {
+        expect(isDistFresh('spawn-agent-mock', out)).toBe(true);
+      } finally {
+        if (saved === undefined) delete process.env.DTO_LAUNCH;
+        else process.env.DTO_LAUNCH = saved;
+      }
     } finally {
       await rm(out, { recursive: true, force: true });
     }
@@ -85,8 +103,95 @@ describe('prebuilt scripts (scripts/build)', () => {
   });
 });
 
+describe("the prebuilt scripts' V8 code cache", () => {
+  const cacheDir = path.join(SKILL_DIR, `.dist-test-cache-${process.pid}`);
+  const NAME = 'cancel-session';
+  const files = distFiles(cacheDir, NAME);
+  const help = () => execa(process.execPath, [files.loader, '--help'], { reject: false });
+  beforeAll(async () => {
+    const result = await buildDist({ outDir: cacheDir, scripts: [NAME] });
+    expect(result.failed).toEqual([]);
+    expect(result.cached).toEqual([NAME]);
+  }, 120_000);
+  afterAll(() => rm(cacheDir, { recursive: true, force: true }));
+
+  it('is used as built: a run with it leaves it as it is (a cache V8 accepts is never rewritten)', async () => {
+    const before = await stat(files.cache);
+    expect(before.size).toBeGreaterThan(10_000);
+    for (let i = 0; i < 3; i++) expect((await help()).exitCode).toBe(0);
+    const after = await stat(files.cache);
+    expect([after.ino, after.mtimeMs, after.size]).toEqual([before.ino, before.mtimeMs, before.size]);
+  });
+
+  it('is rebuilt by the next run when it is missing, and a run without it works the same', async () => {
+    const expected = (await help()).stdout;
+    await rm(files.cache);
+    const run = await help();
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toBe(expected);
+    expect((await stat(files.cache)).size).toBeGreaterThan(10_000);
+    expect((await readdir(cacheDir)).filter((file) => file.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('a damaged cache, or one made for other code, is never run: the script works and the cache is replaced', async () => {
+    const expected = (await help()).stdout;
+    const good = await readFile(files.cache);
+    // One byte of V8's payload flipped under a valid header: V8 does not check its payload and dies of it (a fatal error).
+    const flipped = Buffer.from(good);
+    flipped[flipped.length >> 1]! ^= 0x55;
+    // A cache left by a process that ran another build of the bundle: its header names other code.
+    const otherBuild = Buffer.from(good);
+    otherBuild.write('0'.repeat(32), 'dto-v8-cache-1 '.length, 'latin1');
+    const damaged = [
+      Buffer.from('not a code cache'),
+      good.subarray(0, good.length >> 1),
+      Buffer.alloc(good.length, 7),
+      flipped,
+      otherBuild,
+    ];
+    for (const bad of damaged) {
+      await writeFile(files.cache, bad);
+      const run = await help();
+      expect(run.exitCode, run.stderr).toBe(0);
+      expect(run.stdout).toBe(expected);
+      expect(run.stderr).toBe('');
+      const replaced = await readFile(files.cache);
+      expect(replaced.equals(bad)).toBe(false);
+      expect(replaced.length).toBeGreaterThan(10_000);
+    }
+  });
+
+  it('a folder it cannot be written to (a read-only install) only means running without it', async () => {
+    if (process.getuid?.() === 0) {
+      // root writes anywhere: make the cache's path a folder instead, which no rename can replace.
+      await rm(files.cache);
+      await mkdir(files.cache);
+      try {
+        const run = await help();
+        expect(run.exitCode, run.stderr).toBe(0);
+        expect(run.stderr).toBe('');
+        expect((await stat(files.cache)).isDirectory()).toBe(true);
+        expect((await readdir(cacheDir)).filter((file) => file.endsWith('.tmp'))).toEqual([]);
+      } finally {
+        await rm(files.cache, { recursive: true, force: true });
+      }
+      return;
+    }
+    await rm(files.cache);
+    await chmod(cacheDir, 0o555);
+    try {
+      const run = await help();
+      expect(run.exitCode, run.stderr).toBe(0);
+      expect(run.stderr).toBe('');
+    } finally {
+      await chmod(cacheDir, 0o755);
+    }
+    expect((await readdir(cacheDir)).filter((file) => file.endsWith('.cache') || file.endsWith('.tmp'))).toEqual([]);
+  });
+});
+
 describe('when the launchers use dist/', () => {
-  /** A fake skill folder: scripts/hello.ts, dist/hello.mjs, dist/.stamp, and a copy of scripts/run. */
+  /** A fake skill folder: scripts/hello.ts, dist/hello.cjs and hello.bundle.cjs, dist/.stamp, and a copy of scripts/run. */
   async function fakeSkill() {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'dto-fake-skill-'));
     await mkdir(path.join(dir, 'scripts', 'lib'), { recursive: true });
@@ -95,7 +200,8 @@ describe('when the launchers use dist/', () => {
     await writeFile(path.join(dir, 'scripts', 'hello.ts'), 'process.stdout.write("from source\\n");\n');
     await writeFile(path.join(dir, 'scripts', 'lib', 'util.ts'), 'export {};\n');
     await writeFile(path.join(dir, 'package.json'), '{}\n');
-    await writeFile(path.join(dir, 'dist', 'hello.mjs'), 'process.stdout.write("from dist\\n");\n');
+    await writeFile(path.join(dir, 'dist', 'hello.cjs'), 'process.stdout.write("from dist\\n");\n');
+    await writeFile(path.join(dir, 'dist', 'hello.bundle.cjs'), '\n');
     const old = new Date(Date.now() - 60_000);
     for (const file of ['scripts/hello.ts', 'scripts/lib/util.ts', 'package.json']) await utimes(path.join(dir, file), old, old);
     await writeFile(path.join(dir, 'dist', '.stamp'), 'built\n');

@@ -17,7 +17,7 @@ interface Row {
   expected: Decision;
 }
 
-const none = { start: [], skip: [], fail: [], wait: [] };
+const none = { start: [], skip: [], fail: [], wait: [], stop: [] };
 
 const rows: Row[] = [
   {
@@ -74,7 +74,7 @@ const rows: Row[] = [
       forever: { depends_on: ['ghost'] },
     },
     expected: {
-      start: [],
+      ...none,
       skip: [{ name: 'after', reason: 'dependency late failed' }],
       fail: [{ name: 'late', reason: 'dependency ghost never appeared in the session (waited 5 s)', died: false }],
       wait: [

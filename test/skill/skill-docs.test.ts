@@ -192,6 +192,11 @@ describe('docs name only scripts and flags that exist', () => {
     'fork-session',
     'global',
     'stat',
+    // git's own flags, quoted in references/worktrees.md.
+    'write-tree',
+    'ff-only',
+    'force',
+    'is-ancestor',
   ]);
 
   beforeAll(async () => {

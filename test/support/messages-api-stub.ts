@@ -28,7 +28,22 @@ export interface MessagesApiStub {
   /** `http://127.0.0.1:PORT`: the value of ANTHROPIC_BASE_URL. */
   url: string;
   requests: StubRequest[];
+  /** `POST /v1/messages` answered 429 because too many were in flight (see {@link StubOptions.maxInFlight}). */
+  readonly rateLimited: number;
+  /** The most `POST /v1/messages` requests that were in flight at once (answered or not yet). */
+  readonly peakInFlight: number;
   close(): Promise<void>;
+}
+
+/** Options of {@link startMessagesApiStub}. */
+export interface StubOptions {
+  /**
+   * A rate limit by concurrency: a `POST /v1/messages` that arrives while this many are in flight
+   * already is answered HTTP 429 `rate_limit_error` with a `retry-after` header, at once.
+   */
+  maxInFlight?: number;
+  /** The `retry-after` of those 429s (s). @default 1 */
+  retryAfterS?: number;
 }
 
 /**
@@ -38,8 +53,14 @@ export interface MessagesApiStub {
  * `content_block_delta`, `content_block_stop`, `message_delta`, `message_stop`) or an error in the
  * API's JSON shape (`{type: "error", error: {type, message}}`).
  */
-export async function startMessagesApiStub(reply: (request: StubRequest) => StubReply): Promise<MessagesApiStub> {
+export async function startMessagesApiStub(
+  reply: (request: StubRequest) => StubReply,
+  options: StubOptions = {},
+): Promise<MessagesApiStub> {
   const requests: StubRequest[] = [];
+  let inFlight = 0;
+  let peakInFlight = 0;
+  let rateLimited = 0;
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -63,6 +84,19 @@ export async function startMessagesApiStub(reply: (request: StubRequest) => Stub
       if (request.url.startsWith('/v1/messages/count_tokens')) {
         return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ input_tokens: 10 }));
       }
+      if (options.maxInFlight !== undefined && inFlight >= options.maxInFlight) {
+        rateLimited++;
+        res.writeHead(429, { 'content-type': 'application/json', 'retry-after': String(options.retryAfterS ?? 1) });
+        return void res.end(
+          JSON.stringify({
+            type: 'error',
+            error: { type: 'rate_limit_error', message: 'Number of concurrent requests has exceeded your rate limit' },
+          }),
+        );
+      }
+      inFlight++;
+      peakInFlight = Math.max(peakInFlight, inFlight);
+      res.once('close', () => inFlight--);
       answer(res, reply(request), model ?? 'claude-stub', requests.length);
     });
   });
@@ -71,6 +105,12 @@ export async function startMessagesApiStub(reply: (request: StubRequest) => Stub
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    get rateLimited() {
+      return rateLimited;
+    },
+    get peakInFlight() {
+      return peakInFlight;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -135,6 +175,9 @@ function answer(res: http.ServerResponse, reply: StubReply, model: string, n: nu
  * - `[[stub:hang]]`: no answer at all;
  * - `[[stub:hang_once:WORD]]`: no answer the first time this marker is seen, then like `answer`
  *   (a resumed conversation still carries the marker, so its request is the second);
+ * - `[[stub:slow:WORD]]`: like `answer`, 6 s late (so concurrent agents' requests overlap);
+ * - `[[stub:priced:WORD]]`: like `answer` with 10,000 input and 1,000 output tokens (one turn of
+ *   claude-haiku-4-5 at $1/$5 per MTok: $0.015), 0.3 s late;
  * - `[[stub:slow_tools:WORD]]`: a `Glob` tool call for the first 3 requests, then like `answer`; each answer 1.5 s
  *   late (input tokens 100 + WORD's length, output tokens 7 per request), so an agent's progress grows over seconds;
  * - no marker: the text `No marker.`.
@@ -163,6 +206,10 @@ export function markerReplies(): (request: StubRequest) => StubReply {
         return { type: 'hang' };
       case 'hang_once':
         return count === 1 ? { type: 'hang' } : text;
+      case 'slow':
+        return { ...text, delayMs: 6000 };
+      case 'priced':
+        return { ...text, inputTokens: 10_000, outputTokens: 1_000, delayMs: 300 };
       case 'slow_tools':
         return count <= 3 ? { type: 'tool_use', name: 'Glob', input: { pattern: '*.md' }, delayMs: 1500 } : { ...text, delayMs: 1500 };
       default:

@@ -40,11 +40,24 @@ export interface AgentContext {
    * overlap. A rejected promise is logged and ignored (progress is a hint, never a reason to fail).
    */
   recordProgress?(progress: LiveProgress): Promise<void>;
+  /**
+   * Tells the session that the agent hit a rate limit (HTTP 429/529), so its effective worker limit
+   * halves and, with a known reset time, new starts pause (scheduling/capacity.ts). Optional; a
+   * rejected promise is ignored by the claude runner.
+   */
+  reportRateLimit?(signal: { status: number | null; error: string | null; resetAt: Date | null }): Promise<void>;
+  /**
+   * The task's share of the session budget when it started (USD; scheduling/budget.ts
+   * `agentBudgetShare`), or null/absent without a budget: the claude runner passes
+   * min(this less what earlier tries cost, its own --max_budget_usd) as `--max-budget-usd`.
+   */
+  budgetShareUsd?: number | null;
 }
 
 /** What a runner reports when it ends. */
 export interface AgentOutcome {
-  status: 'completed' | 'failed';
+  /** `merge_failed`: only from the worktree isolation wrapper (scripts/lib/isolation/): the work did not merge. */
+  status: 'completed' | 'failed' | 'merge_failed';
   /** Markdown body of the result file. */
   body: string;
   /** The failure's message (recorded as the task's `error`). */

@@ -5,7 +5,7 @@ import { BACKOFF_CAP_MS, backoffDelay } from './backoff.ts';
 import { buildPrompt } from './claude-prompt.ts';
 import { classifyClaudeRun, resultUsage, type ClaudeUsage, type ClaudeVerdict } from './claude-result.ts';
 import { runClaude } from './claude-runner.ts';
-import { StreamTracker, type LiveProgress } from './claude-stream.ts';
+import { StreamTracker, type LiveProgress, type StreamRateLimit } from './claude-stream.ts';
 import { DEFAULT_STALL_TIMEOUT_S } from './claude-options.ts';
 import { errorMessage } from '../cli/errors.ts';
 import type { TaskRecord } from '../state/schema.ts';
@@ -174,12 +174,21 @@ export function createClaudeExecutor(options: ClaudeExecutorOptions): AgentExecu
     let done: LiveProgress | null = null;
     /** The Claude session to resume on the next try (set by a stall), and why. */
     const next: { resume: { sessionId: string; reason: string } | null } = { resume: null };
+    // Rate limits go to the session one at a time, in order (capacity.ts halves its limit); a failed report is only logged.
+    let reports: Promise<void> = Promise.resolve();
+    const report = (signal: StreamRateLimit) => {
+      if (!ctx.reportRateLimit) return;
+      reports = reports
+        .then(() => ctx.reportRateLimit!(signal))
+        .catch((error: unknown) => log(`[${ctx.agent}] ${ctx.taskName}: rate limit not recorded: ${errorMessage(error)}`));
+    };
     for (let tryNumber = 1; ; tryNumber++) {
       const tracker = new StreamTracker();
       const resuming = next.resume;
+      const args = withBudgetCap(options.args, ctx.budgetShareUsd, totals?.cost_usd ?? 0);
       const run = await runClaude({
         bin: options.bin,
-        args: resuming ? [...options.args, '--resume', resuming.sessionId] : options.args,
+        args: resuming ? [...args, '--resume', resuming.sessionId] : args,
         prompt: resuming ? resumePrompt(resuming.reason) : prompt,
         cwd: ctx.cwd,
         env: options.env,
@@ -190,6 +199,7 @@ export function createClaudeExecutor(options: ClaudeExecutorOptions): AgentExecu
         onSpawn: (identity) => void ctx.recordChild?.(identity),
         onLine: (line) => {
           if (tracker.push(line)) progress.update(combineProgress(done, tracker.progress()));
+          for (const signal of tracker.takeRateLimits()) report(signal);
         },
       });
       void ctx.recordChild?.(null);
@@ -198,6 +208,15 @@ export function createClaudeExecutor(options: ClaudeExecutorOptions): AgentExecu
       next.resume = null;
       const verdict = classifyClaudeRun(run, { bin: options.bin, timeoutS: options.timeoutS, stallTimeoutS });
       if (verdict.result) totals = addUsage(totals, resultUsage(verdict.result));
+      // A run that ended on a 429/529 (the CLI's own retries used up, or none allowed) is a rate limit too.
+      if (!verdict.ok && (verdict.code === 'rate_limited' || verdict.code === 'overloaded')) {
+        report({
+          status: verdict.result?.api_error_status ?? null,
+          error: verdict.code === 'rate_limited' ? 'rate_limit' : 'overloaded',
+          resetAt: null,
+        });
+      }
+      await reports;
       if (verdict.ok) {
         if (totals && totals.permission_denials > 0) {
           log(
@@ -228,6 +247,38 @@ export function createClaudeExecutor(options: ClaudeExecutorOptions): AgentExecu
       return failed(ctx, verdict, totals, tryNumber, options.retries, run.stderr);
     }
   };
+}
+
+/**
+ * The CLI's arguments with `--max-budget-usd` set to the task's budget share less what its earlier
+ * tries cost, or to the agent's own `--max-budget-usd` when that is smaller (every such flag in
+ * `args`, passed-through ones included, is replaced by the one value). Unchanged without a share.
+ * @param shareUsd - the task's share when it started (scheduling/budget.ts `agentBudgetShare`), USD.
+ * @param spentUsd - what this task's earlier tries cost, USD.
+ */
+export function withBudgetCap(args: readonly string[], shareUsd: number | null | undefined, spentUsd: number): string[] {
+  if (shareUsd === null || shareUsd === undefined) return [...args];
+  const kept: string[] = [];
+  let own = Infinity;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--max-budget-usd' && i + 1 < args.length) {
+      const value = Number(args[++i]);
+      if (Number.isFinite(value)) own = Math.min(own, value);
+    } else if (arg.startsWith('--max-budget-usd=')) {
+      const value = Number(arg.slice('--max-budget-usd='.length));
+      if (Number.isFinite(value)) own = Math.min(own, value);
+    } else {
+      kept.push(arg);
+    }
+  }
+  const cap = Math.max(0.0001, Math.min(own, shareUsd - spentUsd));
+  const at = kept.indexOf('--verbose');
+  const flag = ['--max-budget-usd', String(Math.floor(cap * 1e6 + 1e-3) / 1e6)];
+  // Before any pass-through arguments (after the fixed `-p --output-format stream-json --verbose`).
+  if (at !== -1) kept.splice(at + 1, 0, ...flag);
+  else kept.push(...flag);
+  return kept;
 }
 
 function usageFrontmatter(totals: ClaudeUsage | null, tries: number): Record<string, unknown> {

@@ -34,7 +34,8 @@ export const CLAUDE_FLAGS = {
   max_budget_usd: {
     type: 'string',
     placeholder: 'USD',
-    description: 'Most dollars to spend (claude --max-budget-usd); reaching it fails the task.',
+    description:
+      "Most dollars this agent may spend (claude --max-budget-usd); reaching it fails the task. With a session --budget_usd, the smaller of this and the task's share is passed.",
   },
   allowed_tools: {
     type: 'string',

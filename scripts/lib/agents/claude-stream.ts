@@ -27,6 +27,18 @@ export interface LiveProgress {
   last_event_at: string;
 }
 
+/**
+ * A rate limit read from the stream: a `system/api_retry` with HTTP 429/529 or error
+ * `rate_limit`/`overloaded` (its `retry_delay_ms` gives the reset time), or a `rate_limit_event`
+ * whose status is `rejected` (its `resetsAt`, seconds or ms since the epoch or an ISO time).
+ */
+export interface StreamRateLimit {
+  status: number | null;
+  error: string | null;
+  /** When the limit is known to reset, or null. */
+  resetAt: Date | null;
+}
+
 /** Loose views of the stream's lines: only the fields read here, each checked before use. */
 type Line = Record<string, unknown>;
 
@@ -64,6 +76,7 @@ export class StreamTracker {
   #lastEventAt: Date;
   #sessionId: string | null = null;
   #final: { turns: number | null; cost: number | null; usage: TokenUsage | null } | null = null;
+  #rateLimits: StreamRateLimit[] = [];
   readonly #now: () => Date;
 
   /** @param now - clock, for tests. */
@@ -75,6 +88,13 @@ export class StreamTracker {
   /** The Claude session id (`system/init`, or any line's `session_id`), for `--resume`; null until seen. */
   get sessionId(): string | null {
     return this.#sessionId;
+  }
+
+  /** The rate limits read since the last call (see {@link StreamRateLimit}), oldest first; the list is emptied. */
+  takeRateLimits(): StreamRateLimit[] {
+    const taken = this.#rateLimits;
+    this.#rateLimits = [];
+    return taken;
   }
 
   /** True once a `result` line was read. */
@@ -102,12 +122,22 @@ export class StreamTracker {
       case 'system':
         if (line.subtype === 'api_retry') {
           this.#retries++;
-          const status = typeof line.error_status === 'number' ? String(line.error_status) : null;
+          const status = typeof line.error_status === 'number' ? line.error_status : null;
           const error = typeof line.error === 'string' ? line.error : null;
-          this.#lastApiError = [status, error].filter(Boolean).join(' ') || 'unknown';
+          this.#lastApiError = [status === null ? null : String(status), error].filter(Boolean).join(' ') || 'unknown';
+          if (status === 429 || status === 529 || error === 'rate_limit' || error === 'overloaded') {
+            const delay = typeof line.retry_delay_ms === 'number' && line.retry_delay_ms > 0 ? line.retry_delay_ms : null;
+            this.#rateLimits.push({ status, error, resetAt: delay === null ? null : new Date(this.#now().getTime() + delay) });
+          }
           return true;
         }
         return false;
+      case 'rate_limit_event': {
+        const info = isRecord(line.rate_limit_info) ? line.rate_limit_info : line;
+        if (info.status !== 'rejected') return false;
+        this.#rateLimits.push({ status: 429, error: 'rate_limit', resetAt: resetTime(info.resetsAt) });
+        return true;
+      }
       case 'tool_progress':
         if (typeof line.tool_name === 'string' && line.tool_name !== '') this.#lastTool = line.tool_name;
         return false;
@@ -161,6 +191,16 @@ export class StreamTracker {
       last_event_at: this.#lastEventAt.toISOString(),
     };
   }
+}
+
+/** A `resetsAt`: seconds (below 1e12) or ms since the epoch, or an ISO time; null when absent or not a time. */
+function resetTime(value: unknown): Date | null {
+  if (typeof value === 'number' && Number.isFinite(value) && value > 0) return new Date(value < 1e12 ? value * 1000 : value);
+  if (typeof value === 'string' && value !== '') {
+    const at = Date.parse(value);
+    return Number.isNaN(at) ? null : new Date(at);
+  }
+  return null;
 }
 
 /** Dollars rounded to 1e-6 (a millionth of a dollar), null kept. */

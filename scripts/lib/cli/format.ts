@@ -12,6 +12,7 @@ export const STATUS_ICONS: Record<TaskStatus, string> = {
   failed: '❌',
   skipped: '⏭️',
   cancelled: '🚫',
+  merge_failed: '⚔️',
 };
 
 /** Formats milliseconds as `850 ms`, `3.2 s`, `4 m 05 s` or `1 h 02 m`; null as `-`. */

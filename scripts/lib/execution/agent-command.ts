@@ -16,6 +16,18 @@ export type AgentScript = (typeof AGENT_SCRIPTS)[number];
 export const MOCK_FLAGS: Record<string, FlagSpec> = {
   delay_ms: { type: 'string', placeholder: 'N', description: 'Simulated work time in ms (default random 1000-3000).' },
   fail: { type: 'boolean', description: 'Simulate a failure: the task ends "failed".' },
+  write: {
+    type: 'string',
+    placeholder: 'FILE=TEXT',
+    description: 'Write TEXT to FILE (relative to the agent\'s folder; "\\n" is a newline) before reporting success; repeatable.',
+    multiple: true,
+  },
+  append: {
+    type: 'string',
+    placeholder: 'FILE=TEXT',
+    description: 'Append TEXT to FILE (after every --write); repeatable.',
+    multiple: true,
+  },
 };
 
 /** How to start a task's agent again, as recorded in the state (`launch`): data, never an argv. */

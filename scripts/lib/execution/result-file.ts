@@ -11,7 +11,7 @@ import { resolveInside } from '../cli/names.ts';
 export interface ResultFrontmatter {
   task: string;
   agent: string;
-  status: 'completed' | 'failed';
+  status: 'completed' | 'failed' | 'merge_failed';
   session_id: string;
   attempt: number;
   runner: string;

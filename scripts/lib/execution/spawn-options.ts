@@ -1,6 +1,6 @@
 // The flags shared by spawn-agent and spawn-agent-mock, and their translation into a background task.
 import path from 'node:path';
-import { durationFlag, enumFlag, integerFlag, listFlag, stringFlag, type FlagSpec, type ParsedFlags } from '../cli/cli.ts';
+import { durationFlag, enumFlag, integerFlag, listFlag, numberFlag, stringFlag, type FlagSpec, type ParsedFlags } from '../cli/cli.ts';
 import { usageError } from '../cli/errors.ts';
 import { TASK_NAME_RULE, validateSessionId, validateTaskName } from '../cli/names.ts';
 import { DEP_FAILURE_POLICIES, PRIORITIES, type RunnerKind } from '../state/schema.ts';
@@ -44,6 +44,22 @@ export const SPAWN_FLAGS: Record<string, FlagSpec> = {
   },
   max_workers: { type: 'string', placeholder: 'N', description: 'Most tasks running at once in the session (default 5; kept once set).' },
   retries: { type: 'string', placeholder: 'N', description: 'Extra attempts allowed after a failure (default 0 for mock, 3 for claude).' },
+  adaptive: {
+    type: 'string',
+    placeholder: 'on|off',
+    description:
+      "Halve the session's worker limit when an agent hits a rate limit (429/529), grow it back when quiet (default on; kept once set).",
+  },
+  budget_usd: {
+    type: 'string',
+    placeholder: 'USD',
+    description: 'Session budget in dollars: no task starts once spending would pass it; the rest are skipped (kept once set).',
+  },
+  on_budget: {
+    type: 'string',
+    placeholder: 'finish|stop',
+    description: 'When the budget is spent: let running agents finish (default) or stop them.',
+  },
   new_session: { type: 'boolean', description: 'Archive the current session (<session_id>.yaml) and start a new one.' },
   session_id: {
     type: 'string',
@@ -51,12 +67,34 @@ export const SPAWN_FLAGS: Record<string, FlagSpec> = {
     description: 'Join this session, or archive the current one and start it (safe with many "&" starts).',
   },
   quiet: { type: 'boolean', description: 'Print nothing but errors.' },
+  isolation: {
+    type: 'string',
+    placeholder: 'none|worktree',
+    description:
+      'worktree: the agent works in a git worktree of its own, its work is committed and merged onto <prefix>/<session>/integration ' +
+      '(a conflict ends the task merge_failed); none (default): it works in this folder. See references/worktrees.md.',
+  },
   wait: {
     type: 'boolean',
     description:
       'If the task is queued, stay until it ends and exit with its outcome (the process only reads the state; it holds no worker slot).',
   },
 };
+
+/**
+ * `--adaptive on|off`, `--budget_usd USD` and `--on_budget finish|stop`, validated (scheduling/capacity.ts, budget.ts).
+ * @throws OrchestratorError usage naming the flag and value.
+ */
+export function sessionLimits(flags: ParsedFlags): { adaptive?: boolean; budgetUsd?: number; onBudget?: 'finish' | 'stop' } {
+  const adaptive = enumFlag(flags, 'adaptive', ['on', 'off'] as const);
+  const budgetUsd = numberFlag(flags, 'budget_usd', { min: 0, exclusiveMin: true, max: 1_000_000 });
+  const onBudget = enumFlag(flags, 'on_budget', ['finish', 'stop'] as const);
+  return {
+    ...(adaptive === undefined ? {} : { adaptive: adaptive === 'on' }),
+    ...(budgetUsd === undefined ? {} : { budgetUsd }),
+    ...(onBudget === undefined ? {} : { onBudget }),
+  };
+}
 
 /** The parsed, validated common spawn options. */
 export type SpawnSettings = Omit<BackgroundTaskOptions, 'executor' | 'adoptToken'>;
@@ -98,6 +136,7 @@ export function readSpawnSettings(
       newSession: Boolean(flags.new_session),
       sessionId,
       maxWorkers: integerFlag(flags, 'max_workers', { min: 1, max: 256 }),
+      ...sessionLimits(flags),
     },
     task: {
       name: taskName,

@@ -12,6 +12,12 @@ import { readState, updateState, type StateTransaction } from '../state/state-st
 import { watchState } from '../state/state-watcher.ts';
 import { setStatus } from '../scheduling/transitions.ts';
 import { applyDecision, launchAdoptions, schedulePass, type AppliedDecision } from './task-queue.ts';
+import { setTimeout as delay } from 'node:timers/promises';
+import { noteRateLimit, retryMayStart } from '../scheduling/capacity.ts';
+import { agentBudgetShare } from '../scheduling/budget.ts';
+
+/** How often a retry waiting for the adaptive limit looks again (ms; plus up to as much jitter). */
+const RETRY_SLOT_POLL_MS = 300;
 import type { AgentLaunch } from './agent-command.ts';
 
 let selfStart: string | null | undefined;
@@ -146,9 +152,27 @@ export async function executeClaimedTask(options: ExecuteOptions): Promise<Execu
       await transitionOwnTask(paths, name, (tx, s) => applyLiveProgress(tx, s, name, progress));
     },
     markRunning: async () => {
-      const running = await transitionOwnTask(paths, name, (tx, s) => setStatus(tx, s, name, 'running'));
-      if (running) ctx.attempt = running.attempts;
+      // A retry obeys the session's adaptive limit and launch pause like a new start (scheduling/capacity.ts).
+      for (;;) {
+        const running = await transitionOwnTask(paths, name, (tx, s) =>
+          retryMayStart(s, tx.now) ? setStatus(tx, s, name, 'running') : ('wait' as const),
+        );
+        if (running === 'wait' && !controller.signal.aborted) {
+          await delay(RETRY_SLOT_POLL_MS + Math.floor(Math.random() * RETRY_SLOT_POLL_MS), undefined, { signal: controller.signal }).catch(
+            () => undefined,
+          );
+          continue;
+        }
+        if (running && running !== 'wait') ctx.attempt = running.attempts;
+        return;
+      }
     },
+    reportRateLimit: async (signal) => {
+      await updateState(paths, (tx) =>
+        tx.state?.session_id === state.session_id ? noteRateLimit(tx, tx.state, { ...signal, task: name }) : null,
+      );
+    },
+    budgetShareUsd: agentBudgetShare(state, name),
   };
 
   let outcome: AgentOutcome;
@@ -177,7 +201,7 @@ export async function executeClaimedTask(options: ExecuteOptions): Promise<Execu
   });
   const current = latestState ? taskOf(latestState, name) : undefined;
   if (!current || !ownsTask(current)) return { status: current?.status ?? 'cancelled', record: current ?? null };
-  const error = outcome.status === 'failed' ? (outcome.error ?? 'agent failed') : undefined;
+  const error = outcome.status !== 'completed' ? (outcome.error ?? 'agent failed') : undefined;
   await writeResultFile(
     options.resultPath,
     {

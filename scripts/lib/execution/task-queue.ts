@@ -6,7 +6,7 @@ import { decide, taskOf, type Decision } from '../scheduling/scheduling.ts';
 import type { SessionState } from '../state/schema.ts';
 import type { SessionPaths } from '../state/session-paths.ts';
 import { updateState, type StateTransaction } from '../state/state-store.ts';
-import { ownerFields, setStatus } from '../scheduling/transitions.ts';
+import { applyBudgetStops, ownerFields, setStatus } from '../scheduling/transitions.ts';
 
 /** The environment variable that tells a launched agent which claimed task to take over (never recorded in the state). */
 export const ADOPT_TOKEN_ENV = 'DTO_ADOPT_TOKEN';
@@ -61,6 +61,8 @@ export function applyDecision(
     setStatus(tx, state, name, 'skipped', { reason });
     applied.skipped.push(name);
   }
+  // The budget's stops (`--on_budget stop`) and its `budget` event (scheduling/budget.ts).
+  applyBudgetStops(tx, state, decision);
   for (const name of decision.start) {
     const task = taskOf(state, name)!;
     if (task.pid === self) {
@@ -149,5 +151,5 @@ export async function schedulePass(
  */
 export function passNeeded(state: SessionState, now: Date, self = process.pid): boolean {
   const decision = decide(state, { now, owner: self });
-  return decision.start.length + decision.skip.length + decision.fail.length > 0;
+  return decision.start.length + decision.skip.length + decision.fail.length + decision.stop.length > 0;
 }

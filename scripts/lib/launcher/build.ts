@@ -1,28 +1,98 @@
-// scripts/build: bundles each script into dist/NAME.mjs with esbuild (which tsx brings), so agents start without the TypeScript loader.
+// scripts/build: bundles each script into dist/NAME.bundle.cjs with esbuild (which tsx brings), so agents start without the TypeScript loader.
 //
-// Why: `node --import tsx script.ts` spends ~0.2 s compiling and ~60 MB more memory in every agent
+// Why: `node --import tsx script.ts` spends ~0.5 s compiling and ~60 MB more memory in every agent
 // process; a bundle starts in ~0.1 s. A bundle behaves as its TypeScript source: process.argv[1]
 // is set to the source path before any module runs (so each script's "am I the entry point" check
 // holds), and `import.meta.url` in the skill's own files is their source URL (so paths derived from
 // it, such as the launcher's scripts folder, are unchanged). Packages are bundled in.
+//
+// Each script is three files: `NAME.cjs`, a small loader (what scripts/run and launch.ts start);
+// `NAME.bundle.cjs`, the code, as CommonJS so that the loader can compile it with `vm.Script` and
+// V8's code cache; and `NAME.cache`, that cache. Node 20 has no compile cache for ES modules
+// (`module.enableCompileCache` came in Node 22), and compiling the 1.2 MB bundle was a quarter of
+// every agent's start (bench/RESULTS.md, "Start-up cost"). The cache is made at build time by a
+// `--help` run; a loader that finds it missing or rejected by V8 (another Node version, other V8
+// flags) writes a new one when its process exits, atomically (temporary file, rename), and a
+// loader that cannot write it (a read-only install) just runs without. A cache is used only for the
+// exact bundle it was made from and only when its checksum holds (see loaderSource), so a stale or
+// damaged cache is never run.
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { mkdirSync, readdirSync, readFileSync, renameSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { DIST_DIR, DIST_STAMP, SKILL_DIR } from './dist.ts';
 
+/** First bytes of a cache file made by a loader; then the bundle's id and the SHA-256 of the V8 payload. */
+const CACHE_MAGIC = 'dto-v8-cache-1';
+
 /**
- * Prepended to every bundle. CommonJS packages (gray-matter, among others) call require() for
- * Node's own modules. js-yaml (under gray-matter) also tries require('esprima') at load time, for
- * the unsafe !!js/function type that gray-matter's safe loading never uses: refusing it saves
- * loading a 2 MB parser into every agent (js-yaml catches the error and goes on without it).
+ * The loader written as `dist/NAME.cjs`: reads `NAME.bundle.cjs`, compiles it with V8's code cache
+ * `NAME.cache` when there is a usable one, and runs it as a CommonJS module whose `__filename` is
+ * the bundle. CommonJS packages (gray-matter, among others) call require() for Node's own modules.
+ * js-yaml (under gray-matter) also tries require('esprima') at load time, for the unsafe
+ * !!js/function type that gray-matter's safe loading never uses: refusing it saves loading a 2 MB
+ * parser into every agent (js-yaml catches the error and goes on without it).
+ *
+ * A cache is used only when its header names this very bundle (the id on the bundle's first line,
+ * a hash of its code, written by {@link buildDist}) and the SHA-256 of its payload matches: V8
+ * itself checks only its version, its flags and the source's length, and crashes on a damaged
+ * payload (measured: one flipped byte is a fatal error), so a cache left by a process that ran the
+ * previous build, or damaged on disk, is replaced instead of run.
  */
-const BANNER = [
-  "import { createRequire as __dtoCreateRequire } from 'node:module';",
-  'const __dtoRequire = __dtoCreateRequire(import.meta.url);',
-  "const require = Object.assign((id) => { if (id === 'esprima') throw new Error('esprima is left out of the bundle'); return __dtoRequire(id); }, __dtoRequire);",
-].join('\n');
+export function loaderSource(name: string): string {
+  return `// Made by scripts/build: runs ${name}.bundle.cjs with V8's code cache ${name}.cache (see scripts/lib/launcher/build.ts).
+'use strict';
+const fs = require('node:fs');
+const path = require('node:path');
+const vm = require('node:vm');
+const { createHash } = require('node:crypto');
+const { createRequire } = require('node:module');
+const bundle = path.join(__dirname, ${JSON.stringify(`${name}.bundle.cjs`)});
+const cachePath = path.join(__dirname, ${JSON.stringify(`${name}.cache`)});
+const source = fs.readFileSync(bundle, 'utf8');
+const id = /^\\/\\/ dto-bundle ([0-9a-f]{32})\\n/.exec(source)?.[1] ?? 'none';
+const checksum = (data) => createHash('sha256').update(data).digest('hex');
+let cachedData;
+try {
+  const file = fs.readFileSync(cachePath);
+  const head = /^${CACHE_MAGIC} ([0-9a-f]{32}) ([0-9a-f]{64})\\n/.exec(file.subarray(0, 160).toString('latin1'));
+  const payload = head ? file.subarray(head[0].length) : null;
+  if (head && head[1] === id && checksum(payload) === head[2]) cachedData = payload;
+} catch {
+  cachedData = undefined;
+}
+const script = new vm.Script('(function (exports, require, module, __filename, __dirname) {' + source + '\\n})', {
+  filename: bundle,
+  cachedData,
+  importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+});
+if (cachedData === undefined || script.cachedDataRejected) {
+  process.once('exit', () => {
+    const tmp = cachePath + '.' + process.pid + '.tmp';
+    try {
+      const payload = script.createCachedData();
+      fs.writeFileSync(tmp, Buffer.concat([Buffer.from('${CACHE_MAGIC} ' + id + ' ' + checksum(payload) + '\\n', 'latin1'), payload]));
+      fs.renameSync(tmp, cachePath);
+    } catch {
+      try {
+        fs.unlinkSync(tmp);
+      } catch {}
+    }
+  });
+}
+const baseRequire = createRequire(bundle);
+const bundleRequire = Object.assign((id) => {
+  if (id === 'esprima') throw new Error('esprima is left out of the bundle');
+  return baseRequire(id);
+}, baseRequire);
+const mod = { exports: {} };
+script.runInThisContext()(mod.exports, bundleRequire, mod, bundle, __dirname);
+`;
+}
 
 /** What a build produced. */
 export interface BuildResult {
@@ -31,6 +101,8 @@ export interface BuildResult {
   scripts: string[];
   /** Scripts that could not be bundled, with esbuild's first error; they keep running through tsx. */
   failed: Array<{ name: string; error: string }>;
+  /** Scripts whose V8 code cache the build made (the others get one on their first run). */
+  cached: string[];
   ms: number;
 }
 
@@ -56,8 +128,22 @@ function relativeUrl(outDir: string, file: string): string {
   return path.relative(outDir, file).split(path.sep).join('/');
 }
 
+/**
+ * zod's `locales` namespace (error messages in 50 languages, 366 kB of the 1.5 MB bundle, about a
+ * quarter of each agent's parse time) is replaced by one that holds English only: zod itself
+ * imports `locales/en.js` directly for its default messages, and no script of the skill calls
+ * `z.config(z.locales.xx())`. Measured in bench/RESULTS.md ("Start-up cost").
+ */
+const ZOD_LOCALES = /[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/;
+
 function plugins(outDir: string, scriptsDir: string): import('esbuild').Plugin[] {
   return [
+    {
+      name: 'dto-zod-english-only',
+      setup(build) {
+        build.onLoad({ filter: ZOD_LOCALES }, () => ({ contents: "export { default as en } from './en.js';\n", loader: 'js' }));
+      },
+    },
     {
       name: 'dto-entry',
       setup(build) {
@@ -68,7 +154,7 @@ function plugins(outDir: string, scriptsDir: string): import('esbuild').Plugin[]
           // Two modules, so argv is set before the script's own imports are evaluated.
           if (kind === 'dto-argv') {
             return {
-              contents: `import { fileURLToPath } from 'node:url';\nprocess.argv[1] = fileURLToPath(new URL(${JSON.stringify(relativeUrl(outDir, source))}, import.meta.url));\n`,
+              contents: `process.argv[1] = require('node:path').join(__dirname, ${JSON.stringify(path.relative(outDir, source))});\n`,
               resolveDir: scriptsDir,
               loader: 'js',
             };
@@ -84,7 +170,8 @@ function plugins(outDir: string, scriptsDir: string): import('esbuild').Plugin[]
           if (!args.path.startsWith(scriptsDir + path.sep)) return undefined;
           const text = readFileSync(args.path, 'utf8');
           if (!text.includes('import.meta.url')) return undefined;
-          const url = `new URL(${JSON.stringify(relativeUrl(outDir, args.path))}, import.meta.url).href`;
+          // The bundle is CommonJS, run with __dirname = the bundle's folder (see loaderSource).
+          const url = `new URL(${JSON.stringify(relativeUrl(outDir, args.path))}, require('node:url').pathToFileURL(__dirname + '/')).href`;
           return { contents: text.replaceAll('import.meta.url', url), loader: 'ts' };
         });
       },
@@ -92,10 +179,50 @@ function plugins(outDir: string, scriptsDir: string): import('esbuild').Plugin[]
   ];
 }
 
+/** The files of one built script in `outDir`: the loader (what is started), the code, V8's code cache. */
+export function distFiles(outDir: string, name: string): { loader: string; bundle: string; cache: string } {
+  return {
+    loader: path.join(outDir, `${name}.cjs`),
+    bundle: path.join(outDir, `${name}.bundle.cjs`),
+    cache: path.join(outDir, `${name}.cache`),
+  };
+}
+
+/** Writes a file by temporary file and rename, so a process starting meanwhile reads the old or the new one. */
+function replaceFile(file: string, contents: string | Uint8Array): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, contents);
+    renameSync(tmp, file);
+  } catch (error) {
+    rmSync(tmp, { force: true });
+    throw error;
+  }
+}
+
 /**
- * Bundles scripts into `outDir/NAME.mjs`, each file replaced atomically (temporary file, rename),
- * then writes `outDir/.stamp` with the build's start time as its mtime: any source changed after
- * that makes the bundles stale (see isDistFresh in dist.ts).
+ * Makes a script's code cache by running `NAME.cjs --help` once (in the temporary folder, with
+ * nothing of ours in its environment): its loader finds no cache and writes one when it exits.
+ * @returns whether the cache file exists afterwards (a script without --help gets one on its first real run).
+ */
+function warmUp(outDir: string, name: string): boolean {
+  const { loader, cache } = distFiles(outDir, name);
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('DTO_')));
+  spawnSync(process.execPath, [loader, '--help'], { cwd: os.tmpdir(), env, stdio: 'ignore', timeout: 60_000 });
+  try {
+    readFileSync(cache);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Bundles scripts into `outDir` (for each, `NAME.bundle.cjs` and its loader `NAME.cjs`, each
+ * replaced atomically: temporary file, rename), makes their V8 code caches (`NAME.cache`, see
+ * {@link warmUp}), removes what older builds left (`NAME.mjs`), then writes `outDir/.stamp` with the
+ * build's start time as its mtime: any source changed after that makes the bundles stale (see
+ * isDistFresh in dist.ts).
  *
  * @param options.outDir - default `<skill>/dist`; must sit directly in the skill folder so the
  *   relative source URLs resolve.
@@ -110,29 +237,34 @@ export async function buildDist(options: { outDir?: string; scripts?: string[] }
   mkdirSync(outDir, { recursive: true });
   const built: string[] = [];
   const failed: BuildResult['failed'] = [];
+  const cached: string[] = [];
   for (const name of names) {
     try {
       const result = await esbuild.build({
-        entryPoints: [{ in: `dto-entry:${name}`, out: name }],
+        entryPoints: [{ in: `dto-entry:${name}`, out: `${name}.bundle` }],
         bundle: true,
         platform: 'node',
-        format: 'esm',
+        format: 'cjs',
         target: 'node20',
         outdir: outDir,
-        outExtension: { '.js': '.mjs' },
+        outExtension: { '.js': '.cjs' },
         write: false,
         logLevel: 'silent',
         legalComments: 'none',
         absWorkingDir: SKILL_DIR,
-        banner: { js: BANNER },
         plugins: plugins(outDir, scriptsDir),
       });
+      const files = distFiles(outDir, name);
       for (const file of result.outputFiles) {
-        const tmp = `${file.path}.${process.pid}.tmp`;
-        writeFileSync(tmp, file.contents);
-        renameSync(tmp, file.path);
+        // The id a code cache must name to be used with this code (see loaderSource).
+        const id = createHash('sha256').update(file.contents).digest('hex').slice(0, 32);
+        replaceFile(file.path, `// dto-bundle ${id}\n${file.text}`);
       }
+      rmSync(files.cache, { force: true });
+      replaceFile(files.loader, loaderSource(name));
+      rmSync(path.join(outDir, `${name}.mjs`), { force: true });
       built.push(name);
+      if (warmUp(outDir, name)) cached.push(name);
     } catch (error) {
       const first = (error as { errors?: Array<{ text: string }> }).errors?.[0]?.text ?? (error as Error).message;
       failed.push({ name, error: first });
@@ -141,7 +273,7 @@ export async function buildDist(options: { outDir?: string; scripts?: string[] }
   const stamp = path.join(outDir, DIST_STAMP);
   writeFileSync(stamp, `${new Date(started).toISOString()}\n`);
   utimesSync(stamp, started / 1000, started / 1000);
-  return { outDir, scripts: built, failed, ms: Date.now() - started };
+  return { outDir, scripts: built, failed, cached, ms: Date.now() - started };
 }
 
 /**

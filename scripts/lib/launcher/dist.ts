@@ -1,4 +1,4 @@
-// The prebuilt JavaScript of the scripts (dist/NAME.mjs, made by scripts/build) and whether it may be used.
+// The prebuilt JavaScript of the scripts (dist/NAME.cjs and NAME.bundle.cjs, made by scripts/build) and whether it may be used.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 /** The skill's root folder (the one holding scripts/, dist/ and node_modules/). */
 export const SKILL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
-/** Where scripts/build writes `NAME.mjs` bundles and its `.stamp`. */
+/** Where scripts/build writes each script's loader `NAME.cjs`, its bundle `NAME.bundle.cjs`, its code cache and the `.stamp`. */
 export const DIST_DIR = path.join(SKILL_DIR, 'dist');
 
 /** The file whose mtime is the moment the last build started; every input must be older. */
@@ -25,7 +25,7 @@ function buildInputs(skillDir: string): string[] {
 }
 
 /**
- * Tells whether `dist/<name>.mjs` exists and is fresh: built after the last change of any input
+ * Tells whether `dist/<name>.cjs` and its bundle exist and are fresh: built after the last change of any input
  * (see {@link buildInputs}). The same rule as `scripts/run` (`find -newer dist/.stamp`), so both
  * launch the same code. Costs one stat per input (about 0.5 ms).
  *
@@ -38,7 +38,8 @@ function buildInputs(skillDir: string): string[] {
 export function isDistFresh(name?: string, distDir = DIST_DIR, skillDir = SKILL_DIR): boolean {
   if (process.env.DTO_LAUNCH === 'tsx') return false;
   try {
-    if (name !== undefined && !existsSync(path.join(distDir, `${name}.mjs`))) return false;
+    if (name !== undefined && !(existsSync(path.join(distDir, `${name}.cjs`)) && existsSync(path.join(distDir, `${name}.bundle.cjs`))))
+      return false;
     const built = statSync(path.join(distDir, DIST_STAMP)).mtimeMs;
     if (process.env.DTO_LAUNCH === 'dist') return true;
     return buildInputs(skillDir).every((file) => {
@@ -53,9 +54,9 @@ export function isDistFresh(name?: string, distDir = DIST_DIR, skillDir = SKILL_
   }
 }
 
-/** Path of a script's bundle, e.g. `<skill>/dist/spawn-agent-mock.mjs`. */
+/** Path of a script's prebuilt entry (the loader of its bundle), e.g. `<skill>/dist/spawn-agent-mock.cjs`. */
 export function distScriptPath(name: string, distDir = DIST_DIR): string {
-  return path.join(distDir, `${name}.mjs`);
+  return path.join(distDir, `${name}.cjs`);
 }
 
 /** Absolute path of this install's launcher, `<skill>/scripts/run`: what help texts and next-step hints print. */

@@ -1,17 +1,22 @@
 // Starts this skill's scripts as child processes: prebuilt JavaScript when fresh, else `node --import tsx`; never npx or a shell.
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
 import { execa, type Options } from 'execa';
-import { distScriptPath, isDistFresh } from './dist.ts';
+import { distScriptPath, isDistFresh, SKILL_DIR } from './dist.ts';
 
 /** Absolute folder of the skill's scripts. */
 export const SCRIPTS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-/** The tsx loader, resolved from the skill folder (so it works from any working directory). */
-export const TSX_LOADER = import.meta.resolve('tsx');
+/**
+ * The tsx loader (a file URL), resolved from the skill folder (so it works from any working
+ * directory). By require's resolution, which finds the same file as `import.meta.resolve('tsx')`
+ * (tsx exports one entry for both) and also works in the CommonJS bundles of scripts/build.
+ */
+export const TSX_LOADER = pathToFileURL(createRequire(path.join(SKILL_DIR, 'package.json')).resolve('tsx')).href;
 
 /**
- * The node arguments that run a script of the skill: `<dist>/<name>.mjs ...args` when scripts/build
+ * The node arguments that run a script of the skill: `<dist>/<name>.cjs ...args` when scripts/build
  * made a bundle that is still fresh (see isDistFresh in dist.ts), else
  * `--import <tsx> <scripts>/<name>.ts ...args`. Both behave the same; the bundle starts in about a
  * quarter of the time and half the memory. `DTO_LAUNCH=tsx` forces the TypeScript source.

@@ -6,6 +6,7 @@ import { writePlanStatuses } from './plan-status.ts';
 import { resultPathFor } from '../execution/result-file.ts';
 import { taskLine } from '../progress/event-lines.ts';
 import { busySlots, decide, taskOf } from '../scheduling/scheduling.ts';
+import { launchesPaused } from '../scheduling/capacity.ts';
 import { watchState } from '../state/state-watcher.ts';
 import { applyDecision, launchAdoptions } from '../execution/task-queue.ts';
 import {
@@ -19,7 +20,7 @@ import {
 import type { SessionPaths } from '../state/session-paths.ts';
 import { readState, updateState } from '../state/state-store.ts';
 import { executeClaimedTask } from '../execution/task-execution.ts';
-import { openSession, reapDeadTasks, registerTask, setStatus } from '../scheduling/transitions.ts';
+import { openSession, reapDeadTasks, registerTask, setStatus, type SessionChoice } from '../scheduling/transitions.ts';
 
 /** What to do with tasks not started yet when one fails. */
 export type FailurePolicy = 'stop' | 'continue';
@@ -43,6 +44,10 @@ export interface PlanRunOptions {
   signal?: AbortSignal;
   /** Id of the new session (orchestrate --session_id, --detach); default a fresh one. Ignored with `resume`. */
   sessionId?: string;
+  /** With `resume`: run `merge_failed` tasks again too (orchestrate --retry_merge); by default they stay as they are. */
+  retryMerge?: boolean;
+  /** `--adaptive`, `--budget_usd`, `--on_budget` (scheduling/capacity.ts, budget.ts); absent ones keep the session's. */
+  limits?: Pick<SessionChoice, 'adaptive' | 'budgetUsd' | 'onBudget'>;
 }
 
 /** Outcome of a plan run. */
@@ -158,7 +163,14 @@ export async function runPlan(options: PlanRunOptions): Promise<PlanRunResult> {
         return task !== undefined && ACTIVE_STATUSES.has(task.status) && !inFlight.has(name);
       });
       if (inFlight.size === 0 && waiting.length === 0) break;
-      if (inFlight.size === 0 && applied.own.length === 0 && applied.adoptions.length === 0 && busySlots(state) === 0) {
+      if (
+        inFlight.size === 0 &&
+        applied.own.length === 0 &&
+        applied.adoptions.length === 0 &&
+        busySlots(state) === 0 &&
+        // New starts paused for a known rate-limit reset time: they start when it passes (capacity.ts).
+        !launchesPaused(state, new Date())
+      ) {
         // Nothing of the session runs and nothing can start: what remains is owned by someone else, or cannot be scheduled.
         await updateState(paths, (tx) => {
           const current = tx.state;
@@ -212,13 +224,21 @@ async function registerPlan(options: PlanRunOptions): Promise<string> {
   }
   return updateState(paths, (tx) => {
     const state = options.resume
-      ? tx.state!
-      : openSession(tx, { newSession: true, sessionId: options.sessionId, maxWorkers: options.workers, planPath: plan.path });
+      ? openSession(tx, { ...options.limits })
+      : openSession(tx, {
+          newSession: true,
+          sessionId: options.sessionId,
+          maxWorkers: options.workers,
+          planPath: plan.path,
+          ...options.limits,
+        });
     state.max_workers = options.workers;
     if (options.resume) reapDeadTasks(tx, state);
     for (const task of plan.tasks) {
       const existing = taskOf(state, task.id);
       if (existing?.status === 'completed') continue;
+      // A task whose work did not merge waits for the user's decision: --retry_merge re-runs it (told what conflicted).
+      if (existing?.status === 'merge_failed' && !options.retryMerge) continue;
       if (existing && !TERMINAL_STATUSES.has(existing.status)) {
         throw new OrchestratorError(
           'task_conflict',
@@ -277,6 +297,6 @@ async function nextChange(
     const state = await readState(paths).catch(() => null);
     if (!state || state.session_id !== sessionId) return;
     const decision = decide(state, { now: new Date(), owner: process.pid });
-    if (decision.start.length + decision.skip.length + decision.fail.length > 0) return;
+    if (decision.start.length + decision.skip.length + decision.fail.length + decision.stop.length > 0) return;
   }
 }

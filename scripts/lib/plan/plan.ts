@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { OrchestratorError } from '../cli/errors.ts';
 import { validateGraph } from '../scheduling/graph.ts';
 import { findTables, splitLines } from './markdown-table.ts';
+import { checkEditPath, type MockEdit } from '../agents/mock-agent.ts';
 import { TASK_NAME_PATTERN, TASK_NAME_RULE } from '../cli/names.ts';
 import { MAX_TIMER_MS, PRIORITIES, formatIssues, type Priority } from '../state/schema.ts';
 
@@ -20,6 +21,12 @@ export interface PlanTask {
   delayMs?: number;
   /** Read by the mock agent only: fail on purpose. */
   fail?: boolean;
+  /** Read by the mock agent only: files to write, then to append to, in its working directory (`write:`/`append:`). */
+  edits?: MockEdit[];
+  /** This task's isolation, over the plan's and the command line's (`isolation: none|worktree`). */
+  isolation?: 'none' | 'worktree';
+  /** With isolation: the task must change files (flagged when it changes none); default true when `files` is given. */
+  expectChanges?: boolean;
 }
 
 /** A validated plan. */
@@ -28,8 +35,21 @@ export interface Plan {
   format: 'markdown' | 'yaml';
   request: string | null;
   maxWorkers: number | null;
+  /** The plan's isolation (YAML `isolation: none|worktree`), or null: the command line's `--isolation` decides. */
+  isolation: 'none' | 'worktree' | null;
   tasks: PlanTask[];
 }
+
+/** A mock agent's edits in a YAML plan: `{ relative/path: text }`. */
+const EditMapSchema = z.record(z.string(), z.string()).superRefine((map, ctx) => {
+  for (const file of Object.keys(map)) {
+    try {
+      checkEditPath(file, 'path');
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message, path: [file] });
+    }
+  }
+});
 
 const YamlTaskSchema = z
   .object({
@@ -45,6 +65,10 @@ const YamlTaskSchema = z
       .max(MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS} ms (about 24.8 days), the longest a timer can wait`)
       .optional(),
     fail: z.boolean().optional(),
+    write: EditMapSchema.optional(),
+    append: EditMapSchema.optional(),
+    isolation: z.enum(['none', 'worktree']).optional(),
+    expect_changes: z.boolean().optional(),
   })
   .strict();
 
@@ -52,6 +76,7 @@ const YamlPlanSchema = z
   .object({
     request: z.string().optional(),
     max_workers: z.number().int().positive().optional(),
+    isolation: z.enum(['none', 'worktree']).optional(),
     tasks: z.array(YamlTaskSchema).min(1),
   })
   .strict();
@@ -95,7 +120,11 @@ export async function loadPlan(file: string): Promise<Plan> {
   return plan;
 }
 
-/** Parses a YAML plan: `tasks: [{ id, goal, depends_on, priority, files, delay_ms }]`, optional `request`, `max_workers`. */
+/**
+ * Parses a YAML plan: `tasks: [{ id, goal, depends_on, priority, files, delay_ms, fail, write, append, isolation,
+ * expect_changes }]`, optional `request`, `max_workers`, `isolation`. `write`/`append` map relative paths to text
+ * (mock agents only); a `..` or absolute path is refused. A merge check command is never read from a plan (a plan is data).
+ */
 export function parseYamlPlan(text: string, file = 'plan.yaml'): Plan {
   let data: unknown;
   try {
@@ -108,7 +137,7 @@ export function parseYamlPlan(text: string, file = 'plan.yaml'): Plan {
     throw new OrchestratorError(
       'invalid_plan',
       `The plan ${file} does not match the YAML plan format (${formatIssues(parsed.error)}). ` +
-        'Expected: tasks: [{ id, goal, depends_on, priority, files, delay_ms }], optional request and max_workers.',
+        'Expected: tasks: [{ id, goal, depends_on, priority, files, delay_ms, write, append, isolation, expect_changes }], optional request, max_workers and isolation.',
     );
   }
   return {
@@ -116,6 +145,7 @@ export function parseYamlPlan(text: string, file = 'plan.yaml'): Plan {
     format: 'yaml',
     request: parsed.data.request ?? null,
     maxWorkers: parsed.data.max_workers ?? null,
+    isolation: parsed.data.isolation ?? null,
     tasks: parsed.data.tasks.map((task) => ({
       id: task.id,
       goal: task.goal,
@@ -124,6 +154,15 @@ export function parseYamlPlan(text: string, file = 'plan.yaml'): Plan {
       files: task.files ?? [],
       delayMs: task.delay_ms,
       fail: task.fail,
+      edits:
+        task.write || task.append
+          ? [
+              ...Object.entries(task.write ?? {}).map(([file, text]) => ({ kind: 'write' as const, path: file, text })),
+              ...Object.entries(task.append ?? {}).map(([file, text]) => ({ kind: 'append' as const, path: file, text })),
+            ]
+          : undefined,
+      isolation: task.isolation,
+      expectChanges: task.expect_changes,
     })),
   };
 }
@@ -227,6 +266,7 @@ export function parseMarkdownPlan(text: string, file = 'master_plan.md'): Plan {
     format: 'markdown',
     request: extractRequest(splitLines(text).map((line) => line.text)),
     maxWorkers: null,
+    isolation: null,
     tasks,
   };
 }

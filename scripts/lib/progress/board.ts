@@ -35,11 +35,15 @@ export function renderBoard(view: StatusView, options: BoardOptions): string {
   const fit = (line: string) => truncateToWidth(line, width);
 
   const eta = view.etaMs === null ? '' : ` · ~${formatClock(view.etaMs)} left`;
-  const cost = view.cost.usd === null ? '' : ` · ${formatUsd(view.cost.usd)}`;
+  const cost =
+    view.budget != null
+      ? ` · ${formatUsd(view.budget.spentUsd)} of ${formatUsd(view.budget.usd)} budget`
+      : view.cost.usd === null
+        ? ''
+        : ` · ${formatUsd(view.cost.usd)}`;
+  const workers = view.workersLabel ?? `workers ${view.busyWorkers}/${view.maxWorkers}`;
   const batch = view.currentBatch ? ` · batch ${view.currentBatch.number}/${view.currentBatch.of}` : '';
-  const header1 = fit(
-    `Session ${view.sessionId}${batch} · elapsed ${formatClock(view.elapsedMs)}${eta} · workers ${view.busyWorkers}/${view.maxWorkers}${cost}`,
-  );
+  const header1 = fit(`Session ${view.sessionId}${batch} · elapsed ${formatClock(view.elapsedMs)}${eta} · ${workers}${cost}`);
   const tally = Object.entries(view.counts)
     .filter(([, n]) => n > 0)
     .map(([status, n]) => `${STATUS_ICONS[status as keyof typeof STATUS_ICONS]} ${n} ${status}`);
@@ -126,6 +130,7 @@ function summariseHidden(rows: readonly TaskRow[]): string {
 function paint(c: ReturnType<typeof picocolors.createColors>, status: TaskRow['status'], line: string): string {
   switch (status) {
     case 'failed':
+    case 'merge_failed':
       return c.red(line);
     case 'running':
       return c.cyan(line);

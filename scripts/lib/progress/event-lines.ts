@@ -69,8 +69,15 @@ function describeEvent(event: ProgressEvent, ctx: LineContext): string | null {
       return `${STATUS_ICONS.skipped} ${task} skipped (${agent})${reason}`;
     case 'cancelled':
       return `${STATUS_ICONS.cancelled} ${task} cancelled (${agent})${reason}`;
+    case 'merge_failed':
+      return `${STATUS_ICONS.merge_failed} ${task} merge failed (${agent})${reason}`;
     case 'replaced':
       return `⚠️ ${agent} replaced, restarting ${task}${attempt !== null ? ` as attempt ${attempt}` : ''}${e.error ? ` (previous agent: ${oneLine(e.error)})` : ''}`;
+    case 'capacity':
+      // The session's adaptive worker limit changed (scheduling/capacity.ts).
+      return `⚙️ worker limit ${String(e.old_limit)} → ${String(e.new_limit)} of ${String(e.max_workers)}${typeof e.why === 'string' ? `: ${oneLine(e.why)}` : ''}`;
+    case 'budget':
+      return `💰 budget reached${reason}`;
     default:
       return `${task} ${String(e.type)}`;
   }

@@ -46,6 +46,7 @@ const STATUS_OF_EVENT = new Map<string, TaskStatus>([
   ['failed', 'failed'],
   ['skipped', 'skipped'],
   ['cancelled', 'cancelled'],
+  ['merge_failed', 'merge_failed'],
 ]);
 
 /**

@@ -4,6 +4,8 @@ import { sessionGraph } from '../report/report-data.ts';
 import { SLOT_STATUSES } from '../scheduling/scheduling.ts';
 import { getTask, TERMINAL_STATUSES, type SessionState, type TaskRecord, type TaskStatus } from '../state/schema.ts';
 import { summarize, type CostTotals } from '../report/session-summary.ts';
+import { capacityLabel } from '../scheduling/capacity.ts';
+import { budgetPicture } from '../scheduling/budget.ts';
 
 /** One task as the board and the table show it. Times in ms. */
 export interface TaskRow {
@@ -35,6 +37,14 @@ export interface StatusView {
   /** Tasks holding a worker slot (running or retrying), and the session's limit. */
   busyWorkers: number;
   maxWorkers: number;
+  /**
+   * The header's workers text: `workers 2/5`, with the rate-limit state when there is one
+   * (`workers 2/5 (rate limited to 2, since 12:01:07)`, scheduling/capacity.ts `capacityLabel`);
+   * absent in views built by hand (the board then shows `workers busy/max`).
+   */
+  workersLabel?: string;
+  /** The session budget and what is spent (USD), or null without one. */
+  budget?: { usd: number; spentUsd: number } | null;
   /** Since the session was created (ms). */
   elapsedMs: number;
   /** Rough time left (ms), see {@link estimateTimeLeft}; null when it cannot be told yet. */
@@ -83,6 +93,7 @@ export function buildStatusView(state: SessionState, options: ViewOptions): Stat
       note: noteFor(state, task, status, now),
     };
   });
+  const busy = Object.values(state.tasks).filter((task) => SLOT_STATUSES.has(task.status)).length;
   const ended = (name: string) => TERMINAL_STATUSES.has(getTask(state.tasks, name)!.status) && !replacing.has(name);
   const index = batches.findIndex((names) => !names.every(ended));
   const currentBatch =
@@ -101,8 +112,10 @@ export function buildStatusView(state: SessionState, options: ViewOptions): Stat
     total: summary.total,
     counts: summary.counts,
     replacing: summary.replacing,
-    busyWorkers: Object.values(state.tasks).filter((task) => SLOT_STATUSES.has(task.status)).length,
+    busyWorkers: busy,
     maxWorkers: state.max_workers,
+    workersLabel: capacityLabel(state, busy, new Date(now)),
+    budget: state.budget.usd === null ? null : { usd: state.budget.usd, spentUsd: budgetPicture(state).spentUsd },
     elapsedMs: Math.max(0, now - Date.parse(state.created_at)),
     etaMs: estimateTimeLeft(state, now, replacing),
     cost: summary.cost,
@@ -154,7 +167,7 @@ function noteFor(state: SessionState, task: TaskRecord, status: TaskRow['status'
   }
   if (status === 'running' && task.live) return liveNote(task.live);
   if (status === 'pending') return task.depends_on.length > 0 ? `depends on ${task.depends_on.join(', ')}` : 'queued';
-  if (status === 'failed' || status === 'skipped' || status === 'cancelled') return task.error ?? '';
+  if (status === 'failed' || status === 'skipped' || status === 'cancelled' || status === 'merge_failed') return task.error ?? '';
   return '';
 }
 

@@ -13,6 +13,7 @@ export const STATUS_STYLES: Record<TaskStatus, string> = {
   failed: 'fill:#ffe3e3,stroke:#c92a2a,color:#000',
   skipped: 'fill:#f1f3f5,stroke:#868e96,color:#495057',
   cancelled: 'fill:#f1f3f5,stroke:#495057,color:#495057,stroke-dasharray:2 2',
+  merge_failed: 'fill:#ffe3e3,stroke:#c92a2a,color:#000,stroke-dasharray:6 2',
 };
 
 /** Style of the edges on the critical path. */

@@ -4,6 +4,9 @@ import { criticalPath, topologicalBatches } from '../scheduling/graph.ts';
 import { getTask, hasTask, type Priority, type SessionState, type TaskRecord, type TaskStatus } from '../state/schema.ts';
 import { summarize } from './session-summary.ts';
 import { buildTimeline, type TimelineSegment } from './timeline.ts';
+import { mergeReport, type MergeReport } from '../isolation/merge-report.ts';
+import { budgetPicture } from '../scheduling/budget.ts';
+import { effectiveLimit } from '../scheduling/capacity.ts';
 
 /** Version of the {@link ReportData} layout; bumped when a field changes meaning. */
 export const REPORT_SCHEMA_VERSION = 1;
@@ -30,6 +33,10 @@ export interface TaskReport {
   on_critical_path: boolean;
   /** A claude agent's live progress (turns, last tool, tokens, estimated cost, API retries); absent when none was recorded. */
   live?: NonNullable<TaskRecord['live']>;
+  /** An isolated task's branch, worktree, diff stat and merge (`--isolation worktree`); absent for a task that shared the tree. */
+  merge?: NonNullable<TaskRecord['merge']>;
+  /** Which host (worker name) ran each attempt, for agents run elsewhere (the BullMQ backend); absent for local agents. */
+  hosts?: TaskRecord['attempt_hosts'];
 }
 
 /** The whole report. Documented in references/events.md ("aggregate --json"). */
@@ -68,6 +75,18 @@ export interface ReportData {
   tasks: TaskReport[];
   /** Each run of each task (one per attempt when events are available), by start time. */
   timeline: TimelineSegment[];
+  /** The merge section of an isolated session (`--isolation worktree`); absent when no task was isolated. */
+  merge?: MergeReport;
+  /** The rate-limit-adaptive limit (scheduling/capacity.ts): the state's `capacity` plus the limit in force now. */
+  capacity: SessionState['capacity'] & { effective_limit: number };
+  /** The session budget (scheduling/budget.ts), USD: spent is every task's recorded cost; overshoot = max(0, spent - budget). */
+  budget: {
+    usd: number | null;
+    on_budget: SessionState['budget']['on_budget'];
+    spent_usd: number;
+    overshoot_usd: number | null;
+    reached_at: string | null;
+  };
 }
 
 /** Options of {@link buildReportData}. */
@@ -126,6 +145,8 @@ export function buildReportData(state: SessionState, options: ReportOptions = {}
       result_path: t.result_path,
       on_critical_path: onPath.has(name),
       ...(t.live ? { live: t.live } : {}),
+      ...(t.merge ? { merge: t.merge } : {}),
+      ...(t.attempt_hosts.length > 0 ? { hosts: t.attempt_hosts } : {}),
     };
   });
   return {
@@ -151,10 +172,35 @@ export function buildReportData(state: SessionState, options: ReportOptions = {}
       reported_tasks: summary.cost.reportedTasks,
     },
     failures: tasks
-      .filter((task) => task.status === 'failed' || task.status === 'skipped' || task.status === 'cancelled')
+      .filter(
+        (task) => task.status === 'failed' || task.status === 'merge_failed' || task.status === 'skipped' || task.status === 'cancelled',
+      )
       .map((task) => ({ task: task.task, agent: task.agent, status: task.status, error: task.error, attempts: task.attempts })),
     batches,
     tasks,
     timeline: buildTimeline(state, options.events ?? null, now),
+    ...optionalMerge(state),
+    ...limitsReport(state),
   };
+}
+
+/** The `capacity` and `budget` sections (scheduling/capacity.ts, budget.ts). */
+function limitsReport(state: SessionState): Pick<ReportData, 'capacity' | 'budget'> {
+  const spent = Math.round(budgetPicture(state).spentUsd * 1e6) / 1e6;
+  const usd = state.budget.usd;
+  return {
+    capacity: { ...state.capacity, effective_limit: effectiveLimit(state) },
+    budget: {
+      usd,
+      on_budget: state.budget.on_budget,
+      spent_usd: spent,
+      overshoot_usd: usd === null ? null : Math.max(0, Math.round((spent - usd) * 1e6) / 1e6),
+      reached_at: state.budget.reached_at,
+    },
+  };
+}
+
+function optionalMerge(state: SessionState): { merge?: MergeReport } {
+  const merge = mergeReport(state);
+  return merge ? { merge } : {};
 }

@@ -8,6 +8,7 @@ import { readResultFile } from '../execution/result-file.ts';
 import { checkResults, rehearsalBanner, type ResultChecks } from './report-checks.ts';
 import type { SessionState } from '../state/schema.ts';
 import { renderSummary } from './session-summary.ts';
+import { renderMergeSection } from '../isolation/merge-report.ts';
 
 export { buildReportData, sessionGraph, type ReportData } from './report-data.ts';
 
@@ -60,6 +61,7 @@ export async function renderReport(state: SessionState, outFile: string, options
       ),
     );
   }
+  lines.push(...renderMergeSection(data.merge ?? null));
   lines.push(
     '',
     '## Tasks',
@@ -92,6 +94,7 @@ export async function renderReport(state: SessionState, outFile: string, options
   lines.push('', '## Results (topological order)');
   for (const task of data.tasks) {
     lines.push('', `### ${task.task} (${task.agent}, ${task.status})`, '');
+    if (task.hosts) lines.push(`Ran on: ${task.hosts.map((entry) => `attempt ${entry.attempt} on ${entry.host}`).join(', ')}`, '');
     const result = task.result_path ? await readResultFile(task.result_path) : null;
     if (!result) {
       lines.push(`_No result file${task.error ? `: ${oneLine(task.error)}` : ''}._`);

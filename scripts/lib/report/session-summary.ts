@@ -193,7 +193,7 @@ export function renderSummary(data: ReportData | null, options: SummaryRenderOpt
     throw new Error(`renderSummary: the ${options.variant} summary needs a session`);
   }
   const { counts, total } = data;
-  const ended = counts.completed + counts.failed + counts.skipped + counts.cancelled - replacing;
+  const ended = counts.completed + counts.failed + counts.skipped + counts.cancelled + counts.merge_failed - replacing;
   const active = total - ended;
   switch (options.variant) {
     case 'block':
@@ -202,13 +202,16 @@ export function renderSummary(data: ReportData | null, options: SummaryRenderOpt
       return markdownItems(data, active).join('\n');
     case 'run':
       return (
-        `Session ${data.session_id}: ${counts.completed} of ${total} completed${endedCounts(counts, ['failed', 'skipped', 'cancelled'])}; ` +
-        `makespan ${formatDuration(data.makespan_ms)}, parallelism ${parallelismText(data.parallelism)}. Next: ${options.next} writes the report.`
+        `Session ${data.session_id}: ${counts.completed} of ${total} completed${endedCounts(counts, ['failed', 'merge_failed', 'skipped', 'cancelled'])}; ` +
+        `makespan ${formatDuration(data.makespan_ms)}, parallelism ${parallelismText(data.parallelism)}. Next: ${options.next} writes the report.` +
+        limitLines(data)
+          .map((line) => `\n${line}`)
+          .join('')
       );
     case 'outcome':
       if (options.outcome === 'timeout') return `Timed out after ${options.timeoutS} s with tasks still active (${active} of ${total}).`;
       if (options.outcome === 'active') return `${active} of ${total} tasks still active.`;
-      return `All ${total} tasks ended: ${counts.completed} completed${endedCounts(counts, ['failed', 'skipped', 'cancelled'])}. Makespan ${formatDuration(data.makespan_ms)}.`;
+      return `All ${total} tasks ended: ${counts.completed} completed${endedCounts(counts, ['failed', 'merge_failed', 'skipped', 'cancelled'])}. Makespan ${formatDuration(data.makespan_ms)}.`;
     case 'poll':
       return pollLine(data, options, replacing);
   }
@@ -217,11 +220,12 @@ export function renderSummary(data: ReportData | null, options: SummaryRenderOpt
 /** The seeds' "EXECUTION SUMMARY" block. */
 function executionBlock(data: ReportData): string {
   const lines = [RULE, 'EXECUTION SUMMARY', RULE, `Completed: ${data.counts.completed} of ${data.total} tasks`];
-  for (const status of ['failed', 'skipped', 'cancelled'] as const) {
+  for (const status of ['failed', 'merge_failed', 'skipped', 'cancelled'] as const) {
     const list = data.failures.filter((f) => f.status === status);
     if (list.length === 0) continue;
     const reasons = list.map((f) => `${f.task}: ${(f.error ?? 'no reason recorded').replace(/\s+/g, ' ')}`).join('; ');
-    lines.push(`${status[0]!.toUpperCase()}${status.slice(1)}: ${list.length} task${list.length === 1 ? '' : 's'} (${reasons})`);
+    const label = status === 'merge_failed' ? 'Merge failed' : `${status[0]!.toUpperCase()}${status.slice(1)}`;
+    lines.push(`${label}: ${list.length} task${list.length === 1 ? '' : 's'} (${reasons})`);
   }
   lines.push(
     `Duration: ${formatDuration(data.makespan_ms)} makespan (first start to last end)`,
@@ -235,6 +239,7 @@ function executionBlock(data: ReportData): string {
       `Cost: ${formatUsd(data.cost.usd)} (${formatTokens(data.cost.input_tokens)} input / ${formatTokens(data.cost.output_tokens)} output tokens)`,
     );
   }
+  lines.push(...limitLines(data));
   lines.push(RULE);
   return lines.join('\n') + '\n';
 }
@@ -249,6 +254,7 @@ function markdownItems(data: ReportData, active: number): string[] {
   return [
     `- Completed: **${counts.completed} of ${data.total}** tasks`,
     `- Failed: ${counts.failed}, skipped: ${counts.skipped}, cancelled: ${counts.cancelled}` +
+      (counts.merge_failed > 0 ? `, merge failed: ${counts.merge_failed}` : '') +
       (active > 0 ? ` (still active: ${active})` : ''),
     `- Makespan (first start to last end): ${formatDuration(data.makespan_ms)}`,
     `- Sum of task durations: ${formatDuration(data.work_ms)}`,
@@ -257,7 +263,32 @@ function markdownItems(data: ReportData, active: number): string[] {
       'the shortest makespan any schedule could reach, even with unlimited workers',
     `- Workers: ${data.peak_workers} at most at once (limit ${data.max_workers})`,
     `- Total cost: ${cost}`,
+    ...limitLines(data).map((line) => `- ${line}`),
   ];
+}
+
+/**
+ * The budget and rate-limit lines (scheduling/budget.ts, capacity.ts), only when they apply:
+ * `Budget: $0.0900, spent $0.0750, overshoot $0.0000 (--on_budget finish; reached, the rest skipped)`,
+ * `Rate limits: 6 seen by the agents; worker limit now 3 of 8 (adaptive)`.
+ */
+function limitLines(data: ReportData): string[] {
+  const lines: string[] = [];
+  const { budget, capacity } = data;
+  if (budget.usd !== null) {
+    const money = (usd: number) => `$${usd.toFixed(4)}`;
+    lines.push(
+      `Budget: ${money(budget.usd)}, spent ${money(budget.spent_usd)}, overshoot ${money(budget.overshoot_usd ?? 0)} ` +
+        `(--on_budget ${budget.on_budget}${budget.reached_at ? '; reached: no task started after it' : ''})`,
+    );
+  }
+  if (capacity.hits > 0) {
+    lines.push(
+      `Rate limits: ${capacity.hits} seen by the agents; worker limit now ${capacity.effective_limit} of ${data.max_workers} ` +
+        `(${capacity.adaptive ? 'adaptive' : '--adaptive off'})`,
+    );
+  }
+  return lines;
 }
 
 /**
@@ -271,7 +302,7 @@ function pollLine(data: ReportData, options: Extract<SummaryVariant, { variant: 
   const created = Date.parse(data.created_at);
   const endMs = ended && data.ended_at !== null ? Math.max(Date.parse(data.ended_at), created) : options.now;
   const elapsed = `${formatElapsed(endMs - created)} elapsed`;
-  const others = endedCounts(counts, ['skipped', 'cancelled']);
+  const others = endedCounts(counts, ['merge_failed', 'skipped', 'cancelled']);
   if (ended) {
     return `[poll] All ${total} tasks ended: ${counts.completed} completed${endedCounts(counts, ['failed'])}${others}; ${elapsed}. Next: ${options.nextCommand} (exit ${options.exitCode}).`;
   }
@@ -279,8 +310,13 @@ function pollLine(data: ReportData, options: Extract<SummaryVariant, { variant: 
   const waiting = counts.pending + counts.waiting;
   const expecting =
     options.expect !== undefined && total < options.expect ? ` (${total} of ${options.expect} expected tasks registered)` : '';
+  // The session's adaptive worker limit, while rate limits hold it below max_workers (scheduling/capacity.ts).
+  const limited =
+    data.capacity.adaptive && data.capacity.limit !== null && data.capacity.effective_limit < data.max_workers
+      ? `; rate limited: at most ${data.capacity.effective_limit} of ${data.max_workers} workers`
+      : '';
   return (
-    `[poll] ${counts.completed}/${total} completed, ${running} running, ${waiting} waiting, ${counts.failed - replacing} failed${others}${expecting}; ` +
+    `[poll] ${counts.completed}/${total} completed, ${running} running, ${waiting} waiting, ${counts.failed - replacing} failed${others}${expecting}${limited}; ` +
     `${elapsed}. Still running: run the same command again (exit ${options.exitCode}).`
   );
 }

@@ -24,6 +24,7 @@ const CLOSING = new Map<string, SegmentOutcome>([
   ['failed', 'failed'],
   ['cancelled', 'cancelled'],
   ['skipped', 'cancelled'],
+  ['merge_failed', 'failed'],
 ]);
 
 function closingOutcome(type: string): SegmentOutcome | undefined {

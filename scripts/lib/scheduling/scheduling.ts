@@ -3,6 +3,8 @@
 import { checkIdentityCached } from '../execution/process-identity.ts';
 import { isProcessAlive } from '../execution/process-util.ts';
 import { ACTIVE_STATUSES, PRIORITIES, TERMINAL_STATUSES, type SessionState, type TaskRecord } from '../state/schema.ts';
+import { budgetAdmits, budgetPicture, budgetReached, budgetStopReason } from './budget.ts';
+import { effectiveLimit, launchesPaused } from './capacity.ts';
 
 /** Statuses that hold one of the session's worker slots. */
 export const SLOT_STATUSES: ReadonlySet<string> = new Set(['running', 'retrying']);
@@ -111,8 +113,10 @@ export interface Decision {
   skip: Array<{ name: string; reason: string }>;
   /** Tasks to mark `failed`: a dependency never appeared by the deadline, or (`died`) the owner died or its lease expired. */
   fail: Array<{ name: string; reason: string; died: boolean }>;
-  /** Tasks that keep waiting, and on what (dependencies, tasks holding a file; empty: a worker slot). */
+  /** Tasks that keep waiting, and on what (dependencies, tasks holding a file; empty: a worker slot or the budget). */
   wait: Array<{ name: string; on: string[] }>;
+  /** Running tasks to stop (`cancelled`): the budget is spent and the session says `on_budget: stop`. */
+  stop: Array<{ name: string; reason: string }>;
 }
 
 /**
@@ -124,9 +128,15 @@ export interface Decision {
  * 2. Waiting tasks (`pending`/`waiting`) whose dependency ended badly are skipped (unless
  *    `on_dep_failure: run`); those with a dependency still unregistered past `dep_deadline` fail.
  *    Both cascade within the same decision: a dependant of a task skipped here is skipped too.
- * 3. The remaining waiting tasks whose dependencies completed and that hold no file conflict
- *    ({@link fileConflicts}) take the free slots (`max_workers` minus every running/retrying task of
- *    every process) by priority (P0 first), then registration order; the rest wait.
+ * 3. With a session budget that is reached (budget.ts `budgetReached`: spent + one task's reserve
+ *    exceeds it), every waiting task is skipped with a `budget: ...` reason; with `on_budget: stop`
+ *    the running ones are stopped once the money gone (recorded + live estimates) reaches it.
+ * 4. The remaining waiting tasks whose dependencies completed and that hold no file conflict
+ *    ({@link fileConflicts}) take the free slots by priority (P0 first), then registration order;
+ *    the rest wait. Free slots: the effective limit (capacity.ts `effectiveLimit`: `max_workers`,
+ *    or less after rate limits) minus every running/retrying task of every process; none while new
+ *    starts are paused for a known reset time. Each start must also fit the budget
+ *    (budget.ts `budgetAdmits`). Running agents are never stopped by the limit.
  *
  * @returns the decision, each list in slot order (start) or registration order (the rest).
  */
@@ -136,7 +146,7 @@ export function decide(state: SessionState, options: DecideOptions): Decision {
   const status = new Map<string, string>();
   const entries = Object.entries(state.tasks).sort(([, a], [, b]) => registrationIndex(a) - registrationIndex(b));
   for (const [name, task] of entries) status.set(name, task.status);
-  const all: Decision = { start: [], skip: [], fail: [], wait: [] };
+  const all: Decision = { start: [], skip: [], fail: [], wait: [], stop: [] };
   for (const [name, task] of entries) {
     const reason = deathReason(state, task, now, identity);
     if (reason !== null) {
@@ -175,7 +185,18 @@ export function decide(state: SessionState, options: DecideOptions): Decision {
     }
   }
   const holdsSlot = (name: string) => SLOT_STATUSES.has(status.get(name)!);
-  let free = state.max_workers - entries.filter(([name]) => holdsSlot(name)).length;
+  const money = budgetPicture(state, (name) => status.get(name)!);
+  const spentOut = budgetReached(money);
+  if (spentOut !== null) {
+    for (const [name] of entries) {
+      if (!waiting(name)) continue;
+      all.skip.push({ name, reason: spentOut });
+      status.set(name, 'skipped');
+    }
+  }
+  const stopWhy = budgetStopReason(state, money);
+  if (stopWhy !== null) for (const [name] of entries) if (holdsSlot(name)) all.stop.push({ name, reason: stopWhy });
+  let free = launchesPaused(state, now) ? 0 : effectiveLimit(state) - entries.filter(([name]) => holdsSlot(name)).length;
   const ready: Array<[string, TaskRecord]> = [];
   for (const [name, task] of entries) {
     if (!waiting(name)) continue;
@@ -193,7 +214,7 @@ export function decide(state: SessionState, options: DecideOptions): Decision {
   ready.sort(([, a], [, b]) => compareForSlot(a, b));
   const slotWaits: Array<{ name: string; on: string[] }> = [];
   for (const [name] of ready) {
-    if (free > 0) {
+    if (free > 0 && budgetAdmits(money, all.start.length)) {
       all.start.push(name);
       free -= 1;
     } else {
@@ -214,6 +235,8 @@ export function decide(state: SessionState, options: DecideOptions): Decision {
     // Anyone may record a death: the dead cannot.
     fail: all.fail.filter(({ name, died }) => died || mine(name)),
     wait: all.wait.filter(({ name }) => mine(name)),
+    // Anyone may stop a task for the budget: its owner sees the cancel and ends its agent (task-execution.ts).
+    stop: all.stop,
   };
 }
 

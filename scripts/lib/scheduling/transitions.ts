@@ -13,7 +13,8 @@ import {
   type TaskRecord,
   type TaskStatus,
 } from '../state/schema.ts';
-import { deathReason, taskOf, type IdentityCheck } from './scheduling.ts';
+import { deathReason, taskOf, type Decision, type IdentityCheck } from './scheduling.ts';
+import { configureCapacity, noteCompletion } from './capacity.ts';
 
 export { deathReason, type IdentityCheck } from './scheduling.ts';
 import { createSessionState, type StateTransaction } from '../state/state-store.ts';
@@ -28,6 +29,22 @@ export interface SessionChoice {
   maxWorkers?: number;
   /** Plan file of an `orchestrate` session. */
   planPath?: string;
+  /** `--adaptive on|off` (rate-limit-adaptive concurrency, capacity.ts); kept in the session once set. */
+  adaptive?: boolean;
+  /** `--budget_usd` (budget.ts); kept in the session once set. */
+  budgetUsd?: number;
+  /** `--on_budget finish|stop`; kept once set. */
+  onBudget?: 'finish' | 'stop';
+}
+
+/** Writes the capacity and budget choices into a session (new or joined). */
+function configureSession(state: SessionState, choice: SessionChoice, fresh: boolean): void {
+  configureCapacity(state, { adaptive: choice.adaptive, fresh });
+  if (choice.budgetUsd !== undefined && choice.budgetUsd !== state.budget.usd) {
+    state.budget.usd = choice.budgetUsd;
+    state.budget.reached_at = null;
+  }
+  if (choice.onBudget !== undefined) state.budget.on_budget = choice.onBudget;
 }
 
 /**
@@ -42,11 +59,18 @@ export function openSession(tx: StateTransaction, choice: SessionChoice): Sessio
     const fresh = createSessionState({ sessionId: choice.sessionId, maxWorkers: choice.maxWorkers, now: tx.now });
     fresh.plan_path = choice.planPath ?? null;
     tx.state = fresh;
-    tx.emit('session_started', { max_workers: fresh.max_workers, previous_session_id: current?.session_id ?? null });
+    configureSession(fresh, choice, true);
+    tx.emit('session_started', {
+      max_workers: fresh.max_workers,
+      previous_session_id: current?.session_id ?? null,
+      adaptive: fresh.capacity.adaptive,
+      budget_usd: fresh.budget.usd,
+    });
     return fresh;
   }
   if (choice.maxWorkers !== undefined) current.max_workers = choice.maxWorkers;
   if (choice.planPath !== undefined) current.plan_path = choice.planPath;
+  configureSession(current, choice, false);
   return current;
 }
 
@@ -185,6 +209,8 @@ export function setStatus(
     if (reason !== undefined) record.error = reason;
   }
   if (status === 'retrying' && reason !== undefined) record.error = reason;
+  // The additive increase of the adaptive limit happens at completions (capacity.ts).
+  if (status === 'completed') noteCompletion(tx, state);
   const eventType: EventType = status === 'pending' ? 'registered' : status === 'running' ? 'started' : status;
   tx.emit(eventType, {
     task: name,
@@ -213,4 +239,27 @@ export function reapDeadTasks(tx: StateTransaction, state: SessionState, alive: 
     }
   }
   return reaped;
+}
+
+/**
+ * Acts on the budget part of a decision, inside its transaction: running tasks in `decision.stop`
+ * are marked `cancelled` with the budget reason (their owners see it and end their agents, as after
+ * cancel-session: identity-checked, own process group only), and the first time the budget is found
+ * reached a `budget` event is logged and `budget.reached_at` set.
+ * @returns the names cancelled.
+ */
+export function applyBudgetStops(tx: StateTransaction, state: SessionState, decision: Decision): string[] {
+  const stopped: string[] = [];
+  for (const { name, reason } of decision.stop) {
+    const task = taskOf(state, name);
+    if (!task || TERMINAL_STATUSES.has(task.status)) continue;
+    setStatus(tx, state, name, 'cancelled', { reason });
+    stopped.push(name);
+  }
+  const why = decision.stop[0]?.reason ?? decision.skip.find(({ reason }) => reason.startsWith('budget: '))?.reason;
+  if (why !== undefined && state.budget.reached_at === null) {
+    state.budget.reached_at = tx.now.toISOString();
+    tx.emit('budget', { budget_usd: state.budget.usd, on_budget: state.budget.on_budget, error: why });
+  }
+  return stopped;
 }

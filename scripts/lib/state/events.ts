@@ -18,7 +18,13 @@ export type EventType =
   | 'failed'
   | 'skipped'
   | 'cancelled'
-  | 'replaced';
+  /** An isolated task's work did not merge (scripts/lib/isolation/): conflicting paths or the gate's output in `error`. */
+  | 'merge_failed'
+  | 'replaced'
+  /** The session's effective worker limit changed (scheduling/capacity.ts): old, new, why. */
+  | 'capacity'
+  /** The session budget was reached (scheduling/budget.ts): budget, spent. */
+  | 'budget';
 
 /** One event line. `ts` is ISO 8601; other fields depend on `type`. */
 export interface SessionEvent {

@@ -14,11 +14,22 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
 export const STATE_VERSION = 1;
 
 /** Every status a task can have. See `references/workflow.md` for the state machine. */
-export const TASK_STATUSES = ['pending', 'waiting', 'running', 'retrying', 'completed', 'failed', 'skipped', 'cancelled'] as const;
+export const TASK_STATUSES = [
+  'pending',
+  'waiting',
+  'running',
+  'retrying',
+  'completed',
+  'failed',
+  'skipped',
+  'cancelled',
+  // An isolated task (`--isolation worktree`) whose work did not merge: a conflict or a failed `--merge_check`.
+  'merge_failed',
+] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
 /** Statuses a task never leaves on its own (only a new attempt re-registers it). */
-export const TERMINAL_STATUSES: ReadonlySet<TaskStatus> = new Set(['completed', 'failed', 'skipped', 'cancelled']);
+export const TERMINAL_STATUSES: ReadonlySet<TaskStatus> = new Set(['completed', 'failed', 'skipped', 'cancelled', 'merge_failed']);
 
 /** Statuses in which an agent process owns the task. */
 export const ACTIVE_STATUSES: ReadonlySet<TaskStatus> = new Set(['pending', 'waiting', 'running', 'retrying']);
@@ -52,6 +63,37 @@ export const LiveProgressSchema = z.object({
   last_api_error: z.string().nullable().default(null),
   last_event_at: isoTime,
 });
+
+/** What became of an isolated task's work (`--isolation worktree`, see scripts/lib/isolation/). */
+export const MERGE_STATUSES = ['merged', 'empty', 'conflict', 'gate_failed', 'not_merged'] as const;
+
+/** The task field `merge`: its branch, worktree and how its merge onto the integration branch went. */
+export const TaskMergeSchema = z.object({
+  /** The task's branch (`<prefix>/<session>/tasks/<task>`), kept unless merged. */
+  branch: z.string(),
+  /** The task's worktree while it exists (kept when not merged), else null. */
+  worktree: z.string().nullable().default(null),
+  /** merged; empty (changed nothing, nothing to merge); conflict; gate_failed; not_merged (the agent failed). */
+  status: z.enum(MERGE_STATUSES),
+  /** Files changed, lines inserted and deleted by the task (from its start commit to its branch tip). */
+  diff_stat: z
+    .object({
+      files: z.number().int().nonnegative(),
+      insertions: z.number().int().nonnegative(),
+      deletions: z.number().int().nonnegative(),
+    })
+    .nullable()
+    .default(null),
+  /** Paths that conflicted with the integration branch. */
+  conflicts: z.array(z.string()).default([]),
+  /** The integration branch's commit holding the task's work (merged), else null. */
+  commit: z.string().nullable().default(null),
+  /** The end of a failed `--merge_check`'s output. */
+  gate_output: z.string().nullable().default(null),
+  /** The task was expected to change files (`--files`, `expect_changes`) and changed none. */
+  expected_changes_missing: z.boolean().default(false),
+});
+export type TaskMerge = z.infer<typeof TaskMergeSchema>;
 
 export const TaskRecordSchema = z.object({
   status: z.enum(TASK_STATUSES),
@@ -142,6 +184,13 @@ export const TaskRecordSchema = z.object({
    * ended), the CLI's own API retries and the last one's reason, and when the last line was read.
    */
   live: LiveProgressSchema.nullable().default(null),
+  /** An isolated task's branch, worktree and merge (`--isolation worktree`); null for a task that shares the user's tree. */
+  merge: TaskMergeSchema.nullable().default(null),
+  /**
+   * Where each attempt ran when the agent runs on another host (the BullMQ backend: the worker's
+   * `--name`, default `<hostname>:<pid>`), in order; empty for agents run on this machine.
+   */
+  attempt_hosts: z.array(z.object({ attempt: z.number().int().nonnegative(), host: z.string() })).default([]),
 });
 export type TaskRecord = z.infer<typeof TaskRecordSchema>;
 export type TaskRecordInput = z.input<typeof TaskRecordSchema>;
@@ -216,6 +265,51 @@ const TaskTableSchema = z
     return table;
   });
 
+/**
+ * The session field `capacity`: the rate-limit-adaptive worker limit (AIMD) every process of the
+ * session obeys for new starts. See scheduling/capacity.ts for the rules; defaults load old files.
+ */
+export const CapacitySchema = z.object({
+  /** Adapt to rate limits (false: `--adaptive off`, the limit stays `max_workers`). */
+  adaptive: z.boolean().default(true),
+  /** The effective limit for new starts, or null when it is `max_workers` (never lowered, or grown back). */
+  limit: z.number().int().positive().nullable().default(null),
+  /** Since when the session is rate limited: the first decrease of this episode (ISO time), or null once grown back. */
+  rate_limited_since: nullableIso,
+  /** When the limit was last halved (ISO time), or null: the decrease window counts from it. */
+  last_decrease_at: nullableIso,
+  /** When the limit last changed, either way (ISO time), or null. */
+  last_change_at: nullableIso,
+  /** When an agent last saw a rate limit (429/529), lowered or not (ISO time), or null: the quiet period counts from it. */
+  last_hit_at: nullableIso,
+  /** No new start before this time (a known reset time: retry-after, resetsAt), or null. */
+  pause_until: nullableIso,
+  /** Rate limits seen by the session's agents (each report counted, lowered or not). */
+  hits: z.number().int().nonnegative().default(0),
+  /** Quiet time after the last rate limit before the limit grows by 1 at a completion (ms). */
+  quiet_ms: z.number().int().nonnegative().max(MAX_TIMER_MS).default(30_000),
+  /** After a decrease, further rate-limit reports within this window lower nothing (ms): one burst, one halving. */
+  window_ms: z.number().int().nonnegative().max(MAX_TIMER_MS).default(5_000),
+});
+export type Capacity = z.infer<typeof CapacitySchema>;
+
+/** What happens to running agents when the session budget is spent (`--on_budget`). */
+export const ON_BUDGET = ['finish', 'stop'] as const;
+export type OnBudget = (typeof ON_BUDGET)[number];
+
+/** The session field `budget`: a money cap over every task of the session (scheduling/budget.ts). */
+export const BudgetSchema = z.object({
+  /** The cap in US dollars, or null for none. Kept once set, like `max_workers`. */
+  usd: z.number().positive().nullable().default(null),
+  /** `finish`: running agents finish; `stop`: they are cancelled when the budget is spent. */
+  on_budget: z.enum(ON_BUDGET).default('finish'),
+  /** The cost assumed for a task not started yet, or a running one with no estimate (USD); null: learned (see budget.ts). */
+  reserve_usd: z.number().nonnegative().nullable().default(null),
+  /** When the budget was first found spent (ISO time), or null. */
+  reached_at: nullableIso,
+});
+export type Budget = z.infer<typeof BudgetSchema>;
+
 /** The whole state file. */
 export const SessionStateSchema = z.object({
   version: z.literal(STATE_VERSION),
@@ -228,6 +322,15 @@ export const SessionStateSchema = z.object({
   lease_ms: z.number().int().positive().max(MAX_TIMER_MS).default(30_000),
   /** Where the session came from: `background` (spawn scripts) or the plan file of `orchestrate`. */
   plan_path: z.string().nullable().default(null),
+  /**
+   * The integration branch of an isolated session (`--isolation worktree`): its name, the user's
+   * HEAD it started from, and its tip after the last merge; null when no task is isolated.
+   */
+  integration: z.object({ branch: z.string(), base: z.string(), tip: z.string() }).nullable().default(null),
+  /** The rate-limit-adaptive limit (scheduling/capacity.ts). */
+  capacity: CapacitySchema.prefault({}),
+  /** The session budget (scheduling/budget.ts). */
+  budget: BudgetSchema.prefault({}),
   tasks: TaskTableSchema,
 });
 export type SessionState = z.infer<typeof SessionStateSchema>;

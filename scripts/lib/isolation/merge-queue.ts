@@ -1,0 +1,146 @@
+// Merging a task's branch onto the integration branch without any checkout: merge-tree, an optional gate, commit-tree, compare-and-swap.
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { execa } from 'execa';
+import { commitIdentity, git, isAncestor, resolveCommit } from './git.ts';
+import { copyIncludedFiles, removeWorktree, withGitLock, type Repository } from './worktree.ts';
+
+/** Longest output tail of a failed gate kept in the state and the report (characters). */
+export const GATE_TAIL_CHARS = 2000;
+
+/** How often a merge is recomputed after losing the compare-and-swap to another writer. */
+const CAS_TRIES = 10;
+
+/**
+ * The optional gate: a command the USER gave on the command line (`orchestrate --merge_check`),
+ * run with `sh -c` in a scratch worktree of the candidate merge. Never built from a state or plan file.
+ */
+export interface MergeCheck {
+  command: string;
+  /** Time limit of one run (ms). */
+  timeoutMs: number;
+}
+
+/** What a merge attempt ended with. */
+export type MergeResult =
+  | { status: 'merged'; commit: string; already: boolean }
+  | { status: 'conflict'; conflicts: string[]; tip: string }
+  | { status: 'gate_failed'; output: string; exitCode: number | null; tip: string };
+
+/**
+ * Predicts whether `branch` merges cleanly onto `tip` (`git merge-tree --write-tree --name-only`,
+ * about 2 ms; git >= 2.38): nothing is written but loose objects.
+ * @returns the merged tree, or the conflicting paths.
+ */
+export async function predictMerge(
+  repo: Repository,
+  tip: string,
+  branchTip: string,
+): Promise<{ clean: true; tree: string } | { clean: false; conflicts: string[] }> {
+  const result = await git(repo.root, ['merge-tree', '--write-tree', '--name-only', '--no-messages', tip, branchTip], { ok: [0, 1] });
+  const [tree, ...rest] = result.stdout.split('\n');
+  if (result.exitCode === 0) return { clean: true, tree: tree!.trim() };
+  const conflicts = [...new Set(rest.map((line) => line.trim()).filter((line) => line !== ''))];
+  return { clean: false, conflicts };
+}
+
+/** Options of {@link mergeOntoIntegration}. */
+export interface MergeOptions {
+  /** The integration branch (`<prefix>/<session>/integration`). */
+  integration: string;
+  /** The task's branch. */
+  branch: string;
+  /** The merge commit's message. */
+  message: string;
+  check?: MergeCheck;
+  /**
+   * Called with the new tip after a successful swap, still under the merge lock, so records of the
+   * tip (the session's `integration.tip`) are written in merge order.
+   */
+  onMerged?: (commit: string) => Promise<void>;
+}
+
+/**
+ * Merges `branch` onto the integration branch, one merge at a time (under the merge lock), never
+ * touching any work tree but a scratch one for the gate:
+ * `merge-tree --write-tree` -> (gate) -> `commit-tree <tree> -p <tip> -p <branch>` ->
+ * `update-ref <ref> <new> <tip>`, a compare-and-swap: a writer whose view of the tip is stale
+ * (a paused process, a second session writer) gets a refusal and recomputes on the new tip.
+ *
+ * A branch whose tip is already an ancestor of the integration tip is not merged again
+ * (`already: true`): a run resumed after SIGKILL between the swap and the state write.
+ *
+ * @returns merged (the integration branch's new tip), conflict (the paths), or gate_failed (the
+ *   output tail and exit code); the integration branch is unchanged unless merged.
+ * @throws GitError when git fails otherwise; Error after {@link CAS_TRIES} lost swaps.
+ */
+export async function mergeOntoIntegration(repo: Repository, options: MergeOptions): Promise<MergeResult> {
+  const ref = `refs/heads/${options.integration}`;
+  return withGitLock(
+    repo,
+    async () => {
+      for (let attempt = 1; attempt <= CAS_TRIES; attempt++) {
+        const tip = await resolveCommit(repo.root, ref);
+        const branchTip = await resolveCommit(repo.root, `refs/heads/${options.branch}`);
+        if (!tip || !branchTip)
+          throw new Error(`cannot merge ${options.branch}: ${!tip ? options.integration : options.branch} does not exist`);
+        if (await isAncestor(repo.root, branchTip, tip)) return { status: 'merged', commit: tip, already: true };
+        const predicted = await predictMerge(repo, tip, branchTip);
+        if (!predicted.clean) return { status: 'conflict', conflicts: predicted.conflicts, tip };
+        const identity = await commitIdentity(repo.root);
+        const commit = (
+          await git(repo.root, ['commit-tree', predicted.tree, '-p', tip, '-p', branchTip, '-m', options.message], { env: identity })
+        ).stdout.trim();
+        if (options.check) {
+          const gate = await runGate(repo, commit, options.check);
+          if (!gate.ok) return { status: 'gate_failed', output: gate.output, exitCode: gate.exitCode, tip };
+        }
+        const swapped = await git(repo.root, ['update-ref', '-m', options.message, ref, commit, tip], { ok: [0, 1, 128] });
+        if (swapped.exitCode === 0) {
+          await options.onMerged?.(commit);
+          return { status: 'merged', commit, already: false };
+        }
+      }
+      throw new Error(`lost the race for ${options.integration} ${CAS_TRIES} times in a row; run again to merge ${options.branch}`);
+    },
+    'merge',
+  );
+}
+
+/**
+ * Runs the gate in a scratch worktree of `commit` (detached, removed afterwards), with `sh -c` and
+ * the user's command. Called under the merge lock; the scratch worktree's add and removal take the
+ * worktrees lock.
+ */
+async function runGate(
+  repo: Repository,
+  commit: string,
+  check: MergeCheck,
+): Promise<{ ok: boolean; output: string; exitCode: number | null }> {
+  const dir = path.join(repo.worktreesDir, '.gate', `${commit.slice(0, 12)}-${randomBytes(3).toString('hex')}`);
+  await withGitLock(repo, async () => {
+    await git(repo.root, ['worktree', 'add', '--quiet', '--detach', dir, commit]);
+  });
+  try {
+    // The gate needs what the tasks had: .env, node_modules (the include list).
+    await copyIncludedFiles(repo, dir);
+    const result = await execa('sh', ['-c', check.command], {
+      cwd: dir,
+      reject: false,
+      all: true,
+      timeout: check.timeoutMs,
+      stdin: 'ignore',
+      env: { DTO_MERGE_CANDIDATE: commit },
+    });
+    const output = String(result.all ?? '');
+    const tail = output.length > GATE_TAIL_CHARS ? `...${output.slice(-GATE_TAIL_CHARS)}` : output;
+    const ok = result.exitCode === 0 && !result.timedOut;
+    return {
+      ok,
+      output: result.timedOut ? `${tail}\n(timed out after ${check.timeoutMs / 1000} s)` : tail,
+      exitCode: result.exitCode ?? null,
+    };
+  } finally {
+    await withGitLock(repo, () => removeWorktree(repo, dir, { force: true }));
+  }
+}
