@@ -137,7 +137,9 @@ describe('queued background tasks', () => {
 
   it('a process started with a wrong or stale adoption token takes nothing over', async () => {
     const project = await tempProject();
-    const blocker = mock(project, 'blocker', '--delay_ms', '2000', '--max_workers', '1');
+    // The blocker outlasts any process start on a loaded machine (a 2 s one once ended first, and the queued task
+    // was legitimately claimed before the impostor came); cancel-session ends it once the impostor was seen.
+    const blocker = mock(project, 'blocker', '--delay_ms', '120000', '--max_workers', '1');
     await waitFor(project, (s) => s.tasks.blocker?.status === 'running');
     expect((await mock(project, 'queued', '--delay_ms', '10')).exitCode).toBe(0);
     const before = (await project.state())!;
@@ -146,9 +148,11 @@ describe('queued background tasks', () => {
     });
     expect(impostor.exitCode).toBe(1);
     expect(impostor.stdout).toContain('nothing to take over');
+    expect((await project.state())!.tasks.blocker!.status).toBe('running');
     expect((await project.state())!.tasks.queued).toEqual(before.tasks.queued);
+    expect((await run('cancel-session', [], project.dir)).exitCode).toBe(0);
     await blocker;
-    await waitFor(project, (s) => ended(s, ['queued']));
+    await waitFor(project, (s) => ended(s, ['blocker', 'queued']));
   }, 60_000);
 
   it('background agents and a plan in the same session share one worker limit', async () => {
