@@ -1,5 +1,6 @@
 // Figures of a session derived from its state (counts by status, makespan, work, parallelism, peak workers, cost, exit code),
 // and the one renderer of the end summary in its variants (text block, Markdown, orchestrate's line, poll-session's lines).
+import { mergeRunLine } from '../isolation/merge-report.ts';
 import { EXIT } from '../cli/errors.ts';
 import { formatDuration, formatTokens, formatUsd } from '../cli/format.ts';
 import type { PollOutcome } from '../progress/poll-loop.ts';
@@ -240,6 +241,9 @@ function executionBlock(data: ReportData): string {
     );
   }
   lines.push(...limitLines(data));
+  // Worktree isolation: where the work is and how to land it (a model reads this from aggregate, never orchestrate's log).
+  const merge = mergeRunLine(data.merge ?? null);
+  if (merge) lines.push(merge);
   lines.push(RULE);
   return lines.join('\n') + '\n';
 }
