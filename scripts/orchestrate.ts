@@ -22,7 +22,7 @@ import { loadPlan, type PlanTask } from './lib/plan/plan.ts';
 import { abortOnSignals, runPlan } from './lib/plan/plan-runner.ts';
 import type { AgentExecutor } from './lib/agents/agent-types.ts';
 import { createClaudeExecutor } from './lib/agents/claude-agent.ts';
-import { CLAUDE_FLAGS, readClaudeSettings } from './lib/agents/claude-options.ts';
+import { MANY_TASK_CLAUDE_FLAGS, readClaudeSettings } from './lib/agents/claude-options.ts';
 import { exitCodeFor, renderSummary, summarize } from './lib/report/session-summary.ts';
 import { buildReportData } from './lib/report/report-data.ts';
 import { archivePaths, DEFAULT_OUTPUT_DIR, resolveSessionPaths, SESSION_DIR_FLAG, type SessionPaths } from './lib/state/session-paths.ts';
@@ -40,27 +40,6 @@ import { BACKEND_FLAGS, checkBackendOptions, openRemoteBackend, remoteExecutorFo
 import { ISOLATION_MODES, withWorktreeIsolation } from './lib/isolation/isolated-executor.ts';
 import { checkRefComponent, openRepository } from './lib/isolation/worktree.ts';
 import { mergeReport, mergeRunLine } from './lib/isolation/merge-report.ts';
-
-/** spawn-agent's claude flags that make sense for a whole plan (per-task ones such as --task_file and --cwd do not). */
-const { task_file: _taskFile, cwd: _cwd, timeout: _timeout, ...claudeFlags } = CLAUDE_FLAGS;
-const PLAN_CLAUDE_FLAGS = {
-  ...claudeFlags,
-  // Bounds as spawn-agent's --timeout (claude-options.ts), checked here so the message names --agent_timeout.
-  agent_timeout: flag.number({
-    placeholder: 'S',
-    description: 'claude only: seconds before one agent run is terminated (default 1800).',
-    min: 0,
-    exclusiveMin: true,
-    max: 7 * 24 * 3600,
-  }),
-  retries: flag.integer({
-    placeholder: 'N',
-    description: 'claude only: retries of transient API failures per task (default 3).',
-    min: 0,
-    max: 20,
-    default: 3,
-  }),
-};
 
 export const spec = {
   name: 'orchestrate',
@@ -143,7 +122,7 @@ export const spec = {
     quiet: flag.boolean({ description: 'Print only the final summary.' }),
     // Where agents run (scripts/lib/backend/, references/distributed.md).
     ...BACKEND_FLAGS,
-    ...PLAN_CLAUDE_FLAGS,
+    ...MANY_TASK_CLAUDE_FLAGS,
   },
   passthrough: true,
   examples: [
@@ -191,7 +170,7 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
   if (sessionIdFlag !== undefined) validateSessionId(sessionIdFlag);
   if (agent === 'mock') {
     const misplaced = [
-      ...[...Object.keys(PLAN_CLAUDE_FLAGS), 'skip_preflight']
+      ...[...Object.keys(MANY_TASK_CLAUDE_FLAGS), 'skip_preflight']
         .filter((name) => parsed.flags[name] !== undefined)
         .map((name) => `--${name}`),
       ...(parsed.passthrough.length ? ['-- ...'] : []),
@@ -199,7 +178,7 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
     if (misplaced.length > 0)
       throw usageError(`${misplaced.join(', ')} only apply to real agents: add --agent claude, or drop them for a mock rehearsal.`);
   }
-  const remote = checkBackendOptions(options, parsed.flags, parsed.passthrough, Object.keys(PLAN_CLAUDE_FLAGS), env);
+  const remote = checkBackendOptions(options, parsed.flags, parsed.passthrough, Object.keys(MANY_TASK_CLAUDE_FLAGS), env);
   // --adaptive, --budget_usd, --on_budget: checked before anything is written or started (a --detach child reads them again).
   const limits = sessionLimits(parsed.flags);
   const paths = resolveSessionPaths({ sessionDir: options.session_dir });

@@ -19,32 +19,12 @@ import { EXIT, usageError } from './lib/cli/errors.ts';
 import { guardBrokenOutput } from './lib/execution/detach.ts';
 import { launcherCommand } from './lib/launcher/dist.ts';
 import { RUNNERS } from './lib/state/schema.ts';
-import { CLAUDE_FLAGS, readClaudeSettings } from './lib/agents/claude-options.ts';
+import { MANY_TASK_CLAUDE_FLAGS, readClaudeSettings } from './lib/agents/claude-options.ts';
 import { checkClaudeReady } from './lib/agents/claude-preflight.ts';
 import { createClaudeExecutor } from './lib/agents/claude-agent.ts';
 import { CONNECTION_ENV, connectionFrom } from './lib/backend/connection.ts';
 import { DEFAULT_QUEUE, QUEUE_NAME_PATTERN, STALL_TIMING } from './lib/backend/bullmq-engine.ts';
 import { startTaskWorker } from './lib/backend/task-worker.ts';
-
-/** spawn-agent's claude flags that apply to every task of a worker (per-task ones such as --task_file do not; --cwd is the worker's own). */
-const { task_file: _taskFile, cwd: _cwd, timeout: _timeout, ...claudeFlags } = CLAUDE_FLAGS;
-const WORKER_CLAUDE_FLAGS = {
-  ...claudeFlags,
-  agent_timeout: flag.number({
-    placeholder: 'S',
-    description: 'claude only: seconds before one agent run is terminated (default 1800).',
-    min: 0,
-    exclusiveMin: true,
-    max: 7 * 24 * 3600,
-  }),
-  retries: flag.integer({
-    placeholder: 'N',
-    description: 'claude only: retries of transient API failures per task (default 3).',
-    min: 0,
-    max: 20,
-    default: 3,
-  }),
-};
 
 /** Shortest stalled-job timings accepted (ms): BullMQ renews a lock every lockDuration / 2. */
 const MIN_LOCK_MS = 1000;
@@ -91,7 +71,7 @@ export const spec = {
       max: 3_600_000,
     }),
     skip_preflight: flag.boolean({ description: 'claude only: do not run `claude auth status` first.' }),
-    ...WORKER_CLAUDE_FLAGS,
+    ...MANY_TASK_CLAUDE_FLAGS,
   },
   passthrough: true,
   examples: [
@@ -127,7 +107,7 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
   if (name.trim() === '' || name.length > 200) throw usageError(`Expected --name to be 1 to 200 characters, got ${JSON.stringify(name)}.`);
   const lockDurationMs = options.lock_ms ?? STALL_TIMING.lockDurationMs;
   const stalledIntervalMs = options.stalled_interval_ms ?? Math.min(STALL_TIMING.stalledIntervalMs, lockDurationMs);
-  const claudeGiven = [...Object.keys(WORKER_CLAUDE_FLAGS), 'skip_preflight'].filter((key) => parsed.flags[key] !== undefined);
+  const claudeGiven = [...Object.keys(MANY_TASK_CLAUDE_FLAGS), 'skip_preflight'].filter((key) => parsed.flags[key] !== undefined);
   if (options.agent === 'mock' && (claudeGiven.length > 0 || parsed.passthrough.length > 0)) {
     const misplaced = [...claudeGiven.map((key) => `--${key}`), ...(parsed.passthrough.length ? ['-- ...'] : [])];
     throw usageError(`${misplaced.join(', ')} only apply to real agents: add --agent claude, or drop them.`);

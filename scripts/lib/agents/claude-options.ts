@@ -4,6 +4,7 @@ import path from 'node:path';
 import { DEFAULT_BACKOFF_BASE_MS } from './backoff.ts';
 import { enumFlag, integerFlag, numberFlag, stringFlag, type FlagSpec, type ParsedFlags } from '../cli/cli.ts';
 import { usageError } from '../cli/errors.ts';
+import { flag } from '../cli/options.ts';
 import { MAX_TIMER_MS } from '../state/schema.ts';
 
 /** Default `--timeout` of one claude run (s): 30 minutes. */
@@ -82,6 +83,31 @@ export const CLAUDE_FLAGS = {
     description: `Base of the exponential backoff between retries, in ms (default ${DEFAULT_BACKOFF_BASE_MS}).`,
   },
 } satisfies Record<string, FlagSpec>;
+
+/**
+ * The claude flags of a command that runs many tasks with one set of flags (`orchestrate --agent
+ * claude`, `worker --agent claude`): spawn-agent's, without the per-task ones (`--task_file`,
+ * `--cwd`, `--timeout`), plus `--agent_timeout` (spawn-agent's `--timeout` under a name that says
+ * it is per agent run, with its bounds) and `--retries`.
+ */
+const { task_file: _taskFile, cwd: _cwd, timeout: _timeout, ...perRunFlags } = CLAUDE_FLAGS;
+export const MANY_TASK_CLAUDE_FLAGS = {
+  ...perRunFlags,
+  agent_timeout: flag.number({
+    placeholder: 'S',
+    description: 'claude only: seconds before one agent run is terminated (default 1800).',
+    min: 0,
+    exclusiveMin: true,
+    max: 7 * 24 * 3600,
+  }),
+  retries: flag.integer({
+    placeholder: 'N',
+    description: 'claude only: retries of transient API failures per task (default 3).',
+    min: 0,
+    max: 20,
+    default: 3,
+  }),
+};
 
 /** The validated claude-specific settings. */
 export interface ClaudeSettings {
