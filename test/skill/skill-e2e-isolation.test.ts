@@ -2,7 +2,7 @@
 // mock agents that write files runs detached with --isolation worktree (as section 7 says for editing tasks), the
 // model waits in slices, verifies, reads the land command from aggregate's summary and lands the integration branch.
 import { execFileSync } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runClaudeAsClient } from '../support/claude-fixtures.ts';
 import { startMessagesApiStub, type MessagesApiStub, type StubRequest } from '../support/messages-api-stub.ts';
 import { blockFollowingModel, strings, toolResultsOf, type RequestBody } from '../support/scripted-model.ts';
-import { BASE_PLACEHOLDER, ROOT, skillBlock } from '../support/skill-blocks.ts';
+import { BASE_PLACEHOLDER, installSkillCopy, ROOT, skillBlock } from '../support/skill-blocks.ts';
 
 const BASH_LIMIT_MS = 20_000;
 const SLICE_S = Math.floor((BASH_LIMIT_MS * 0.75) / 1000);
@@ -45,15 +45,7 @@ let skill: string;
 let stub: MessagesApiStub | undefined;
 
 beforeAll(async () => {
-  home = await mkdtemp(path.join(os.tmpdir(), 'dto-e2e-iso-home-'));
-  skill = path.join(home, '.claude', 'skills', 'distributed-task-orchestrator');
-  await mkdir(skill, { recursive: true });
-  for (const entry of await readdir(ROOT)) {
-    if (['node_modules', '.git', '.agent', 'dist'].includes(entry)) continue;
-    await cp(path.join(ROOT, entry), path.join(skill, entry), { recursive: true });
-  }
-  await symlink(path.join(ROOT, 'node_modules'), path.join(skill, 'node_modules'), 'dir');
-  await execa(path.join(skill, 'scripts', 'build'), [], { cwd: skill });
+  ({ home, skill } = await installSkillCopy('dto-e2e-iso-home-'));
 }, 120_000);
 afterAll(async () => {
   await stub?.close();
@@ -137,6 +129,7 @@ describe('SKILL.md for editing tasks, followed by a model in the real claude CLI
       is_error: false,
       result: 'Done: landed the integration branch.',
     });
+    expect(base).toBe(skill);
     const kinds = inner.calls.map((c) => c.kind);
     expect(kinds.slice(0, 3)).toEqual(['skill', 'write', 'start']);
     expect(kinds.slice(-2)).toEqual(['verify', 'land']);

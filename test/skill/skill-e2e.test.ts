@@ -1,6 +1,6 @@
 // End to end: the real claude CLI, driven by a scripted model that follows SKILL.md's own code blocks, runs a
 // 30-40 s plan of mock agents with the Bash tool's limit lowered to 10 s: detached start, waits in slices, report.
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runClaudeAsClient } from '../support/claude-fixtures.ts';
 import { startMessagesApiStub, type MessagesApiStub } from '../support/messages-api-stub.ts';
 import { blockFollowingModel, strings, type RunBlocks } from '../support/scripted-model.ts';
-import { BASE_PLACEHOLDER, ROOT, SET_S_LINE, skillBlock } from '../support/skill-blocks.ts';
+import { BASE_PLACEHOLDER, installSkillCopy, SET_S_LINE, skillBlock } from '../support/skill-blocks.ts';
 
 /**
  * The Bash tool's default limit in this test (ms): far below the 120 s default, so a wait that ignored it would be
@@ -71,17 +71,7 @@ let skill: string;
 let stub: MessagesApiStub | undefined;
 
 beforeAll(async () => {
-  home = await mkdtemp(path.join(os.tmpdir(), 'dto-e2e-home-'));
-  skill = path.join(home, '.claude', 'skills', 'distributed-task-orchestrator');
-  await mkdir(skill, { recursive: true });
-  // dist/ is built below: a copied bundle's timestamps would say nothing about its freshness.
-  for (const entry of await readdir(ROOT)) {
-    if (['node_modules', '.git', '.agent', 'dist'].includes(entry)) continue;
-    await cp(path.join(ROOT, entry), path.join(skill, entry), { recursive: true });
-  }
-  await symlink(path.join(ROOT, 'node_modules'), path.join(skill, 'node_modules'), 'dir');
-  // As the README's install does: prebuilt bundles, so each slice's process starts in a fraction of a second.
-  await execa(path.join(skill, 'scripts', 'build'), [], { cwd: skill });
+  ({ home, skill } = await installSkillCopy('dto-e2e-home-'));
 }, 120_000);
 afterAll(async () => {
   await stub?.close();

@@ -1,6 +1,8 @@
 // The shell code blocks of SKILL.md (and other docs), and the one placeholder a model substitutes in them.
-import { readFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, symlink } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+import { execa } from 'execa';
 
 export const ROOT = path.resolve(import.meta.dirname, '..', '..');
 
@@ -36,4 +38,24 @@ export async function skillBlock(...needles: string[]): Promise<string> {
   if (matches.length !== 1)
     throw new Error(`Expected one SKILL.md sh block containing ${JSON.stringify(needles)}, found ${matches.length}.`);
   return matches[0]!;
+}
+
+/**
+ * Installs a copy of this repository as a personal skill in a new temporary HOME, as the README's
+ * install does: `<home>/.claude/skills/distributed-task-orchestrator`, `node_modules` linked (it
+ * stands in for `npm ci --omit=dev`: tests run without network) and `scripts/build` run, so each
+ * script starts from a fresh prebuilt bundle (a copied one's timestamps would say nothing).
+ * @returns the HOME folder (remove it when done) and the skill's folder.
+ */
+export async function installSkillCopy(prefix: string): Promise<{ home: string; skill: string }> {
+  const home = await mkdtemp(path.join(os.tmpdir(), prefix));
+  const skill = path.join(home, '.claude', 'skills', 'distributed-task-orchestrator');
+  await mkdir(skill, { recursive: true });
+  for (const entry of await readdir(ROOT)) {
+    if (['node_modules', '.git', '.agent', 'dist'].includes(entry)) continue;
+    await cp(path.join(ROOT, entry), path.join(skill, entry), { recursive: true });
+  }
+  await symlink(path.join(ROOT, 'node_modules'), path.join(skill, 'node_modules'), 'dir');
+  await execa(path.join(skill, 'scripts', 'build'), [], { cwd: skill });
+  return { home, skill };
 }
