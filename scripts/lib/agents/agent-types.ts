@@ -41,6 +41,12 @@ export interface AgentContext {
    */
   recordProgress?(progress: LiveProgress): Promise<void>;
   /**
+   * Records the paths the agent's work so far would conflict on with the integration branch (worktree
+   * isolation; task field `predicted_conflicts`, shown on the board); an empty list clears it.
+   * Optional; called only when the prediction changed. A rejected promise is ignored.
+   */
+  recordPredictedConflicts?(paths: string[]): Promise<void>;
+  /**
    * Tells the session that the agent hit a rate limit (HTTP 429/529), so its effective worker limit
    * halves and, with a known reset time, new starts pause (scheduling/capacity.ts). Optional; a
    * rejected promise is ignored by the claude runner.

@@ -1,4 +1,4 @@
-// The mock agent: waits a delay, then edits the files it was told to and returns a result that quotes its goal, or fails on request.
+// The mock agent: waits a delay, editing the files it was told to halfway through, and returns a result that quotes its goal, or fails on request.
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -18,7 +18,10 @@ export interface MockOptions {
   delayMs?: number;
   /** Report failure instead of success. */
   fail?: boolean;
-  /** Files to write or append to in the agent's working directory, in order, before it reports success. */
+  /**
+   * Files to write or append to in the agent's working directory, in order, halfway through the
+   * delay (as a real agent edits while it works, so its work in progress can be seen); none when it fails.
+   */
   edits?: MockEdit[];
 }
 
@@ -113,7 +116,10 @@ export function randomMockDelay(random = Math.random): number {
 export function createMockExecutor(options: MockOptions = {}): AgentExecutor {
   return async (ctx: AgentContext): Promise<AgentOutcome> => {
     const delayMs = options.delayMs ?? randomMockDelay();
-    await delay(delayMs, undefined, { signal: ctx.signal });
+    const half = Math.floor(delayMs / 2);
+    await delay(half, undefined, { signal: ctx.signal });
+    if (!options.fail) for (const edit of options.edits ?? []) await applyEdit(ctx.cwd, edit);
+    await delay(delayMs - half, undefined, { signal: ctx.signal });
     const quoted = ctx.goal
       .split('\n')
       .map((line) => `> ${line}`)
@@ -126,7 +132,6 @@ export function createMockExecutor(options: MockOptions = {}): AgentExecutor {
         frontmatter: { simulated: true, mock_delay_ms: delayMs },
       };
     }
-    for (const edit of options.edits ?? []) await applyEdit(ctx.cwd, edit);
     const edited = (options.edits ?? []).map((edit) => `${edit.kind} ${edit.path}`);
     const deps = ctx.dependsOn.length > 0 ? ctx.dependsOn.join(', ') : 'none';
     return {

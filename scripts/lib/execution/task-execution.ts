@@ -147,6 +147,12 @@ export async function executeClaimedTask(options: ExecuteOptions): Promise<Execu
       );
       return childWrites;
     },
+    recordPredictedConflicts: async (conflicts) => {
+      await transitionOwnTask(paths, name, (_tx, s) => {
+        taskOf(s, name)!.predicted_conflicts = [...conflicts];
+        return true;
+      });
+    },
     recordProgress: async (progress) => {
       // The runner throttles these (at most one per few seconds); an unchanged picture writes nothing.
       await transitionOwnTask(paths, name, (tx, s) => applyLiveProgress(tx, s, name, progress));

@@ -7,7 +7,7 @@ import type { TaskMerge } from '../state/schema.ts';
 import type { SessionPaths } from '../state/session-paths.ts';
 import { updateState } from '../state/state-store.ts';
 import { git, isAncestor, resolveCommit } from './git.ts';
-import { mergeOntoIntegration, type MergeCheck } from './merge-queue.ts';
+import { mergeOntoIntegration, predictMerge, type MergeCheck } from './merge-queue.ts';
 import {
   addWorktree,
   commitLeftovers,
@@ -17,6 +17,7 @@ import {
   isWorktree,
   removeWorktree,
   sessionBranches,
+  snapshotWorktree,
   withGitLock,
   type Repository,
 } from './worktree.ts';
@@ -39,7 +40,19 @@ export interface IsolationOptions {
   expectChanges?: (ctx: AgentContext) => boolean;
   /** A line of progress. */
   log?: (line: string) => void;
+  /**
+   * How often a running agent's work so far is checked against the integration tip for conflicts
+   * (ms; 0 = never). Default {@link CONFLICT_CHECK_MS}, or `DTO_CONFLICT_CHECK_MS` from the environment.
+   */
+  conflictCheckMs?: number;
 }
+
+/**
+ * Default interval of the conflict prediction while an isolated agent runs (ms): a snapshot commit
+ * plus `git merge-tree` costs tens of ms, so every 15 s is cheap next to an agent's minutes, and soon
+ * enough for a person watching the board to see two agents heading for the same lines.
+ */
+export const CONFLICT_CHECK_MS = 15_000;
 
 /** What the wrapper keeps about a task between runs, beside its worktree (`meta/<task>.json`). */
 interface TaskMeta {
@@ -127,9 +140,12 @@ export function withWorktreeIsolation(executor: AgentExecutor, options: Isolatio
     if (outcome === null) {
       const context = meta.mergeFailure ? retryContext(meta.mergeFailure) : '';
       const dependencyResults = await copyDependencyResults(meta.worktree, ctx.dependencyResults);
+      const everyMs = options.conflictCheckMs ?? (Number(process.env.DTO_CONFLICT_CHECK_MS) || CONFLICT_CHECK_MS);
+      const predictor = startConflictPredictor(repo, meta.worktree, branches.integration, ctx, everyMs);
       try {
         outcome = await executor({ ...ctx, cwd: meta.worktree, goal: ctx.goal + context, dependencyResults });
       } finally {
+        await predictor.stop();
         await rm(path.join(meta.worktree, INPUTS_DIR), { recursive: true, force: true });
       }
       meta = { ...meta, outcome: { ...outcome, record: undefined }, mergeFailure: null };
@@ -347,4 +363,49 @@ async function recordIntegration(paths: SessionPaths, sessionId: string, branch:
       state.integration = { branch, base: base ?? tip, tip };
     }
   }).catch(() => undefined);
+}
+
+/**
+ * While an agent runs: every `everyMs`, a snapshot of its worktree (worktree.ts `snapshotWorktree`,
+ * which touches neither its files nor its index) is checked against the integration tip with
+ * `git merge-tree` (merge-queue.ts `predictMerge`); when the predicted conflicts change, they are
+ * recorded on the task (`ctx.recordPredictedConflicts`) for the board. Checks never overlap; a
+ * failed check (a file half-written, git busy) is skipped. `stop` waits for a check under way.
+ */
+function startConflictPredictor(
+  repo: Repository,
+  worktree: string,
+  integration: string,
+  ctx: AgentContext,
+  everyMs: number,
+): { stop: () => Promise<void> } {
+  const record = ctx.recordPredictedConflicts?.bind(ctx);
+  if (!record || !(everyMs > 0)) return { stop: () => Promise.resolve() };
+  let last = '';
+  let stopped = false;
+  let running: Promise<void> | null = null;
+  const check = async () => {
+    const tip = await resolveCommit(repo.root, `refs/heads/${integration}`);
+    if (!tip || stopped) return;
+    const prediction = await predictMerge(repo, tip, await snapshotWorktree(worktree, [INPUTS_DIR]));
+    const conflicts = prediction.clean ? [] : prediction.conflicts;
+    if (stopped || conflicts.join('\0') === last) return;
+    last = conflicts.join('\0');
+    await record(conflicts);
+  };
+  const timer = setInterval(() => {
+    running ??= check()
+      .catch(() => undefined)
+      .finally(() => {
+        running = null;
+      });
+  }, everyMs);
+  timer.unref();
+  return {
+    stop: async () => {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+    },
+  };
 }

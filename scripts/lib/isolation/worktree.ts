@@ -1,5 +1,7 @@
 // The repository an isolated session works in: its branch names, the git-level lock, worktrees, commits and diff stats.
-import { cp, lstat, mkdir, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { cp, lstat, mkdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { OrchestratorError } from '../cli/errors.ts';
 import { withLock } from '../state/lock.ts';
@@ -181,6 +183,31 @@ export async function commitLeftovers(dir: string, message: string): Promise<{ t
     });
   }
   return { tip: (await resolveCommit(dir, 'HEAD'))!, committed: staged.exitCode === 1 };
+}
+
+/**
+ * A commit of what a worktree holds right now, made without touching it: its files (tracked and
+ * new, `.gitignore` honoured, `exclude` left out) are added to a temporary index (`GIT_INDEX_FILE`,
+ * so the agent's own index, HEAD and files stay as they are), written as a tree and committed on
+ * top of HEAD. Nothing points at the commit: it is a loose object git collects later.
+ * @param exclude - paths relative to the worktree to leave out (e.g. the copied dependency results).
+ * @returns the commit id.
+ * @throws GitError when git fails.
+ */
+export async function snapshotWorktree(dir: string, exclude: readonly string[] = []): Promise<string> {
+  const index = path.join(os.tmpdir(), `dto-snapshot-${randomUUID()}.index`);
+  const env = { GIT_INDEX_FILE: index };
+  try {
+    await git(dir, ['read-tree', 'HEAD'], { env });
+    await git(dir, ['add', '-A', '--', '.', ...exclude.map((p) => `:(exclude)${p}`)], { env });
+    const tree = (await git(dir, ['write-tree'], { env })).stdout.trim();
+    const commit = await git(dir, ['commit-tree', tree, '-p', 'HEAD', '-m', 'snapshot for a conflict prediction'], {
+      env: { ...env, ...(await commitIdentity(dir)) },
+    });
+    return commit.stdout.trim();
+  } finally {
+    await rm(index, { force: true });
+  }
 }
 
 /** What a task changed: files, inserted and deleted lines (binary files count as files only). */

@@ -165,7 +165,11 @@ function noteFor(state: SessionState, task: TaskRecord, status: TaskRow['status'
     const next = task.next_retry_at ? Date.parse(task.next_retry_at) - now : null;
     return `retry${next !== null && next > 0 ? ` in ${Math.ceil(next / 1000)} s` : ''}${task.error ? `: ${task.error}` : ''}`;
   }
-  if (status === 'running' && task.live) return liveNote(task.live);
+  if (status === 'running') {
+    const predicted = task.predicted_conflicts.length > 0 ? `predicted merge conflict in ${task.predicted_conflicts.join(', ')}` : '';
+    const live = task.live ? liveNote(task.live) : '';
+    return [predicted, live].filter((part) => part !== '').join(' · ');
+  }
   if (status === 'pending') return task.depends_on.length > 0 ? `depends on ${task.depends_on.join(', ')}` : 'queued';
   if (status === 'failed' || status === 'skipped' || status === 'cancelled' || status === 'merge_failed') return task.error ?? '';
   return '';

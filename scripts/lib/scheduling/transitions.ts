@@ -207,6 +207,8 @@ export function setStatus(
     record.ended_at = rest.ended_at ?? now;
     record.duration_ms = record.started_at ? Date.parse(record.ended_at) - Date.parse(record.started_at) : null;
     if (reason !== undefined) record.error = reason;
+    // A prediction is about work in progress; the merge itself (or its failure) now speaks.
+    record.predicted_conflicts = [];
   }
   if (status === 'retrying' && reason !== undefined) record.error = reason;
   // The additive increase of the adaptive limit happens at completions (capacity.ts).

@@ -187,6 +187,12 @@ export const TaskRecordSchema = z.object({
   /** An isolated task's branch, worktree and merge (`--isolation worktree`); null for a task that shares the user's tree. */
   merge: TaskMergeSchema.nullable().default(null),
   /**
+   * While an isolated task's agent runs: the paths its work so far would conflict on if merged onto
+   * the integration branch now (`git merge-tree` of a snapshot of its worktree against the tip,
+   * re-checked every few seconds); empty when clean or not isolated. Cleared when the task ends.
+   */
+  predicted_conflicts: z.array(z.string()).default([]),
+  /**
    * Where each attempt ran when the agent runs on another host (the BullMQ backend: the worker's
    * `--name`, default `<hostname>:<pid>`), in order; empty for agents run on this machine.
    */

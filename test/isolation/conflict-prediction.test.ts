@@ -1,0 +1,70 @@
+// Predicted merge conflicts: while an isolated agent runs, its work so far is checked against the integration tip.
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { snapshotWorktree } from '../../scripts/lib/isolation/worktree.ts';
+import { run, start } from '../support/project.ts';
+import { waitForState } from '../support/wait-state.ts';
+import { tempRepo } from './git-repo.ts';
+
+describe('conflict prediction while isolated agents run', () => {
+  it('shows a running task heading for a conflict with work already merged, before it ends; the prediction is cleared at its end', async () => {
+    const repo = await tempRepo({ 'shared.txt': 'base\n' });
+    const plan = [
+      'tasks:',
+      '  - { id: fast, goal: "append fast", delay_ms: 400, append: { "shared.txt": "fast\\n" } }',
+      // Edits halfway (at 4 s), long after `fast` merged, then works 4 s more: the prediction has time to show.
+      '  - { id: slow, goal: "append slow", delay_ms: 8000, append: { "shared.txt": "slow\\n" } }',
+    ];
+    await writeFile(path.join(repo.dir, 'plan.yaml'), plan.join('\n'));
+    const runner = start('orchestrate', ['plan.yaml', '--agent', 'mock', '--workers', '2', '--isolation', 'worktree'], repo.dir, {
+      DTO_CONFLICT_CHECK_MS: '300',
+    });
+    const seen = await waitForState(repo, (s) => (s.tasks.slow?.predicted_conflicts ?? []).length > 0, 20_000);
+    expect(seen.tasks.slow).toMatchObject({ status: 'running', predicted_conflicts: ['shared.txt'] });
+    expect(seen.tasks.fast).toMatchObject({ status: 'completed', predicted_conflicts: [] });
+    // What a person reading the status table sees, while the agent still works.
+    const table = await run('poll-session', ['--once', '--verbose'], repo.dir);
+    expect(table.stdout).toContain('predicted merge conflict in shared.txt');
+    const ended = await runner;
+    expect(ended.exitCode, ended.all).toBe(1);
+    const state = (await repo.state())!;
+    expect(state.tasks.slow).toMatchObject({ status: 'merge_failed', predicted_conflicts: [] });
+    expect(state.tasks.slow!.merge!.conflicts).toEqual(['shared.txt']);
+  }, 60_000);
+
+  it('predicts nothing for work that merges cleanly', async () => {
+    const repo = await tempRepo({ 'a.txt': 'a\n', 'b.txt': 'b\n' });
+    const plan = [
+      'tasks:',
+      '  - { id: one, goal: "edit a", delay_ms: 300, append: { "a.txt": "one\\n" } }',
+      '  - { id: two, goal: "edit b", delay_ms: 6000, append: { "b.txt": "two\\n" } }',
+    ];
+    await writeFile(path.join(repo.dir, 'plan.yaml'), plan.join('\n'));
+    const runner = start('orchestrate', ['plan.yaml', '--agent', 'mock', '--workers', '2', '--isolation', 'worktree'], repo.dir, {
+      DTO_CONFLICT_CHECK_MS: '200',
+    });
+    // `two` edits at 3 s, after `one` merged; by 4.5 s several checks of its edit against the new tip were made.
+    await waitForState(repo, (s) => s.tasks.one?.status === 'completed', 20_000);
+    await new Promise((resolve) => setTimeout(resolve, 4000));
+    expect((await repo.state())!.tasks.two!.predicted_conflicts).toEqual([]);
+    const result = await runner;
+    expect(result.exitCode, result.all).toBe(0);
+    const state = (await repo.state())!;
+    expect(Object.values(state.tasks).map((t) => t.merge?.status)).toEqual(['merged', 'merged']);
+  }, 60_000);
+
+  it('snapshots a worktree without touching its index, HEAD or files, new files included', async () => {
+    const repo = await tempRepo({ 'tracked.txt': 'one\n' });
+    await writeFile(path.join(repo.dir, 'tracked.txt'), 'one\ntwo\n');
+    await writeFile(path.join(repo.dir, 'new.txt'), 'new\n');
+    await repo.git(['add', 'tracked.txt']);
+    const before = await repo.snapshot();
+    const commit = await snapshotWorktree(repo.dir, ['.agent']);
+    expect(await repo.snapshot()).toEqual(before);
+    expect(await repo.git(['rev-parse', `${commit}^`])).toBe(before.head);
+    expect(await repo.git(['show', `${commit}:new.txt`])).toBe('new');
+    expect(await repo.git(['show', `${commit}:tracked.txt`])).toBe('one\ntwo');
+    expect((await repo.git(['ls-tree', '-r', '--name-only', commit])).split('\n')).not.toContain('.agent/sessions/latest.yaml');
+  });
+});
