@@ -26,6 +26,9 @@ describe('conflict prediction while isolated agents run', () => {
     // What a person reading the status table sees, while the agent still works.
     const table = await run('poll-session', ['--once', '--verbose'], repo.dir);
     expect(table.stdout).toContain('predicted merge conflict in shared.txt');
+    // What a model waiting in slices reads: the event line.
+    const slice = await run('poll-session', ['--once'], repo.dir);
+    expect(slice.stdout).toMatch(/⚠️ slow \(Agent-\d+\): its work so far would conflict with the integration branch in shared\.txt/);
     const ended = await runner;
     expect(ended.exitCode, ended.all).toBe(1);
     const state = (await repo.state())!;

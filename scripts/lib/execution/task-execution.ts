@@ -148,8 +148,10 @@ export async function executeClaimedTask(options: ExecuteOptions): Promise<Execu
       return childWrites;
     },
     recordPredictedConflicts: async (conflicts) => {
-      await transitionOwnTask(paths, name, (_tx, s) => {
-        taskOf(s, name)!.predicted_conflicts = [...conflicts];
+      await transitionOwnTask(paths, name, (tx, s) => {
+        const task = taskOf(s, name)!;
+        task.predicted_conflicts = [...conflicts];
+        tx.emit('conflict_predicted', { task: name, agent: task.agent, paths: [...conflicts] });
         return true;
       });
     },

@@ -78,6 +78,12 @@ function describeEvent(event: ProgressEvent, ctx: LineContext): string | null {
       return `⚙️ worker limit ${String(e.old_limit)} → ${String(e.new_limit)} of ${String(e.max_workers)}${typeof e.why === 'string' ? `: ${oneLine(e.why)}` : ''}`;
     case 'budget':
       return `💰 budget reached${reason}`;
+    case 'conflict_predicted': {
+      const paths = Array.isArray(e.paths) ? (e.paths as string[]) : [];
+      return paths.length > 0
+        ? `⚠️ ${task} (${agent}): its work so far would conflict with the integration branch in ${paths.join(', ')}`
+        : `${task} (${agent}): no merge conflict predicted any more`;
+    }
     default:
       return `${task} ${String(e.type)}`;
   }

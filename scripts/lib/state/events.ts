@@ -24,7 +24,9 @@ export type EventType =
   /** The session's effective worker limit changed (scheduling/capacity.ts): old, new, why. */
   | 'capacity'
   /** The session budget was reached (scheduling/budget.ts): budget, spent. */
-  | 'budget';
+  | 'budget'
+  /** A running isolated task's work so far would conflict with the integration branch (`paths`; empty: no longer). */
+  | 'conflict_predicted';
 
 /** One event line. `ts` is ISO 8601; other fields depend on `type`. */
 export interface SessionEvent {
