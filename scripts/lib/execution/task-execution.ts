@@ -15,10 +15,10 @@ import { applyDecision, launchAdoptions, schedulePass, type AppliedDecision } fr
 import { setTimeout as delay } from 'node:timers/promises';
 import { noteRateLimit, retryMayStart } from '../scheduling/capacity.ts';
 import { agentBudgetShare } from '../scheduling/budget.ts';
+import type { AgentLaunch } from './agent-command.ts';
 
 /** How often a retry waiting for the adaptive limit looks again (ms; plus up to as much jitter). */
 const RETRY_SLOT_POLL_MS = 300;
-import type { AgentLaunch } from './agent-command.ts';
 
 let selfStart: string | null | undefined;
 
