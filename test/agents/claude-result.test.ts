@@ -2,13 +2,13 @@ import { readFileSync } from 'node:fs';
 import { chmod, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { AgentContext } from '../../scripts/lib/agents/agent-types.ts';
 import { BACKOFF_CAP_MS, backoffDelay } from '../../scripts/lib/agents/backoff.ts';
 import { createClaudeExecutor } from '../../scripts/lib/agents/claude-agent.ts';
 import { classifyClaudeRun, parseClaudeOutput, resultUsage, type ClaudeResult } from '../../scripts/lib/agents/claude-result.ts';
 import { runClaude, type ClaudeRun } from '../../scripts/lib/agents/claude-runner.ts';
 import { isProcessRunning } from '../../scripts/lib/execution/process-tree.ts';
 import { FAKE_CLAUDE_DIR, tempDir } from '../support/claude-fixtures.ts';
+import { agentContext } from '../support/agent-context.ts';
 
 /** What Claude Code 2.1.330 printed against the loopback Messages API stub (captured by hand, see references/cli-integration.md). */
 const REAL = JSON.parse(readFileSync(path.join(import.meta.dirname, '../fixtures/claude-2.1.330-outputs.json'), 'utf8')) as Record<
@@ -315,21 +315,10 @@ describe('runClaude and the executor, with the fake claude', () => {
   it('retries transient failures with the backoff delays, marking retrying then running, and sums the cost', async () => {
     const dir = await tempDir();
     const calls: string[] = [];
-    const ctx: AgentContext = {
-      taskName: 't',
-      agent: 'Agent-01',
-      goal: 'g',
-      dependsOn: [],
-      files: [],
-      attempt: 1,
-      session_id: 's',
-      cwd: dir,
-      resultPath: path.join(dir, 't.md'),
-      dependencyResults: {},
-      signal: new AbortController().signal,
+    const ctx = agentContext(dir, {
       markRetrying: async (reason, delayMs) => void calls.push(`retrying ${delayMs} ${reason.replace(/ \(429\).*; /, ' … ')}`),
       markRunning: async () => void calls.push('running'),
-    };
+    });
     const executor = createClaudeExecutor({
       bin: FAKE,
       args: ['-p', '--output-format', 'json'],

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { StreamTracker } from '../../scripts/lib/agents/claude-stream.ts';
 import { createClaudeExecutor } from '../../scripts/lib/agents/claude-agent.ts';
 import { fakeProject } from '../support/claude-fixtures.ts';
+import { agentContext } from '../support/agent-context.ts';
 
 const NOW = new Date('2026-12-01T12:00:00.000Z');
 const line = (value: Record<string, unknown>) => JSON.stringify(value);
@@ -52,23 +53,13 @@ describe('the claude executor and the session', () => {
       retries: 3,
       backoffMs: 1,
     });
-    const outcome = await executor({
-      taskName: 'r',
-      agent: 'Agent-01',
-      goal: 'g',
-      dependsOn: [],
-      files: [],
-      attempt: 1,
-      session_id: 's',
-      cwd: p.dir,
-      resultPath: path.join(p.dir, 'r.md'),
-      dependencyResults: {},
-      signal: new AbortController().signal,
-      markRetrying: async () => {},
-      markRunning: async () => {},
-      reportRateLimit: async ({ status, error }) => void reports.push({ status, error }),
-      budgetShareUsd: 0.25,
-    });
+    const outcome = await executor(
+      agentContext(p.dir, {
+        taskName: 'r',
+        reportRateLimit: async ({ status, error }) => void reports.push({ status, error }),
+        budgetShareUsd: 0.25,
+      }),
+    );
     expect(outcome.status).toBe('completed');
     expect(reports).toEqual([
       { status: 429, error: 'rate_limit' },

@@ -3,7 +3,6 @@
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { AgentContext } from '../../scripts/lib/agents/agent-types.ts';
 import { createClaudeExecutor } from '../../scripts/lib/agents/claude-agent.ts';
 import type { LiveProgress } from '../../scripts/lib/agents/claude-stream.ts';
 import { readEvents } from '../../scripts/lib/state/events.ts';
@@ -11,6 +10,7 @@ import { readResultFile } from '../../scripts/lib/execution/result-file.ts';
 import { REAL_CLAUDE, claudeProject, tempDir, useMarkerStub } from '../support/claude-fixtures.ts';
 import { stubEnv } from '../support/messages-api-stub.ts';
 import { start } from '../support/project.ts';
+import { agentContext } from '../support/agent-context.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const STREAM = ['-p', '--output-format', 'stream-json', '--verbose'];
@@ -79,22 +79,12 @@ describe('live progress with the real claude CLI', () => {
     const home = await tempDir('dto-live-home-');
     await mkdir(path.join(dir, 'work'));
     const progress: Array<LiveProgress & { at: number }> = [];
-    const ctx: AgentContext = {
+    const ctx = agentContext(path.join(dir, 'work'), {
       taskName: 'live',
-      agent: 'Agent-01',
       goal: 'Look around, then reply. [[stub:slow_tools:live]]',
-      dependsOn: [],
-      files: [],
-      attempt: 1,
-      session_id: 's',
-      cwd: path.join(dir, 'work'),
       resultPath: path.join(dir, 'live.md'),
-      dependencyResults: {},
-      signal: new AbortController().signal,
-      markRetrying: async () => {},
-      markRunning: async () => {},
       recordProgress: async (p) => void progress.push({ ...p, at: Date.now() }),
-    };
+    });
     const executor = createClaudeExecutor({
       bin: REAL_CLAUDE,
       args: [...STREAM, '--model', 'claude-sonnet-4-5-20250929'],

@@ -3,7 +3,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { AgentContext } from '../../scripts/lib/agents/agent-types.ts';
 import { createClaudeExecutor } from '../../scripts/lib/agents/claude-agent.ts';
 import { classifyClaudeRun } from '../../scripts/lib/agents/claude-result.ts';
 import { runClaude } from '../../scripts/lib/agents/claude-runner.ts';
@@ -12,6 +11,7 @@ import { isProcessRunning } from '../../scripts/lib/execution/process-tree.ts';
 import { fakeCalls, fakeProject, FAKE_CLAUDE_DIR, tempDir } from '../support/claude-fixtures.ts';
 import { writeFile } from 'node:fs/promises';
 import { run as runScript, tempProject } from '../support/project.ts';
+import { agentContext } from '../support/agent-context.ts';
 
 const FAKE = path.join(FAKE_CLAUDE_DIR, 'claude');
 const STREAM = ['-p', '--output-format', 'stream-json', '--verbose'];
@@ -25,22 +25,11 @@ async function context() {
   const dir = await tempDir();
   const calls: string[] = [];
   const progress: LiveProgress[] = [];
-  const ctx: AgentContext = {
-    taskName: 't',
-    agent: 'Agent-01',
-    goal: 'g',
-    dependsOn: [],
-    files: [],
-    attempt: 1,
-    session_id: 's',
-    cwd: dir,
-    resultPath: path.join(dir, 't.md'),
-    dependencyResults: {},
-    signal: new AbortController().signal,
+  const ctx = agentContext(dir, {
     markRetrying: async (reason) => void calls.push(`retrying: ${reason}`),
     markRunning: async () => void calls.push('running'),
     recordProgress: async (p) => void progress.push(p),
-  };
+  });
   return { dir, ctx, calls, progress };
 }
 

@@ -11,6 +11,7 @@ import { killWorkers, peakConcurrency, startWorkerProc, stopWorkers, type Worker
 import { openBullmqBackend } from '../../scripts/lib/backend/bullmq-backend.ts';
 import { parseConnection } from '../../scripts/lib/backend/connection.ts';
 import type { SessionState } from '../../scripts/lib/state/schema.ts';
+import { agentContext } from '../support/agent-context.ts';
 
 const workers: WorkerProc[] = [];
 const dirs: string[] = [];
@@ -128,24 +129,7 @@ describe.skipIf(serverSkipReason('postgres') !== null)('BullMQ backend on Postgr
     try {
       const outcomes = await Promise.all(
         Array.from({ length: 8 }, (_, i) =>
-          backend.executorFor(
-            { delayMs: 300 },
-            'mock',
-          )({
-            taskName: `G${i}`,
-            agent: 'Agent-01',
-            goal: 'g',
-            dependsOn: [],
-            files: [],
-            attempt: 1,
-            session_id: queue,
-            cwd: os.tmpdir(),
-            resultPath: path.join(os.tmpdir(), `G${i}.md`),
-            dependencyResults: {},
-            signal: new AbortController().signal,
-            markRetrying: async () => {},
-            markRunning: async () => {},
-          }),
+          backend.executorFor({ delayMs: 300 }, 'mock')(agentContext(os.tmpdir(), { taskName: `G${i}`, session_id: queue })),
         ),
       );
       expect(outcomes.filter((o) => o.status === 'completed').length).toBe(8);

@@ -10,6 +10,7 @@ import { JobWakeups } from '../../scripts/lib/backend/job-wakeups.ts';
 import { TaskJobDataSchema } from '../../scripts/lib/backend/job-data.ts';
 import type { AgentContext } from '../../scripts/lib/agents/agent-types.ts';
 import type { TaskJobProgress, TaskJobResult } from '../../scripts/lib/backend/job-data.ts';
+import { agentContext } from '../support/agent-context.ts';
 
 /** One step of the scripted job: its state, progress and return value at that moment. */
 interface Moment {
@@ -64,23 +65,10 @@ function scriptedQueue(moments: Moment[]) {
 
 function fakeContext() {
   const calls: string[] = [];
-  const ctx: AgentContext = {
-    taskName: 'T1',
-    agent: 'Agent-01',
-    goal: 'do T1',
-    dependsOn: [],
-    files: [],
-    attempt: 1,
-    session_id: 'S1',
-    cwd: '/tmp',
-    resultPath: '/tmp/T1.md',
-    dependencyResults: {},
-    signal: new AbortController().signal,
-    markRetrying: async () => {},
-    markRunning: async () => {
-      calls.push('markRunning');
-      ctx.attempt += 1;
-    },
+  const ctx: AgentContext = agentContext('/tmp', { taskName: 'T1', goal: 'do T1', session_id: 'S1' });
+  ctx.markRunning = async () => {
+    calls.push('markRunning');
+    ctx.attempt += 1;
   };
   return { ctx, calls };
 }

@@ -5,23 +5,10 @@ import { applyEdit, checkEditPath, createMockExecutor, parseEditFlag } from '../
 import type { AgentContext } from '../../scripts/lib/agents/agent-types.ts';
 import { parseYamlPlan } from '../../scripts/lib/plan/plan.ts';
 import { run, tempProject } from '../support/project.ts';
+import { agentContext } from '../support/agent-context.ts';
 
 function context(cwd: string): AgentContext {
-  return {
-    taskName: 'T',
-    agent: 'Agent-01',
-    goal: 'edit',
-    dependsOn: [],
-    files: [],
-    attempt: 1,
-    session_id: 'S',
-    cwd,
-    resultPath: path.join(cwd, 'T.md'),
-    dependencyResults: {},
-    signal: new AbortController().signal,
-    markRetrying: async () => {},
-    markRunning: async () => {},
-  };
+  return agentContext(cwd, { taskName: 'T', goal: 'edit', session_id: 'S' });
 }
 
 describe('mock agents that edit files', () => {

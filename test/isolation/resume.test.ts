@@ -8,6 +8,7 @@ import { openRepository } from '../../scripts/lib/isolation/worktree.ts';
 import { createMockExecutor } from '../../scripts/lib/agents/mock-agent.ts';
 import { run, start } from '../support/project.ts';
 import { tempRepo } from './git-repo.ts';
+import { agentContext } from '../support/agent-context.ts';
 
 /** How often each task's merge commit appears in the integration branch's first-parent history. */
 async function mergesPerTask(repo: Awaited<ReturnType<typeof tempRepo>>, branch: string): Promise<Record<string, number>> {
@@ -22,21 +23,12 @@ async function mergesPerTask(repo: Awaited<ReturnType<typeof tempRepo>>, branch:
 
 /** The context the task lifecycle gives an executor (session S1, attempt 1). */
 function context(cwd: string, taskName: string): AgentContext {
-  return {
+  return agentContext(cwd, {
     taskName,
-    agent: 'Agent-01',
     goal: `do ${taskName}`,
-    dependsOn: [],
-    files: [],
-    attempt: 1,
     session_id: 'S1',
-    cwd,
     resultPath: path.join(cwd, `.agent/results/${taskName}.md`),
-    dependencyResults: {},
-    signal: new AbortController().signal,
-    markRetrying: async () => {},
-    markRunning: async () => {},
-  };
+  });
 }
 
 describe('isolated runs resumed after SIGKILL', () => {
