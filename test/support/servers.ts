@@ -47,9 +47,8 @@ export interface PostgresServer {
 
 /** The folder holding `initdb` and `postgres`: PATH first, then the newest /usr/lib/postgresql/<version>/bin. */
 export function findPostgresBin(): string | null {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (dir && existsSync(path.join(dir, 'initdb')) && existsSync(path.join(dir, 'postgres'))) return dir;
-  }
+  const onPath = pathDirHolding('initdb', 'postgres');
+  if (onPath) return onPath;
   const root = '/usr/lib/postgresql';
   if (!existsSync(root)) return null;
   const versions = readdirSync(root)
@@ -179,8 +178,14 @@ export interface RedisServer {
 
 /** `redis-server` on PATH, or null. */
 export function findRedisServer(): string | null {
+  const dir = pathDirHolding('redis-server');
+  return dir ? path.join(dir, 'redis-server') : null;
+}
+
+/** The first folder on PATH that holds every one of `programs`, or null. */
+function pathDirHolding(...programs: string[]): string | null {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (dir && existsSync(path.join(dir, 'redis-server'))) return path.join(dir, 'redis-server');
+    if (dir && programs.every((program) => existsSync(path.join(dir, program)))) return dir;
   }
   return null;
 }
