@@ -16,8 +16,7 @@ import { guardBrokenOutput } from './lib/execution/detach.ts';
 import { launcherCommand } from './lib/launcher/dist.ts';
 import { runBackgroundTask, type BackgroundTaskOptions } from './lib/execution/background-task.ts';
 import { createMockExecutor, parseEditFlag } from './lib/agents/mock-agent.ts';
-import { ISOLATION_MODES, withWorktreeIsolation } from './lib/isolation/isolated-executor.ts';
-import { checkRefComponent, openRepository } from './lib/isolation/worktree.ts';
+import { checkIsolatedStart, isolatedFromFlag, ISOLATION_MODES } from './lib/isolation/isolated-executor.ts';
 import { readSpawnSettings, SPAWN_FLAGS, takeAdoptToken } from './lib/execution/spawn-options.ts';
 import { agentLaunch, MOCK_FLAGS } from './lib/execution/agent-command.ts';
 
@@ -63,10 +62,7 @@ function agentOptions(argv: string[], cwd: string): BackgroundTaskOptions {
   const isolation = enumFlag(parsed.flags, 'isolation', ISOLATION_MODES) ?? 'none';
   return {
     ...settings,
-    executor:
-      isolation === 'worktree'
-        ? withWorktreeIsolation(mock, { repo: () => openRepository(path.resolve(cwd)), paths: settings.paths })
-        : mock,
+    executor: isolatedFromFlag(isolation, mock, path.resolve(cwd), settings.paths),
     continueWith: { script: 'spawn-agent-mock', cwd: path.resolve(cwd), build: (launch) => agentOptions(launch.args, launch.cwd) },
   };
 }
@@ -83,11 +79,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   if (!parseOrShowHelp(argv, spec)) return EXIT.ok;
   const options = agentOptions(argv, process.cwd());
   // Refused before the task is registered: not a git repository, or one without a commit.
-  if (parseCommandLine(argv, spec).flags.isolation === 'worktree') {
-    await openRepository(process.cwd());
-    checkRefComponent(options.task.name, 'The task name');
-    if (options.session.sessionId !== undefined) checkRefComponent(options.session.sessionId, 'The session id');
-  }
+  if (parseCommandLine(argv, spec).flags.isolation === 'worktree')
+    await checkIsolatedStart(process.cwd(), options.task.name, options.session.sessionId);
   const result = await runBackgroundTask({ ...options, adoptToken: takeAdoptToken() });
   return result.status === 'completed' || (result.queued && !options.wait) ? EXIT.ok : EXIT.taskFailed;
 }

@@ -21,8 +21,7 @@ import { CLAUDE_FLAGS, readClaudeSettings } from './lib/agents/claude-options.ts
 import { readTaskFile } from './lib/agents/claude-prompt.ts';
 import { readSpawnSettings, SPAWN_FLAGS, takeAdoptToken } from './lib/execution/spawn-options.ts';
 import { agentLaunch } from './lib/execution/agent-command.ts';
-import { ISOLATION_MODES, withWorktreeIsolation } from './lib/isolation/isolated-executor.ts';
-import { checkRefComponent, openRepository } from './lib/isolation/worktree.ts';
+import { checkIsolatedStart, isolatedFromFlag, ISOLATION_MODES } from './lib/isolation/isolated-executor.ts';
 
 export const spec: CommandSpec = {
   name: 'spawn-agent',
@@ -82,10 +81,7 @@ function agentOptions(argv: string[], cwd: string, env: NodeJS.ProcessEnv): Back
   return {
     ...settings,
     // --isolation worktree: the agent works in a git worktree of its own (scripts/lib/isolation/); --cwd names the repository.
-    executor:
-      isolation === 'worktree'
-        ? withWorktreeIsolation(claudeExecutor, { repo: () => openRepository(claude.cwd), paths: settings.paths })
-        : claudeExecutor,
+    executor: isolatedFromFlag(isolation, claudeExecutor, claude.cwd, settings.paths),
     continueWith: { script: 'spawn-agent', cwd: path.resolve(cwd), build: (launch) => agentOptions(launch.args, launch.cwd, env) },
   };
 }
@@ -100,11 +96,8 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
   if (!parseOrShowHelp(argv, spec)) return EXIT.ok;
   const options = agentOptions(argv, process.cwd(), env);
   // Refused before the task is registered: not a git repository, or one without a commit.
-  if (parseCommandLine(argv, spec).flags.isolation === 'worktree') {
-    await openRepository(options.agentCwd);
-    checkRefComponent(options.task.name, 'The task name');
-    if (options.session.sessionId !== undefined) checkRefComponent(options.session.sessionId, 'The session id');
-  }
+  if (parseCommandLine(argv, spec).flags.isolation === 'worktree')
+    await checkIsolatedStart(options.agentCwd, options.task.name, options.session.sessionId);
   const result = await runBackgroundTask({ ...options, adoptToken: takeAdoptToken(env) });
   if (result.status === 'failed' && result.record?.error) process.stderr.write(`error: ${options.task.name}: ${result.record.error}\n`);
   return result.status === 'completed' || (result.queued && !options.wait) ? EXIT.ok : EXIT.taskFailed;

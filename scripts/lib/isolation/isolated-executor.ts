@@ -10,11 +10,13 @@ import { git, isAncestor, resolveCommit } from './git.ts';
 import { mergeOntoIntegration, predictMerge, type MergeCheck } from './merge-queue.ts';
 import {
   addWorktree,
+  checkRefComponent,
   commitLeftovers,
   copyIncludedFiles,
   diffStat,
   ensureIntegrationBranch,
   isWorktree,
+  openRepository,
   removeWorktree,
   sessionBranches,
   snapshotWorktree,
@@ -408,4 +410,24 @@ function startConflictPredictor(
       await running;
     },
   };
+}
+
+/**
+ * A spawn script's `--isolation`: its executor as it is (`none`), or wrapped to work in a worktree
+ * of the repository at `repoDir` (`worktree`; the repository is opened when the task first runs).
+ */
+export function isolatedFromFlag(mode: IsolationMode, executor: AgentExecutor, repoDir: string, paths: SessionPaths): AgentExecutor {
+  return mode === 'worktree' ? withWorktreeIsolation(executor, { repo: () => openRepository(repoDir), paths }) : executor;
+}
+
+/**
+ * What a spawn script with `--isolation worktree` refuses before it registers its task (usage
+ * errors, exit 2): `repoDir` not in a git repository or one without a commit, and a task name or
+ * session id git cannot use in a branch name.
+ * @throws OrchestratorError naming the value and what to do.
+ */
+export async function checkIsolatedStart(repoDir: string, taskName: string, sessionId: string | undefined): Promise<void> {
+  await openRepository(repoDir);
+  checkRefComponent(taskName, 'The task name');
+  if (sessionId !== undefined) checkRefComponent(sessionId, 'The session id');
 }
