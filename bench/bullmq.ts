@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ResultPromise } from 'execa';
-import { runScript } from '../scripts/lib/launcher/launch.ts';
+import { runScript } from '../scripts/lib/launcher/run-script.ts';
 import { resolveSessionPaths } from '../scripts/lib/state/session-paths.ts';
 import { readState } from '../scripts/lib/state/state-store.ts';
 import { startPostgres } from '../test/support/servers.ts';

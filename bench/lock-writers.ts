@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readEvents } from '../scripts/lib/state/events.ts';
-import { TSX_LOADER } from '../scripts/lib/launcher/launch.ts';
+import { TSX_LOADER } from '../scripts/lib/launcher/tsx-loader.ts';
 import { resolveSessionPaths } from '../scripts/lib/state/session-paths.ts';
 import { readState, updateState } from '../scripts/lib/state/state-store.ts';
 import { openSession, registerTask, setStatus } from '../scripts/lib/scheduling/transitions.ts';

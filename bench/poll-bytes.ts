@@ -16,7 +16,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { runScript } from '../scripts/lib/launcher/launch.ts';
+import { runScript } from '../scripts/lib/launcher/run-script.ts';
 
 /** One way of reading the run. */
 export interface PollBytesRow {

@@ -10,7 +10,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { runScript } from '../scripts/lib/launcher/launch.ts';
+import { runScript } from '../scripts/lib/launcher/run-script.ts';
 import { resolveSessionPaths } from '../scripts/lib/state/session-paths.ts';
 import { updateState } from '../scripts/lib/state/state-store.ts';
 import { openSession, registerTask, setStatus } from '../scripts/lib/scheduling/transitions.ts';

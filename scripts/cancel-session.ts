@@ -15,7 +15,7 @@ import { EXIT, OrchestratorError } from './lib/cli/errors.ts';
 import { validateTaskName } from './lib/cli/names.ts';
 import type { RecordedIdentity } from './lib/execution/process-util.ts';
 import { snapshotTree, terminateProcessTree } from './lib/execution/process-tree.ts';
-import { ACTIVE_STATUSES, type TaskRecord } from './lib/state/schema.ts';
+import { ACTIVE_STATUSES, type TaskRecord } from './lib/state/model.ts';
 import { taskOf } from './lib/scheduling/scheduling.ts';
 import { resolveSessionPaths, SESSION_DIR_FLAG } from './lib/state/session-paths.ts';
 import { requireState, updateState } from './lib/state/state-store.ts';

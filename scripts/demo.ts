@@ -13,7 +13,7 @@ import path from 'node:path';
 import { runMain, type CommandSpec } from './lib/cli/cli.ts';
 import { flag, parseOptionsOrShowHelp } from './lib/cli/options.ts';
 import { EXIT } from './lib/cli/errors.ts';
-import { runScript } from './lib/launcher/launch.ts';
+import { runScript } from './lib/launcher/run-script.ts';
 import { launcherCommand } from './lib/launcher/dist.ts';
 
 export const spec = {

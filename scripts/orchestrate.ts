@@ -31,7 +31,7 @@ import { checkClaudeReady } from './lib/agents/claude-preflight.ts';
 import { guardBrokenOutput, startDetachedRun } from './lib/execution/detach.ts';
 import { launcherCommand } from './lib/launcher/dist.ts';
 import { newSessionId, validateSessionId } from './lib/cli/names.ts';
-import { ACTIVE_STATUSES, RUNNERS, type SessionState } from './lib/state/schema.ts';
+import { ACTIVE_STATUSES, RUNNERS, type SessionState } from './lib/state/model.ts';
 import { deathReason } from './lib/scheduling/transitions.ts';
 import { SPAWN_FLAGS, sessionLimits } from './lib/execution/spawn-options.ts';
 import { CONNECTION_ENV } from './lib/backend/connection.ts';

@@ -23,6 +23,13 @@ import { resolveSessionPaths, SESSION_DIR_FLAG } from './lib/state/session-paths
 /** The slice length off a terminal when --timeout is not given (s): well under the 120 s default limit of Claude Code's Bash tool. */
 export const DEFAULT_SLICE_S = 90;
 
+/**
+ * How long a call waits for a session to appear before exit 2 (s), when --wait_for_session is not given and the
+ * slice is longer: far more than an agent takes to register (spawn to running: 0.19 s prebuilt, 0.63 s through tsx,
+ * median; bench/RESULTS.md).
+ */
+export const DEFAULT_SESSION_WAIT_S = 10;
+
 /** The command line: flags, `--help` text and examples. */
 export const spec = {
   name: 'poll-session',
@@ -56,7 +63,8 @@ export const spec = {
     // No default here: it depends on --once.
     wait_for_session: flag.duration({
       placeholder: 'S',
-      description: 'Seconds to wait for a session to appear (default 10; 0 with --once), then exit 2.',
+      description:
+        "Seconds to wait for a session to appear, then exit 2 (default 10, or the slice's --timeout when shorter; 0 with --once).",
       unit: 's',
       min: 0,
     }),
@@ -111,13 +119,15 @@ export async function main(
   const { options } = parsed;
   const { once, json, session_dir: sessionDir, interval_ms: intervalMs } = options;
   const expect = options.expect ?? 1;
-  const waitForSessionS = options.wait_for_session ?? (once ? 0 : 10);
   const verbose = options.verbose || options.plain;
   if (json && verbose) throw usageError('Give either --json or --verbose/--plain, not both: --json prints every event as data already.');
   if (json && options.from_start) throw usageError('--from_start only applies to the default output: --json always prints every event.');
   const paths = resolveSessionPaths({ sessionDir });
   const tty = Boolean(io.stdout.isTTY);
   const timeoutS = sliceTimeoutS(options.timeout, tty, io.env);
+  // A slice that never sees a session says so (exit 2: wrong folder, or no agent registered) instead of
+  // "run the same command again" forever: by default the session wait never outlasts the slice.
+  const waitForSessionS = options.wait_for_session ?? (once ? 0 : Math.min(DEFAULT_SESSION_WAIT_S, timeoutS ?? DEFAULT_SESSION_WAIT_S));
 
   let sink: ProgressSink;
   let sliced = false;

@@ -16,9 +16,8 @@ import { EXIT } from './lib/cli/errors.ts';
 import { guardBrokenOutput } from './lib/execution/detach.ts';
 import { launcherCommand } from './lib/launcher/dist.ts';
 import { runBackgroundTask, type BackgroundTaskOptions } from './lib/execution/background-task.ts';
-import { createClaudeExecutor } from './lib/agents/claude-agent.ts';
+import type { AgentExecutor } from './lib/agents/agent-types.ts';
 import { CLAUDE_FLAGS, readClaudeSettings } from './lib/agents/claude-options.ts';
-import { readTaskFile } from './lib/agents/claude-prompt.ts';
 import { readSpawnSettings, SPAWN_FLAGS, takeAdoptToken } from './lib/execution/spawn-options.ts';
 import { agentLaunch } from './lib/execution/agent-command.ts';
 import { checkIsolatedStart, isolatedFromFlag, ISOLATION_MODES } from './lib/isolation/isolated-executor.ts';
@@ -58,16 +57,23 @@ export const spec: CommandSpec = {
  * (validated) launch it runs next in the same process (`continueWith`).
  * @throws OrchestratorError usage, naming the flag and value.
  */
-function agentOptions(argv: string[], cwd: string, env: NodeJS.ProcessEnv): BackgroundTaskOptions {
+async function agentOptions(argv: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<BackgroundTaskOptions> {
   const parsed = parseCommandLine(argv, spec);
   const taskFileFlag = stringFlag(parsed.flags, 'task_file');
-  const taskFile = taskFileFlag === undefined ? null : readTaskFile(taskFileFlag);
+  // The task file's reader (gray-matter, zod) and the claude runner (execa) are loaded only when
+  // needed: a start that only registers a task that must wait never loads them (bench/RESULTS.md).
+  const taskFile = taskFileFlag === undefined ? null : (await import('./lib/agents/claude-prompt.ts')).readTaskFile(taskFileFlag);
   const settings = readSpawnSettings(parsed.flags, 'claude', taskFile ?? {}, cwd);
   const claude = readClaudeSettings(parsed.flags, parsed.passthrough, env);
   settings.agentCwd = claude.cwd;
   settings.task.launch = agentLaunch('spawn-agent', argv, cwd);
   const isolation = enumFlag(parsed.flags, 'isolation', ISOLATION_MODES) ?? 'none';
-  const claudeExecutor = createClaudeExecutor({
+  let loaded: Promise<AgentExecutor> | undefined;
+  const claudeExecutor: AgentExecutor = async (ctx) => {
+    loaded ??= import('./lib/agents/claude-agent.ts').then(({ createClaudeExecutor }) => createClaudeExecutor(executorOptions));
+    return (await loaded)(ctx);
+  };
+  const executorOptions = {
     bin: claude.bin,
     args: claude.args,
     timeoutS: claude.timeoutS,
@@ -76,8 +82,8 @@ function agentOptions(argv: string[], cwd: string, env: NodeJS.ProcessEnv): Back
     retries: (settings.task.maxAttempts ?? 1) - 1,
     instructions: taskFile?.instructions,
     taskFilePath: taskFile?.path,
-    log: settings.log ?? ((line) => process.stdout.write(`${line}\n`)),
-  });
+    log: settings.log ?? ((line: string) => process.stdout.write(`${line}\n`)),
+  };
   return {
     ...settings,
     // --isolation worktree: the agent works in a git worktree of its own (scripts/lib/isolation/); --cwd names the repository.
@@ -94,7 +100,7 @@ function agentOptions(argv: string[], cwd: string, env: NodeJS.ProcessEnv): Back
 export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Promise<number> {
   guardBrokenOutput();
   if (!parseOrShowHelp(argv, spec)) return EXIT.ok;
-  const options = agentOptions(argv, process.cwd(), env);
+  const options = await agentOptions(argv, process.cwd(), env);
   // Refused before the task is registered: not a git repository, or one without a commit.
   if (parseCommandLine(argv, spec).flags.isolation === 'worktree')
     await checkIsolatedStart(options.agentCwd, options.task.name, options.session.sessionId);

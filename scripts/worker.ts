@@ -18,7 +18,7 @@ import { flag, parseOptionsOrShowHelp } from './lib/cli/options.ts';
 import { EXIT, usageError } from './lib/cli/errors.ts';
 import { guardBrokenOutput } from './lib/execution/detach.ts';
 import { launcherCommand } from './lib/launcher/dist.ts';
-import { RUNNERS } from './lib/state/schema.ts';
+import { RUNNERS } from './lib/state/model.ts';
 import { MANY_TASK_CLAUDE_FLAGS, readClaudeSettings } from './lib/agents/claude-options.ts';
 import { checkClaudeReady } from './lib/agents/claude-preflight.ts';
 import { createClaudeExecutor } from './lib/agents/claude-agent.ts';

@@ -1,17 +1,18 @@
 import { execa } from 'execa';
-import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDist, distFiles, listScripts } from '../../scripts/lib/launcher/build.ts';
 import { isDistFresh, SKILL_DIR } from '../../scripts/lib/launcher/dist.ts';
 import { readEvents } from '../../scripts/lib/state/events.ts';
-import { SCRIPTS_DIR, TSX_LOADER } from '../../scripts/lib/launcher/launch.ts';
+import { SCRIPTS_DIR } from '../../scripts/lib/launcher/launch.ts';
+import { TSX_LOADER } from '../../scripts/lib/launcher/tsx-loader.ts';
 import { tempProject } from '../support/project.ts';
 
 // Bundles go to a folder beside dist/ (the same depth, so their relative source URLs resolve), removed afterwards.
 const outDir = path.join(SKILL_DIR, `.dist-test-${process.pid}`);
-const SCRIPTS = ['spawn-agent-mock', 'orchestrate', 'cancel-session'];
+const SCRIPTS = ['spawn-agent-mock', 'spawn-agent', 'orchestrate', 'cancel-session'];
 
 const fromSource = (name: string, args: string[], cwd: string) =>
   execa(process.execPath, ['--import', TSX_LOADER, path.join(SCRIPTS_DIR, `${name}.ts`), ...args], { cwd, reject: false });
@@ -100,6 +101,42 @@ describe('prebuilt scripts (scripts/build)', () => {
     }
     expect(runs[1]).toEqual(runs[0]);
     expect(runs[0]!.launch).toEqual(['spawn-agent-mock', '--task_name', 'scan', '--goal', 'List files', '--delay_ms', '20']);
+  });
+
+  it('a start that only queues its task loads none of the packages kept as chunks (zod, execa, yaml, gray-matter)', async () => {
+    // What dozens of `spawn-agent-mock ... &` at once mostly do: register a task that cannot start yet, and exit.
+    const chunks = path.join(outDir, 'chunks');
+    expect((await readdir(chunks)).filter((file) => file.endsWith('.cjs')).sort()).toEqual([
+      'execa.cjs',
+      'gray-matter.cjs',
+      'yaml.cjs',
+      'zod.cjs',
+    ]);
+    const hidden = `${chunks}-hidden`;
+    await rename(chunks, hidden);
+    try {
+      const project = await tempProject();
+      const starts: Array<[string, string]> = [
+        ['spawn-agent-mock', 'a'],
+        ['spawn-agent', 'b'],
+        ['spawn-agent-mock', 'constructor'],
+      ];
+      for (const [script, name] of starts) {
+        const args = ['--task_name', name, '--goal', 'g', '--depends_on', 'never', '--session_id', 's1'];
+        const queued = await fromBundle(script, args, project.dir);
+        expect(queued.stderr, name).toBe('');
+        expect(queued.exitCode, name).toBe(0);
+      }
+      const state = (await project.state())!;
+      expect(Object.keys(state.tasks)).toEqual(['a', 'b', 'constructor']);
+      expect(Object.values(state.tasks).map((task) => task.status)).toEqual(['waiting', 'waiting', 'waiting']);
+      // The control: a task that runs writes its result file (gray-matter), which needs a chunk.
+      const runs = await fromBundle('spawn-agent-mock', ['--task_name', 'c', '--goal', 'g', '--session_id', 's1'], project.dir);
+      expect(runs.exitCode).not.toBe(0);
+      expect(runs.stderr).toContain('gray-matter.cjs');
+    } finally {
+      await rename(hidden, chunks);
+    }
   });
 });
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import matter from 'gray-matter';
 import { describe, expect, it } from 'vitest';
 import { readEvents } from '../../scripts/lib/state/events.ts';
-import { TSX_LOADER } from '../../scripts/lib/launcher/launch.ts';
+import { TSX_LOADER } from '../../scripts/lib/launcher/tsx-loader.ts';
 import { listFiles, run, start, tempProject } from '../support/project.ts';
 
 describe('spawn-agent-mock', () => {

@@ -116,6 +116,29 @@ describe('poll-session slice length', () => {
   });
 });
 
+describe('poll-session with no session', () => {
+  it('a slice shorter than the session wait that sees no session exits 2 with what to do, not exit 3 "run again" forever', async () => {
+    // A model in the wrong folder, waiting in 2 s slices (a Bash limit lowered below 13 s gives slices under 10 s).
+    const project = await tempProject('dto-slice-');
+    const exits: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const slice = await run('poll-session', ['--timeout', '2'], project.dir);
+      exits.push(slice.exitCode!);
+      expect(slice.stdout).not.toMatch(/run the same command again/);
+      expect(slice.stderr).toMatch(
+        /No session found at .*latest\.yaml after 2 s\. Start agents first, run this from the project directory/,
+      );
+    }
+    expect(exits).toEqual([2, 2, 2]);
+    // Asked for explicitly, a session wait longer than the slice still ends the slice with exit 3.
+    const patient = await run('poll-session', ['--timeout', '0.5', '--wait_for_session', '30'], project.dir);
+    expect([patient.exitCode, patient.stdout.trim()]).toEqual([
+      3,
+      '[poll] No session appeared within 0.5 s: run the same command again (exit 3).',
+    ]);
+  });
+});
+
 describe('poll-session output size over a whole run', () => {
   it('a 20-task run read in short slices: at most 3 kB per call, under 40 kB in all, every event shown exactly once', async () => {
     const project = await tempProject('dto-slice-');
@@ -153,5 +176,15 @@ describe('poll-session output size over a whole run', () => {
     expect(texts.at(-1)).toMatch(
       /\[poll\] All 20 tasks ended: 20 completed; \d+s elapsed\. Next: ".*scripts\/run" aggregate .*\(exit 0\)\.\n$/,
     );
+    // The detached run writes its last log lines after the tasks ended: let it exit before the folder is removed.
+    const pid = Number(/\(pid (\d+)\)/.exec(started.stdout)![1]);
+    await until(async () => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    });
   });
 });

@@ -54,4 +54,30 @@ describe('leases in the queue', () => {
     expect(state.tasks.second).toMatchObject({ status: 'completed', agent_died: false, attempts: 1 });
     expect(Date.parse(state.tasks.second!.started_at!) - Date.parse(state.tasks.second!.registered_at)).toBeGreaterThan(2 * LEASE_MS);
   }, 120_000);
+
+  it('a stopped (SIGSTOP) process waiting with --wait holds no slot: the freed slot goes to its task at once, run by another process', async () => {
+    const project = await tempProject('dto-lease-');
+    const LEASE_MS = 3000;
+    await updateState(project.paths, (tx) => {
+      openSession(tx, { sessionId: 'lease3', maxWorkers: 1 }).lease_ms = LEASE_MS;
+    });
+    const mock = (name: string, ...args: string[]) =>
+      start('spawn-agent-mock', ['--task_name', name, '--goal', `goal ${name}`, '--session_id', 'lease3', '--quiet', ...args], project.dir);
+    const first = mock('first', '--delay_ms', '1500');
+    await waitFor(project, (s) => s.tasks.first?.status === 'running', 30_000);
+    const waiter = mock('second', '--delay_ms', '10', '--wait');
+    await waitFor(project, (s) => s.tasks.second?.status === 'waiting', 30_000);
+    waiter.kill('SIGSTOP');
+    try {
+      expect((await first).exitCode).toBe(0);
+      // Completed while the waiting process is still stopped: nobody waited for it, and no lease had to run out.
+      const state = await waitFor(project, (s) => s.tasks.second?.status === 'completed', 30_000);
+      expect(state.tasks.second).toMatchObject({ attempts: 1, agent_died: false });
+      expect(state.tasks.second!.pid).not.toBe(waiter.pid);
+    } finally {
+      waiter.kill('SIGCONT');
+    }
+    // Resumed, the waiting process reports its task's outcome.
+    expect((await waiter).exitCode).toBe(0);
+  }, 120_000);
 });

@@ -53,9 +53,11 @@ describe('references/examples.md', () => {
   it.each(examples.map((e) => [e.name, e] as const))('%s runs and prints what the text says, in order', async (_name, example) => {
     const dir = await mkdtemp(path.join(os.tmpdir(), `dto-example-${example.name}-`));
     try {
-      const result = await execa('bash', ['-c', `${example.script}\nwait`], {
+      // Only the placeholder a model fills in: the block must set S itself (S is not in the environment).
+      const script = example.script.replaceAll('<Base directory for this skill>', ROOT);
+      const result = await execa('bash', ['-c', `${script}\nwait`], {
         cwd: dir,
-        env: { S: ROOT },
+        env: { S: '' },
         reject: false,
         all: true,
         timeout: 180_000,

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RUN_PATH, SKILL_DIR } from '../../scripts/lib/launcher/dist.ts';
 import { tempProject } from '../support/project.ts';
+import { serverSkipReason, startPostgres } from '../support/servers.ts';
 
 const SCRIPTS_DIR = path.join(SKILL_DIR, 'scripts');
 const FAKE_CLAUDE_DIR = path.join(import.meta.dirname, '../support', 'fake-claude');
@@ -78,6 +79,11 @@ describe("help examples work from a user's project", () => {
     expect(offenders).toEqual([]);
   });
 
+  it('covers every script in scripts/ (worker, which needs a server, below)', async () => {
+    const scripts = (await readdir(SCRIPTS_DIR)).filter((file) => file.endsWith('.ts')).map((file) => file.slice(0, -3));
+    expect(scripts.sort()).toEqual([...SCRIPTS, 'worker'].sort());
+  });
+
   it.each(SCRIPTS)(
     "%s: the usage line and every example use this install's launcher, and each example runs (mock or fake agents)",
     async (name) => {
@@ -105,4 +111,46 @@ describe("help examples work from a user's project", () => {
     },
     300_000,
   ); // demo and orchestrate run whole plans of mock agents (1-3 s each), several times.
+});
+
+describe.skipIf(serverSkipReason('postgres') !== null)("worker's help examples work from a user's project (a throwaway PostgreSQL)", () => {
+  it("the usage line and every example use this install's launcher; each one connects, pulls from the queue and exits 0 on SIGTERM", async () => {
+    const server = await startPostgres();
+    try {
+      const project = await userProject();
+      const help = await sh(`"${RUN_PATH}" worker --help`, project.dir);
+      expect(help.exitCode, help.all).toBe(0);
+      const { usage, examples } = helpParts(help.stdout);
+      expect(usage.startsWith(`Usage: "${RUN_PATH}" worker `)).toBe(true);
+      expect(help.stdout).not.toContain('npx ');
+      expect(examples.length).toBeGreaterThan(0);
+      for (const example of examples) {
+        expect(example.startsWith(`"${RUN_PATH}" worker`), example).toBe(true);
+        // Only what names the example's machine changes: its server becomes the test server, ~/checkout the project.
+        const line = example
+          .replace(/\s+#.*$/, '')
+          .replace(/postgres:\/\/\S+/, server.url)
+          .replace('~/checkout', project.dir);
+        const worker = execa('sh', ['-c', `exec ${line}`], {
+          cwd: project.dir,
+          env: { ...ENV, DTO_BULLMQ_CONNECTION: server.url },
+          reject: false,
+          all: true,
+        });
+        let stderr = '';
+        worker.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        for (const end = Date.now() + 60_000; !/^worker .*: \w+ agents, \d+ at once, queue /m.test(stderr);) {
+          if (worker.exitCode !== null || Date.now() > end) break;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        worker.kill('SIGTERM');
+        const result = await worker;
+        expect(result.all, line).not.toMatch(/missing packages|command not found|Unknown option|Run `.*--help`/);
+        expect([result.exitCode, line, result.all]).toEqual([0, line, result.all]);
+        expect(stderr).toMatch(/: SIGTERM, finishing running jobs/);
+      }
+    } finally {
+      await server.stop();
+    }
+  }, 180_000);
 });

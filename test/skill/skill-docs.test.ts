@@ -49,6 +49,24 @@ async function commandSources(): Promise<Array<{ file: string; text: string }>> 
   return [...(await docs()), ...extra];
 }
 
+/**
+ * Whether a path relative to the repository exists; a `*` in its last part matches any characters of one name
+ * (`test/agents/claude-*.test.ts`), a trailing `/` names a folder.
+ */
+async function repoPathExists(named: string): Promise<boolean> {
+  const clean = named.replace(/\/$/, '');
+  const dir = path.join(ROOT, path.dirname(clean));
+  const base = path.basename(clean);
+  const pattern = new RegExp(
+    `^${base
+      .split('*')
+      .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('[^/]*')}$`,
+  );
+  const entries = await readdir(dir).catch(() => [] as string[]);
+  return base.includes('*') ? entries.some((entry) => pattern.test(entry)) : entries.includes(base);
+}
+
 describe('SKILL.md', () => {
   it('has frontmatter that meets every rule of the Agent Skills spec', async () => {
     const skill = matter(await readFile(path.join(ROOT, 'SKILL.md'), 'utf8'), {});
@@ -119,13 +137,39 @@ describe('commands a model can run verbatim', () => {
     expect(problems).toEqual([]);
   });
 
-  it("every `$S/scripts/run` in a shell block follows a line that sets S in the same block (or the examples' shared S)", async () => {
+  it('every shell block that uses `$S/` sets S in the same block, the examples of the references too (each Bash call is a fresh shell)', async () => {
     const problems: string[] = [];
     for (const { file, text } of await commandSources()) {
       for (const block of codeBlocks(text).filter((b) => b.lang === 'sh' || b.lang === 'bash')) {
         const uses = block.body.includes('$S/');
-        const sets = /^S=/m.test(block.body) || file === 'references/examples.md';
+        const sets = /^S=/m.test(block.body);
         if (uses && !sets) problems.push(`${file}: ${block.body.split('\n')[0]}`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('SKILL.md and the references set S only from the "Base directory for this skill" line (a fixed ~/.claude/skills path is wrong for a plugin or project install)', async () => {
+    const problems: string[] = [];
+    for (const { file, text } of await docs())
+      for (const block of codeBlocks(text).filter((b) => b.lang === 'sh' || b.lang === 'bash'))
+        for (const line of block.body.split('\n').filter((l) => /^S=/.test(l)))
+          if (!line.startsWith(SET_S_LINE)) problems.push(`${file}: ${line}`);
+    expect(problems).toEqual([]);
+  });
+
+  it('every file or folder of this repository that the docs name exists (a test command naming a moved file runs nothing)', async () => {
+    const sources = [
+      ...(await commandSources()),
+      ...(await Promise.all(
+        ['README.md', 'AGENTS.md', 'evals/README.md'].map(async (file) => ({ file, text: await readFile(path.join(ROOT, file), 'utf8') })),
+      )),
+    ];
+    const problems: string[] = [];
+    for (const { file, text } of sources) {
+      for (const [named] of text.matchAll(/\b(?:scripts|bench|templates|references|evals|commands|test)\/[\w./*-]*[\w*/]/g)) {
+        if (/\bNAME\b/.test(named)) continue; // a placeholder, as in `scripts/NAME.ts`
+        if (!(await repoPathExists(named))) problems.push(`${file}: ${named}`);
       }
     }
     expect(problems).toEqual([]);

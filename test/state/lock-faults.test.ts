@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TSX_LOADER } from '../../scripts/lib/launcher/launch.ts';
+import { TSX_LOADER } from '../../scripts/lib/launcher/tsx-loader.ts';
 import { updateState } from '../../scripts/lib/state/state-store.ts';
 import { openSession, registerTask } from '../../scripts/lib/scheduling/transitions.ts';
 import { tempProject } from '../support/project.ts';

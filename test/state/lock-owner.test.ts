@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import { mkdir, readdir, readFile, unlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { TSX_LOADER } from '../../scripts/lib/launcher/launch.ts';
+import { TSX_LOADER } from '../../scripts/lib/launcher/tsx-loader.ts';
 import { inspectLock, LockLostError, lockStats, takeOver, withLock, type LockOwner } from '../../scripts/lib/state/lock.ts';
 import { tempProject } from '../support/project.ts';
 

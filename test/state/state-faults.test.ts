@@ -71,6 +71,31 @@ describe('full disk', () => {
     }
   });
 
+  it('an agent started on a full disk (a filled tmpfs) exits 2 with the words, no stack trace, and leaves no temporary file', async (ctx) => {
+    const mnt = await mountTmpfs('size=64k');
+    if (!mnt) return ctx.skip('cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN); the injected test below covers the logic');
+    try {
+      const sessionDir = path.join(mnt.dir, 's');
+      const paths = resolveSessionPaths({ cwd: mnt.dir, sessionDir: 's' });
+      const before = await newSession(paths);
+      // Fill what is left of the disk.
+      await writeFile(path.join(mnt.dir, 'filler'), Buffer.alloc(128 * 1024)).catch(() => undefined);
+      const { dir } = await tempProject();
+      const result = await run(
+        'spawn-agent-mock',
+        ['--task_name', 'b', '--goal', 'g', '--delay_ms', '0', '--session_dir', sessionDir],
+        dir,
+      );
+      expect(result.exitCode, result.all).toBe(2);
+      expect(result.stderr).toContain(`no space left on the device holding ${paths.statePath}`);
+      expect(result.stderr).not.toMatch(/unexpected failure|ENOSPC:| {4}at /);
+      expect(await readFile(paths.statePath, 'utf8')).toBe(before);
+      expect(await leftovers(paths)).toEqual([]);
+    } finally {
+      mnt.unmount();
+    }
+  }, 60_000);
+
   it.each([
     ['ENOSPC', /no space left on the device holding .*latest\.yaml/],
     ['EDQUOT', /disk quota is used up/],

@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { readEvents } from '../../scripts/lib/state/events.ts';
-import { TSX_LOADER } from '../../scripts/lib/launcher/launch.ts';
+import { TSX_LOADER } from '../../scripts/lib/launcher/tsx-loader.ts';
 import { readState, updateState } from '../../scripts/lib/state/state-store.ts';
 import { openSession, registerTask } from '../../scripts/lib/scheduling/transitions.ts';
 import { tempProject } from '../support/project.ts';

@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach } from 'vitest';
-import { runScript } from '../../scripts/lib/launcher/launch.ts';
+import { runScript } from '../../scripts/lib/launcher/run-script.ts';
 import { resolveSessionPaths, type SessionPaths } from '../../scripts/lib/state/session-paths.ts';
 import { readState } from '../../scripts/lib/state/state-store.ts';
 import type { SessionState } from '../../scripts/lib/state/schema.ts';

@@ -1,6 +1,6 @@
 // The contract between the task lifecycle and an agent runner (mock or real `claude -p`).
 import type { LiveProgress } from './claude-stream.ts';
-import type { TaskRecord } from '../state/schema.ts';
+import type { TaskRecord } from '../state/model.ts';
 
 /** What a runner knows about the task it executes. */
 export interface AgentContext {

@@ -8,7 +8,7 @@ import { runClaude } from './claude-runner.ts';
 import { StreamTracker, type LiveProgress, type StreamRateLimit } from './claude-stream.ts';
 import { DEFAULT_STALL_TIMEOUT_S } from './claude-options.ts';
 import { errorMessage } from '../cli/errors.ts';
-import type { TaskRecord } from '../state/schema.ts';
+import type { TaskRecord } from '../state/model.ts';
 
 /** Options of {@link createClaudeExecutor}. */
 export interface ClaudeExecutorOptions {

@@ -5,7 +5,7 @@ import { DEFAULT_BACKOFF_BASE_MS } from './backoff.ts';
 import { enumFlag, integerFlag, numberFlag, stringFlag, type FlagSpec, type ParsedFlags } from '../cli/cli.ts';
 import { usageError } from '../cli/errors.ts';
 import { flag } from '../cli/options.ts';
-import { MAX_TIMER_MS } from '../state/schema.ts';
+import { MAX_TIMER_MS } from '../state/model.ts';
 
 /** Default `--timeout` of one claude run (s): 30 minutes. */
 export const DEFAULT_CLAUDE_TIMEOUT_S = 30 * 60;

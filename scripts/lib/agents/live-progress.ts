@@ -1,6 +1,6 @@
 // Writing an agent's live progress (turns, last tool, tokens, estimated cost, API retries) into its task record.
 import type { LiveProgress } from './claude-stream.ts';
-import type { SessionState, TaskRecord } from '../state/schema.ts';
+import type { SessionState, TaskRecord } from '../state/model.ts';
 import type { StateTransaction } from '../state/state-store.ts';
 
 /** The task field `live` as stored (schema.ts `LiveProgressSchema`). */

@@ -5,7 +5,7 @@ import { flag } from '../cli/options.ts';
 import { DEFAULT_QUEUE, QUEUE_NAME_PATTERN } from './backend-names.ts';
 import type { AgentExecutor } from '../agents/agent-types.ts';
 import { effectiveLimit } from '../scheduling/capacity.ts';
-import type { RunnerKind } from '../state/schema.ts';
+import type { RunnerKind } from '../state/model.ts';
 import type { SessionPaths } from '../state/session-paths.ts';
 import { readState } from '../state/state-store.ts';
 import type { BullmqBackend, RemoteTaskKnobs } from './bullmq-backend.ts';

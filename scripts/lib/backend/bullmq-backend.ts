@@ -3,7 +3,7 @@ import type { Queue, QueueEvents } from 'bullmq';
 import type { AgentContext, AgentExecutor, AgentOutcome } from '../agents/agent-types.ts';
 import { errorMessage } from '../cli/errors.ts';
 import { readResultFile } from '../execution/result-file.ts';
-import type { RunnerKind, TaskRecord } from '../state/schema.ts';
+import type { RunnerKind, TaskRecord } from '../state/model.ts';
 import { DEFAULT_QUEUE } from './backend-names.ts';
 import { openQueue, unreachableError } from './bullmq-engine.ts';
 import { scrubSecrets, type BackendConnection } from './connection.ts';

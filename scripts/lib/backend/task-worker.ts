@@ -7,7 +7,7 @@ import type { LiveProgress } from '../agents/claude-stream.ts';
 import { createMockExecutor } from '../agents/mock-agent.ts';
 import { errorMessage } from '../cli/errors.ts';
 import { resolveInside } from '../cli/names.ts';
-import type { RunnerKind } from '../state/schema.ts';
+import type { RunnerKind } from '../state/model.ts';
 import { openQueue, STALL_TIMING } from './bullmq-engine.ts';
 import { CANCEL_POLL_MS } from './backend-names.ts';
 import type { BackendConnection } from './connection.ts';

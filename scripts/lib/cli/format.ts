@@ -1,6 +1,6 @@
 // Small text formatters shared by poll-session and aggregate: durations, status icons, plain tables.
 import stringWidth from 'string-width';
-import type { TaskStatus } from '../state/schema.ts';
+import type { TaskStatus } from '../state/model.ts';
 
 /** The seeds' status icons. */
 export const STATUS_ICONS: Record<TaskStatus, string> = {
@@ -51,7 +51,12 @@ export function displayWidth(text: string): number {
   return stringWidth(text);
 }
 
-const graphemes = new Intl.Segmenter('en', { granularity: 'grapheme' });
+let graphemes: Intl.Segmenter | undefined;
+/** The grapheme segmenter, made when first needed: making one costs about 6 ms of CPU (ICU's data), which every agent start would pay. */
+function segmenter(): Intl.Segmenter {
+  graphemes ??= new Intl.Segmenter('en', { granularity: 'grapheme' });
+  return graphemes;
+}
 
 /**
  * Cuts text to at most `width` terminal columns, ending with `…` when something was cut.
@@ -62,7 +67,7 @@ export function truncateToWidth(text: string, width: number): string {
   if (width <= 0) return '';
   let out = '';
   let used = 0;
-  for (const { segment: char } of graphemes.segment(text)) {
+  for (const { segment: char } of segmenter().segment(text)) {
     const w = displayWidth(char);
     if (used + w > width - 1) break;
     out += char;

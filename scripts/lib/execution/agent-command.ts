@@ -4,7 +4,6 @@ import path from 'node:path';
 import { parseCommandLine, stringFlag, type CommandSpec, type FlagSpec } from '../cli/cli.ts';
 import { CLAUDE_FLAGS } from '../agents/claude-options.ts';
 import { errorMessage, usageError } from '../cli/errors.ts';
-import { runScript } from '../launcher/launch.ts';
 import { resolveSessionPaths } from '../state/session-paths.ts';
 import { readSpawnSettings, SPAWN_FLAGS } from './spawn-options.ts';
 
@@ -182,6 +181,8 @@ export function validateAgentLaunch(raw: unknown, taskName: string, statePath: s
  */
 export async function startAgent(launch: AgentLaunch, env: Record<string, string> = {}): Promise<{ pid: number } | { error: string }> {
   try {
+    // Loaded here, not at the top: a start that only registers a task never needs execa.
+    const { runScript } = await import('../launcher/run-script.ts');
     const child = runScript(launch.script, launch.args, { cwd: launch.cwd, detached: true, stdio: 'ignore', reject: false, env });
     child.unref();
     void child.catch(() => undefined);

@@ -6,7 +6,7 @@ import type { AgentExecutor } from '../agents/agent-types.ts';
 import { taskLine } from '../progress/event-lines.ts';
 import { checkOutputDir, resultPathFor } from './result-file.ts';
 import { taskOf } from '../scheduling/scheduling.ts';
-import { parseStateJson, TERMINAL_STATUSES, type SessionState, type TaskRecord, type TaskStatus } from '../state/schema.ts';
+import { parseStateJson, TERMINAL_STATUSES, type SessionState, type TaskRecord, type TaskStatus } from '../state/model.ts';
 import { executeClaimedTask, transitionOwnTask } from './task-execution.ts';
 import type { SessionPaths } from '../state/session-paths.ts';
 import { readState, updateState } from '../state/state-store.ts';
@@ -53,7 +53,11 @@ export interface BackgroundTaskOptions {
    * (see runClaimed): the agent script it is, the directory it runs in, and how to build a task's
    * options from that task's recorded (validated) launch.
    */
-  continueWith?: { script: AgentScript; cwd: string; build: (launch: AgentLaunch) => BackgroundTaskOptions };
+  continueWith?: {
+    script: AgentScript;
+    cwd: string;
+    build: (launch: AgentLaunch) => BackgroundTaskOptions | Promise<BackgroundTaskOptions>;
+  };
 }
 
 /** How a background task ended, or that it is queued. */
@@ -186,7 +190,7 @@ async function runClaimed(options: BackgroundTaskOptions, state: SessionState, l
       const kept = applied?.kept;
       if (!kept || !next || !after) return first;
       try {
-        current = { ...next.build(kept.launch), continueWith: next };
+        current = { ...(await next.build(kept.launch)), continueWith: next };
       } catch (error) {
         // Validated when it was claimed; should its flags no longer build (e.g. a task file removed), say so on the task.
         await transitionOwnTask(paths, kept.name, (tx, s) =>

@@ -1,5 +1,4 @@
 // Who a process is: its pid plus its start time, so a pid reused by another process is never mistaken for ours.
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 
@@ -58,6 +57,8 @@ export function processStartTime(pid: number): string | null {
     }
   }
   try {
+    // Loaded only here (where there is no /proc): an agent start on Linux never needs child_process.
+    const { execFileSync } = process.getBuiltinModule('node:child_process');
     const out = execFileSync('ps', ['-o', 'lstart=', '-p', String(pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
     return out === '' ? null : out;
   } catch {

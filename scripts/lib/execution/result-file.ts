@@ -3,9 +3,17 @@ import { writeFileAtomic } from '../state/atomic-write.ts';
 import { accessSync, constants, statSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import matter from 'gray-matter';
 import { usageError } from '../cli/errors.ts';
 import { resolveInside } from '../cli/names.ts';
+
+type Matter = typeof import('gray-matter');
+let matterModule: Promise<Matter> | null = null;
+
+/** gray-matter, loaded when a result file is first written or read (a start that only queues its task does neither). */
+function loadMatter(): Promise<Matter> {
+  matterModule ??= import('gray-matter').then((mod) => (mod as { default?: Matter }).default ?? (mod as unknown as Matter));
+  return matterModule;
+}
 
 /** The frontmatter every result file carries; runners add their own fields (cost, tokens, ...). */
 export interface ResultFrontmatter {
@@ -77,12 +85,20 @@ export function resultPathFor(outputDir: string, taskName: string): string {
 /**
  * Writes a result file atomically (temporary file, then rename), so readers never see half of one.
  * `undefined` values are dropped from the frontmatter.
+ * @param options.beforeCommit - runs right before the rename (the writer's check that the task is still its own); if it
+ *   throws, nothing is renamed, the temporary file is removed and its error is thrown as is.
  */
-export async function writeResultFile(file: string, frontmatter: ResultFrontmatter, body: string): Promise<void> {
+export async function writeResultFile(
+  file: string,
+  frontmatter: ResultFrontmatter,
+  body: string,
+  options: { beforeCommit?: () => Promise<void> } = {},
+): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
   const data = Object.fromEntries(Object.entries(frontmatter).filter(([, value]) => value !== undefined));
+  const matter = await loadMatter();
   const text = matter.stringify(body.endsWith('\n') ? body : `${body}\n`, data);
-  await writeFileAtomic(file, text, { action: 'write the result file' });
+  await writeFileAtomic(file, text, { action: 'write the result file', beforeCommit: options.beforeCommit });
 }
 
 /**
@@ -98,6 +114,7 @@ export async function readResultFile(file: string): Promise<{ data: Record<strin
     throw error;
   }
   // Pass an options object so gray-matter does not serve a cached parse of equal text.
+  const matter = await loadMatter();
   const parsed = matter(text, {});
   return { data: parsed.data, body: parsed.content };
 }

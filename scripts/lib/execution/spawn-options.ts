@@ -3,7 +3,7 @@ import path from 'node:path';
 import { durationFlag, enumFlag, integerFlag, listFlag, numberFlag, stringFlag, type FlagSpec, type ParsedFlags } from '../cli/cli.ts';
 import { usageError } from '../cli/errors.ts';
 import { TASK_NAME_RULE, validateSessionId, validateTaskName } from '../cli/names.ts';
-import { DEP_FAILURE_POLICIES, PRIORITIES, type RunnerKind } from '../state/schema.ts';
+import { DEP_FAILURE_POLICIES, PRIORITIES, type RunnerKind } from '../state/model.ts';
 import { DEFAULT_OUTPUT_DIR, resolveSessionPaths, SESSION_DIR_FLAG } from '../state/session-paths.ts';
 import { DEFAULT_DEP_TIMEOUT_MS, type BackgroundTaskOptions } from './background-task.ts';
 import { ADOPT_TOKEN_ENV } from './task-queue.ts';

@@ -6,7 +6,7 @@ import { applyLiveProgress } from '../agents/live-progress.ts';
 import { writeResultFile } from './result-file.ts';
 import { selfIdentity } from './process-identity.ts';
 import { SLOT_STATUSES, taskOf } from '../scheduling/scheduling.ts';
-import { TERMINAL_STATUSES, type SessionState, type TaskRecord, type TaskStatus } from '../state/schema.ts';
+import { TERMINAL_STATUSES, type SessionState, type TaskRecord, type TaskStatus } from '../state/model.ts';
 import type { SessionPaths } from '../state/session-paths.ts';
 import { readState, updateState, type StateTransaction } from '../state/state-store.ts';
 import { watchState } from '../state/state-watcher.ts';
@@ -86,7 +86,9 @@ export interface ExecutionEnd {
  * While it runs, the task's heartbeat (`heartbeat_at`) is renewed every `lease_ms / 3`, and a
  * `cancelled` status written by cancel-session aborts the executor at once (the state file is
  * watched). The result file is written before the final status, so `completed` always has one.
- * If the task stopped being ours (cancelled, reaped, replaced), its status is left as it is.
+ * If the task stopped being ours (cancelled, reaped, replaced), its status is left as it is and no
+ * result file is written (ownership is checked again right before the result file's rename; an
+ * agent that resumes after losing its task stops its executor within a few seconds).
  *
  * @returns the task's final status and record.
  */
@@ -109,7 +111,7 @@ export async function executeClaimedTask(options: ExecuteOptions): Promise<Execu
     Math.max(1000, Math.floor(state.lease_ms / 3)),
   );
   heartbeat.unref();
-  const stopWatching = watchForCancel(paths, name, controller);
+  const stopWatching = watchForCancel(paths, name, state.session_id, controller);
 
   let childWrites: Promise<void> = Promise.resolve();
   const ctx: AgentContext = {
@@ -210,24 +212,38 @@ export async function executeClaimedTask(options: ExecuteOptions): Promise<Execu
   const current = latestState ? taskOf(latestState, name) : undefined;
   if (!current || !ownsTask(current)) return { status: current?.status ?? 'cancelled', record: current ?? null };
   const error = outcome.status !== 'completed' ? (outcome.error ?? 'agent failed') : undefined;
-  await writeResultFile(
-    options.resultPath,
-    {
-      task: name,
-      agent: current.agent,
-      status: outcome.status,
-      session_id: state.session_id,
-      attempt: current.attempts,
-      runner: current.runner,
-      started_at: current.started_at,
-      ended_at: endedAt.toISOString(),
-      duration_ms: current.started_at ? endedAt.getTime() - Date.parse(current.started_at) : null,
-      depends_on: current.depends_on,
-      error,
-      ...outcome.frontmatter,
-    },
-    outcome.body,
-  );
+  try {
+    await writeResultFile(
+      options.resultPath,
+      {
+        task: name,
+        agent: current.agent,
+        status: outcome.status,
+        session_id: state.session_id,
+        attempt: current.attempts,
+        runner: current.runner,
+        started_at: current.started_at,
+        ended_at: endedAt.toISOString(),
+        duration_ms: current.started_at ? endedAt.getTime() - Date.parse(current.started_at) : null,
+        depends_on: current.depends_on,
+        error,
+        ...outcome.frontmatter,
+      },
+      outcome.body,
+      {
+        // Looked at again right before the rename: a task reaped and replaced while this process was stopped
+        // since its last look keeps the replacement's result file. (A state file deleted mid-run is no reason to
+        // drop the result: the final transition names that file.)
+        beforeCommit: async () => {
+          const now = await readState(paths).catch(() => null);
+          if (now !== null && !ownsTask(taskOf(now, name))) throw new TaskLost();
+        },
+      },
+    );
+  } catch (writeError) {
+    if (writeError instanceof TaskLost) return currentStatus(paths, name);
+    throw writeError;
+  }
   // Spending accumulates over attempts (registerTask carries the earlier attempts' totals over).
   const spent = { ...outcome.record };
   for (const key of ['cost_usd', 'input_tokens', 'output_tokens'] as const) {
@@ -250,6 +266,9 @@ export async function executeClaimedTask(options: ExecuteOptions): Promise<Execu
   return { status: finished.record.status, record: finished.record, applied: finished.applied };
 }
 
+/** Thrown by the result file's pre-commit check: the task is no longer this process's. */
+class TaskLost extends Error {}
+
 async function currentStatus(paths: SessionPaths, name: string): Promise<{ status: TaskStatus; record: TaskRecord | null }> {
   const state = await readState(paths);
   const latest = (state ? taskOf(state, name) : undefined) ?? null;
@@ -260,11 +279,14 @@ async function currentStatus(paths: SessionPaths, name: string): Promise<{ statu
 const CANCEL_POLL_MS = 2000;
 
 /**
- * Aborts `controller` as soon as the task is marked `cancelled` in the state. Returns a stop function.
- * The state is read when an event about this task (or the session) is logged, and every
- * {@link CANCEL_POLL_MS}: not on every change of every other task.
+ * Aborts `controller` as soon as the task is marked `cancelled` in the state, or is no longer this
+ * process's (its lease expired while this process was stopped or hung, and it was reaped, perhaps
+ * already replaced): the agent then stops its work instead of running on beside the replacement.
+ * A state file that cannot be read (deleted mid-run: the end of the task names it) aborts nothing.
+ * Returns a stop function. The state is read when an event about this task (or the session) is
+ * logged, and every {@link CANCEL_POLL_MS}: not on every change of every other task.
  */
-function watchForCancel(paths: SessionPaths, name: string, controller: AbortController): () => void {
+function watchForCancel(paths: SessionPaths, name: string, sessionId: string, controller: AbortController): () => void {
   const watcher = watchState(paths, { state: false });
   const log = openEventReader(paths.eventsPath);
   let stopped = false;
@@ -281,6 +303,10 @@ function watchForCancel(paths: SessionPaths, name: string, controller: AbortCont
       const state = await readState(paths).catch(() => null);
       const task = state ? taskOf(state, name) : undefined;
       if (task?.status === 'cancelled' && task.pid === process.pid) controller.abort(new Error('cancelled by cancel-session'));
+      else if (state?.session_id === sessionId && task !== undefined && !ownsTask(task)) {
+        const why = task.pid === process.pid ? `it was marked ${task.status}` : `it now belongs to process ${task.pid ?? '(none)'}`;
+        controller.abort(new Error(`this agent no longer owns the task (${why}; ${task.error ?? 'lease expired'})`));
+      }
     }
   })();
   return () => {

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { startAgent, validateAgentLaunch, type AgentLaunch } from './agent-command.ts';
 import { errorMessage } from '../cli/errors.ts';
 import { decide, taskOf, type Decision } from '../scheduling/scheduling.ts';
-import type { SessionState } from '../state/schema.ts';
+import type { SessionState } from '../state/model.ts';
 import type { SessionPaths } from '../state/session-paths.ts';
 import { updateState, type StateTransaction } from '../state/state-store.ts';
 import { applyBudgetStops, ownerFields, setStatus } from '../scheduling/transitions.ts';

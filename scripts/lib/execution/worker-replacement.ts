@@ -1,7 +1,7 @@
 // Worker replacement (the seeds' "replace failed workers, same ID"): restart the agent of a task whose process died.
 import { startAgent, validateAgentLaunch, type AgentLaunch } from './agent-command.ts';
 import { errorMessage } from '../cli/errors.ts';
-import type { SessionState } from '../state/schema.ts';
+import type { SessionState } from '../state/model.ts';
 import { taskOf } from '../scheduling/scheduling.ts';
 import type { SessionPaths } from '../state/session-paths.ts';
 import { updateState } from '../state/state-store.ts';

@@ -1,5 +1,4 @@
 // A thin wrapper over the git CLI (execa, no shell): one call, its output, and one error type naming the command.
-import { execa } from 'execa';
 
 /** A git command that exited with a code the caller did not accept. */
 export class GitError extends Error {
@@ -47,6 +46,8 @@ export interface GitResult {
  */
 export async function git(cwd: string, args: readonly string[], options: GitOptions = {}): Promise<GitResult> {
   const ok = options.ok ?? [0];
+  // Loaded on first use: a start that only registers a task never runs git.
+  const { execa } = await import('execa');
   let result;
   try {
     result = await execa('git', args, {

@@ -3,7 +3,7 @@ import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promis
 import path from 'node:path';
 import { errorMessage } from '../cli/errors.ts';
 import type { AgentContext, AgentExecutor, AgentOutcome } from '../agents/agent-types.ts';
-import type { TaskMerge } from '../state/schema.ts';
+import type { TaskMerge } from '../state/model.ts';
 import type { SessionPaths } from '../state/session-paths.ts';
 import { updateState } from '../state/state-store.ts';
 import { git, isAncestor, resolveCommit } from './git.ts';

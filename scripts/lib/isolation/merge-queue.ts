@@ -1,7 +1,6 @@
 // Merging a task's branch onto the integration branch without any checkout: merge-tree, an optional gate, commit-tree, compare-and-swap.
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { execa } from 'execa';
 import { commitIdentity, git, isAncestor, resolveCommit } from './git.ts';
 import { copyIncludedFiles, removeWorktree, withGitLock, type Repository } from './worktree.ts';
 
@@ -124,6 +123,7 @@ async function runGate(
   try {
     // The gate needs what the tasks had: .env, node_modules (the include list).
     await copyIncludedFiles(repo, dir);
+    const { execa } = await import('execa');
     const result = await execa('sh', ['-c', check.command], {
       cwd: dir,
       reject: false,

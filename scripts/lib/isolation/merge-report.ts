@@ -1,5 +1,5 @@
 // The merge section of a report: what an isolated session merged, what conflicted, what is kept and how to land it.
-import type { SessionState, TaskRecord } from '../state/schema.ts';
+import type { SessionState, TaskRecord } from '../state/model.ts';
 
 /** The merge section of a session's report (`--isolation worktree`). Field names are snake_case, as in `aggregate --json`. */
 export interface MergeReport {

@@ -2,18 +2,24 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
-import { execa, type Options } from 'execa';
 import { distScriptPath, isDistFresh, SKILL_DIR } from './dist.ts';
 
 /** Absolute folder of the skill's scripts. */
 export const SCRIPTS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
+let tsxLoaderUrl: string | undefined;
+
 /**
  * The tsx loader (a file URL), resolved from the skill folder (so it works from any working
- * directory). By require's resolution, which finds the same file as `import.meta.resolve('tsx')`
- * (tsx exports one entry for both) and also works in the CommonJS bundles of scripts/build.
+ * directory) when first needed: resolving it costs every agent start a package lookup, and only a
+ * start through the TypeScript source needs it. By require's resolution, which finds the same file
+ * as `import.meta.resolve('tsx')` (tsx exports one entry for both) and also works in the CommonJS
+ * bundles of scripts/build.
  */
-export const TSX_LOADER = pathToFileURL(createRequire(path.join(SKILL_DIR, 'package.json')).resolve('tsx')).href;
+export function tsxLoader(): string {
+  tsxLoaderUrl ??= pathToFileURL(createRequire(path.join(SKILL_DIR, 'package.json')).resolve('tsx')).href;
+  return tsxLoaderUrl;
+}
 
 /**
  * The node arguments that run a script of the skill: `<dist>/<name>.cjs ...args` when scripts/build
@@ -24,14 +30,5 @@ export const TSX_LOADER = pathToFileURL(createRequire(path.join(SKILL_DIR, 'pack
  */
 export function scriptArgv(name: string, args: readonly string[]): string[] {
   if (isDistFresh(name)) return [distScriptPath(name), ...args];
-  return ['--import', TSX_LOADER, path.join(SCRIPTS_DIR, `${name}.ts`), ...args];
-}
-
-/**
- * Runs a script of the skill as a child process with execa.
- * @param name - script name without extension, e.g. `spawn-agent-mock`.
- * @param options - execa options (cwd, stdio, detached, reject, ...).
- */
-export function runScript<O extends Options>(name: string, args: readonly string[], options: O) {
-  return execa(process.execPath, scriptArgv(name, args), options);
+  return ['--import', tsxLoader(), path.join(SCRIPTS_DIR, `${name}.ts`), ...args];
 }

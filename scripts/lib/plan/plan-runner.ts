@@ -9,14 +9,7 @@ import { busySlots, decide, taskOf } from '../scheduling/scheduling.ts';
 import { launchesPaused } from '../scheduling/capacity.ts';
 import { watchState } from '../state/state-watcher.ts';
 import { applyDecision, launchAdoptions } from '../execution/task-queue.ts';
-import {
-  ACTIVE_STATUSES,
-  TERMINAL_STATUSES,
-  parseStateJson,
-  type RunnerKind,
-  type SessionState,
-  type TaskStatus,
-} from '../state/schema.ts';
+import { ACTIVE_STATUSES, TERMINAL_STATUSES, parseStateJson, type RunnerKind, type SessionState, type TaskStatus } from '../state/model.ts';
 import type { SessionPaths } from '../state/session-paths.ts';
 import { readState, updateState } from '../state/state-store.ts';
 import { executeClaimedTask } from '../execution/task-execution.ts';

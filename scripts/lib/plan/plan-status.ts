@@ -4,7 +4,7 @@ import { writeFileAtomic } from '../state/atomic-write.ts';
 import { STATUS_ICONS } from '../cli/format.ts';
 import { appendCell, findTables, joinLines, replaceCell, splitLines } from './markdown-table.ts';
 import { columnIndex, DEPENDENCY_COLUMNS } from './plan.ts';
-import { getTask, type SessionState, type TaskStatus } from '../state/schema.ts';
+import { getTask, type SessionState, type TaskStatus } from '../state/model.ts';
 
 /** `✅ Completed`, `🔵 Running`, ...: the seeds' status cells. */
 export function statusCell(status: TaskStatus): string {

@@ -1,6 +1,6 @@
 // One progress line per event, as poll-session prints them off a terminal (the seeds' event-driven progress).
 import type { EventType, SessionEvent } from '../state/events.ts';
-import { getTask, type SessionState } from '../state/schema.ts';
+import { getTask, type SessionState } from '../state/model.ts';
 import { formatClock, formatDuration, STATUS_ICONS } from '../cli/format.ts';
 import type { ProgressEvent } from './run-tracker.ts';
 

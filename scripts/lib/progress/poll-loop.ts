@@ -4,7 +4,7 @@ import type { SessionEvent } from '../state/events.ts';
 import { openEventReader, type EventPosition } from '../state/event-reader.ts';
 import { isProcessAlive } from '../execution/process-util.ts';
 import { RunTracker, type BatchCompletedEvent, type ProgressEvent } from './run-tracker.ts';
-import { TERMINAL_STATUSES, type SessionState } from '../state/schema.ts';
+import { TERMINAL_STATUSES, type SessionState } from '../state/model.ts';
 import { exitCodeFor, isReplacementPending, summarize } from '../report/session-summary.ts';
 import type { SessionPaths } from '../state/session-paths.ts';
 import { readState } from '../state/state-store.ts';
@@ -104,17 +104,17 @@ export async function followSession(options: FollowOptions): Promise<number> {
   const sessionEvents: SessionEvent[] = [];
   let started = false;
   let sessionId: string | null = null;
+  const noSession = () =>
+    new OrchestratorError(
+      'no_session',
+      `No session found at ${paths.statePath}${options.once ? '' : ` after ${options.waitForSessionS} s`}. ` +
+        'Start agents first, run this from the project directory they ran in, or pass the same --session_dir.',
+    );
   try {
     for (;;) {
       let state = await readState(paths);
       if (!state) {
-        if (options.once || clock() - began >= options.waitForSessionS * 1000) {
-          throw new OrchestratorError(
-            'no_session',
-            `No session found at ${paths.statePath}${options.once ? '' : ` after ${options.waitForSessionS} s`}. ` +
-              'Start agents first, run this from the project directory they ran in, or pass the same --session_dir.',
-          );
-        }
+        if (options.once || clock() - began >= options.waitForSessionS * 1000) throw noSession();
       } else {
         if (sessionId !== null && state.session_id !== sessionId) replacements.clear();
         sessionId = state.session_id;
@@ -166,6 +166,8 @@ export async function followSession(options: FollowOptions): Promise<number> {
         sink.tick(pass);
       }
       if (clock() >= deadline) {
+        // The slice ended as the session wait did (the wait is no longer than the slice by default): no session is exit 2.
+        if (!state && sessionId === null && clock() - began >= options.waitForSessionS * 1000) throw noSession();
         const pass = state
           ? { state, now: clock(), replacing: pendingReplacements(state, replacements, clock()), events: sessionEvents }
           : null;

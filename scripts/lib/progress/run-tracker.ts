@@ -1,7 +1,7 @@
 // Follows a session through its events alone (tasks, dependencies, statuses) and derives "batch completed" events.
 import type { SessionEvent } from '../state/events.ts';
 import { topologicalBatches, type TaskGraph } from '../scheduling/graph.ts';
-import { TASK_STATUSES, TERMINAL_STATUSES, type TaskStatus } from '../state/schema.ts';
+import { TASK_STATUSES, TERMINAL_STATUSES, type TaskStatus } from '../state/model.ts';
 
 /** An event poll-session derives (not written to events.jsonl): every task of a topological batch has ended. */
 export interface BatchCompletedEvent {

@@ -2,7 +2,7 @@
 import { topologicalBatches, criticalPath } from '../scheduling/graph.ts';
 import { sessionGraph } from '../report/report-data.ts';
 import { SLOT_STATUSES } from '../scheduling/scheduling.ts';
-import { getTask, TERMINAL_STATUSES, type SessionState, type TaskRecord, type TaskStatus } from '../state/schema.ts';
+import { getTask, TERMINAL_STATUSES, type SessionState, type TaskRecord, type TaskStatus } from '../state/model.ts';
 import { summarize, type CostTotals } from '../report/session-summary.ts';
 import { capacityLabel } from '../scheduling/capacity.ts';
 import { budgetPicture } from '../scheduling/budget.ts';

@@ -1,7 +1,7 @@
 // Mermaid text for the report: the DAG as a flowchart coloured by status, and the actual timeline as a gantt chart.
 import { formatDuration, STATUS_ICONS } from '../cli/format.ts';
 import type { ReportData } from './report-data.ts';
-import type { TaskStatus } from '../state/schema.ts';
+import type { TaskStatus } from '../state/model.ts';
 
 /** Fill, stroke and text colour of a flowchart node, by task status (the board's colours, light enough for black text). */
 export const STATUS_STYLES: Record<TaskStatus, string> = {

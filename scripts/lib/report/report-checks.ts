@@ -1,6 +1,6 @@
 // What to check before presenting a session's results: simulated (mock) tasks, permission denials, empty answers.
 import { readResultFile } from '../execution/result-file.ts';
-import type { SessionState } from '../state/schema.ts';
+import type { SessionState } from '../state/model.ts';
 
 /** One task whose agent had tool calls denied by its permissions. */
 export interface DenialReport {

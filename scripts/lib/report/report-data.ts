@@ -1,7 +1,7 @@
 // The report of a session as plain data (snake_case, JSON-ready): aggregate --json, poll-session's final summary, and the source of every rendering.
 import type { SessionEvent } from '../state/events.ts';
 import { criticalPath, topologicalBatches } from '../scheduling/graph.ts';
-import { getTask, hasTask, type Priority, type SessionState, type TaskRecord, type TaskStatus } from '../state/schema.ts';
+import { getTask, hasTask, type Priority, type SessionState, type TaskRecord, type TaskStatus } from '../state/model.ts';
 import { summarize } from './session-summary.ts';
 import { buildTimeline, type TimelineSegment } from './timeline.ts';
 import { mergeReport, type MergeReport } from '../isolation/merge-report.ts';

@@ -6,7 +6,7 @@ import { renderFlowchart, renderGantt } from './mermaid.ts';
 import { buildReportData, type ReportData } from './report-data.ts';
 import { readResultFile } from '../execution/result-file.ts';
 import { checkResults, rehearsalBanner, type ResultChecks } from './report-checks.ts';
-import type { SessionState } from '../state/schema.ts';
+import type { SessionState } from '../state/model.ts';
 import { renderSummary } from './session-summary.ts';
 import { renderMergeSection } from '../isolation/merge-report.ts';
 

@@ -5,7 +5,7 @@ import { EXIT } from '../cli/errors.ts';
 import { formatDuration, formatTokens, formatUsd } from '../cli/format.ts';
 import type { PollOutcome } from '../progress/poll-loop.ts';
 import type { ReportData } from './report-data.ts';
-import { TASK_STATUSES, TERMINAL_STATUSES, type SessionState, type TaskRecord, type TaskStatus } from '../state/schema.ts';
+import { TASK_STATUSES, TERMINAL_STATUSES, type SessionState, type TaskRecord, type TaskStatus } from '../state/model.ts';
 
 /** Cost of a session, summed over the task records that report it (real `claude -p` agents; mock agents report none). */
 export interface CostTotals {

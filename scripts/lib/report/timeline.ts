@@ -1,6 +1,6 @@
 // The actual timeline of a session: when each attempt of each task ran, from events.jsonl (or the state alone).
 import type { SessionEvent } from '../state/events.ts';
-import { getTask, type SessionState } from '../state/schema.ts';
+import { getTask, type SessionState } from '../state/model.ts';
 
 /** How a run of a task ended: `retrying` is a try that failed and was tried again; `running` has not ended. */
 export type SegmentOutcome = 'completed' | 'failed' | 'retrying' | 'cancelled' | 'running';

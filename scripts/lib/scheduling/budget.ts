@@ -1,5 +1,5 @@
 // The session budget (`--budget_usd`): what is spent and committed, whether a task may start, and each claude agent's share (--max-budget-usd).
-import type { SessionState, TaskRecord } from '../state/schema.ts';
+import type { SessionState, TaskRecord } from '../state/model.ts';
 
 /** Statuses that hold a worker slot (kept here, not imported from scheduling.ts, which imports this file). */
 const SLOT = new Set(['running', 'retrying']);

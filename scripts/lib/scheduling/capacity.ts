@@ -1,7 +1,7 @@
 // The rate-limit-adaptive worker limit (AIMD) of a session: halved when an agent hits a 429/529, grown back by 1 after a quiet period with completions.
-import type { SessionState } from '../state/schema.ts';
+import type { SessionState } from '../state/model.ts';
 import type { StateTransaction } from '../state/state-store.ts';
-import { MAX_TIMER_MS } from '../state/schema.ts';
+import { MAX_TIMER_MS } from '../state/model.ts';
 
 /**
  * Environment variables read when a session is created (openSession), so tests and impatient users

@@ -2,7 +2,7 @@
 // and the one scheduling decision (decide) every process of a session takes its turns from.
 import { checkIdentityCached } from '../execution/process-identity.ts';
 import { isProcessAlive } from '../execution/process-util.ts';
-import { ACTIVE_STATUSES, PRIORITIES, TERMINAL_STATUSES, type SessionState, type TaskRecord } from '../state/schema.ts';
+import { ACTIVE_STATUSES, PRIORITIES, TERMINAL_STATUSES, type SessionState, type TaskRecord } from '../state/model.ts';
 import { budgetAdmits, budgetPicture, budgetReached, budgetStopReason } from './budget.ts';
 import { effectiveLimit, launchesPaused } from './capacity.ts';
 

@@ -4,7 +4,7 @@ import type { EventType } from '../state/events.ts';
 import { checkIdentityCached, HOST, identityOf, selfIdentity } from '../execution/process-identity.ts';
 import {
   ACTIVE_STATUSES,
-  TaskRecordSchema,
+  newTaskRecord,
   TERMINAL_STATUSES,
   type DepFailurePolicy,
   type Priority,
@@ -12,7 +12,7 @@ import {
   type SessionState,
   type TaskRecord,
   type TaskStatus,
-} from '../state/schema.ts';
+} from '../state/model.ts';
 import { deathReason, taskOf, type Decision, type IdentityCheck } from './scheduling.ts';
 import { configureCapacity, noteCompletion } from './capacity.ts';
 
@@ -152,7 +152,7 @@ export function registerTask(tx: StateTransaction, state: SessionState, reg: Tas
   if (conflict) throw new OrchestratorError('task_conflict', conflict);
   const previous = taskOf(state, reg.name);
   const agent = previous?.agent ?? `Agent-${String(Object.keys(state.tasks).length + 1).padStart(2, '0')}`;
-  const record = TaskRecordSchema.parse({
+  const record = newTaskRecord({
     status: 'pending',
     agent,
     goal: reg.goal,

@@ -1,50 +1,24 @@
 // The versioned zod schema of the session state file (`latest.yaml`) and its types.
+//
+// Loaded only where a state must be validated in full: a file the fast check (state-check.ts) does
+// not take (hand-edited, an older layout, an error to explain) and plans. The constants, the task
+// table and the defaults live in model.ts, without zod, so an agent start that only registers a task
+// never loads it (bench/RESULTS.md, "Start-up cost").
 import { z } from 'zod';
+import {
+  createTaskTable,
+  DEP_FAILURE_POLICIES,
+  isPlainObject,
+  MAX_TIMER_MS,
+  MERGE_STATUSES,
+  ON_BUDGET,
+  PRIORITIES,
+  RUNNERS,
+  STATE_VERSION,
+  TASK_STATUSES,
+  type TaskTable,
+} from './model.ts';
 import { TASK_NAME_PATTERN, TASK_NAME_RULE, SESSION_ID_PATTERN } from '../cli/names.ts';
-
-/**
- * The longest delay a timer can hold (ms): 2^31 - 1, about 24.8 days. Node's `setTimeout` turns a
- * longer delay into 1 ms (with a TimeoutOverflowWarning), so a bigger duration would fire at once;
- * every duration read from a flag, a plan or the state is bounded by it.
- * Source: Node.js docs, timers, `setTimeout` ("When delay is larger than 2147483647 ... set to 1").
- */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** Version of the state file layout. Bump it, with a migration, when a field changes meaning. */
-export const STATE_VERSION = 1;
-
-/** Every status a task can have. See `references/workflow.md` for the state machine. */
-export const TASK_STATUSES = [
-  'pending',
-  'waiting',
-  'running',
-  'retrying',
-  'completed',
-  'failed',
-  'skipped',
-  'cancelled',
-  // An isolated task (`--isolation worktree`) whose work did not merge: a conflict or a failed `--merge_check`.
-  'merge_failed',
-] as const;
-export type TaskStatus = (typeof TASK_STATUSES)[number];
-
-/** Statuses a task never leaves on its own (only a new attempt re-registers it). */
-export const TERMINAL_STATUSES: ReadonlySet<TaskStatus> = new Set(['completed', 'failed', 'skipped', 'cancelled', 'merge_failed']);
-
-/** Statuses in which an agent process owns the task. */
-export const ACTIVE_STATUSES: ReadonlySet<TaskStatus> = new Set(['pending', 'waiting', 'running', 'retrying']);
-
-/** Task priorities, P0 first (the seeds' P0 critical ... P3 nice-to-have). */
-export const PRIORITIES = ['P0', 'P1', 'P2', 'P3'] as const;
-export type Priority = (typeof PRIORITIES)[number];
-
-/** What happens to a task whose dependency failed, was skipped or was cancelled. */
-export const DEP_FAILURE_POLICIES = ['skip', 'run'] as const;
-export type DepFailurePolicy = (typeof DEP_FAILURE_POLICIES)[number];
-
-/** Which runner executes a task's agent. */
-export const RUNNERS = ['mock', 'claude'] as const;
-export type RunnerKind = (typeof RUNNERS)[number];
 
 const isoTime = z.iso.datetime({ offset: true });
 const taskName = z.string().regex(TASK_NAME_PATTERN);
@@ -63,9 +37,7 @@ export const LiveProgressSchema = z.object({
   last_api_error: z.string().nullable().default(null),
   last_event_at: isoTime,
 });
-
-/** What became of an isolated task's work (`--isolation worktree`, see scripts/lib/isolation/). */
-export const MERGE_STATUSES = ['merged', 'empty', 'conflict', 'gate_failed', 'not_merged'] as const;
+export type LiveProgress = z.infer<typeof LiveProgressSchema>;
 
 /** The task field `merge`: its branch, worktree and how its merge onto the integration branch went. */
 export const TaskMergeSchema = z.object({
@@ -202,40 +174,6 @@ export type TaskRecord = z.infer<typeof TaskRecordSchema>;
 export type TaskRecordInput = z.input<typeof TaskRecordSchema>;
 
 /**
- * The tasks of a session keyed by task name: a null-prototype object, so every user-given name
- * (`__proto__`, `constructor`, `toString` are valid task names) is an ordinary own key, a lookup of
- * a name that is not a task finds nothing inherited, and assigning `tasks['__proto__']` adds a task
- * instead of changing a prototype. Build one with {@link createTaskTable}; look names up with
- * {@link getTask} / {@link hasTask} (own-property checks) when the table may have come from elsewhere.
- */
-export type TaskTable = Record<string, TaskRecord>;
-
-/** A new {@link TaskTable} (null prototype) holding `entries` in order. */
-export function createTaskTable(entries: Iterable<readonly [string, TaskRecord]> = []): TaskTable {
-  const table = Object.create(null) as TaskTable;
-  // defineProperty, not assignment: safe even if a caller hands in an ordinary object's entries.
-  for (const [name, task] of entries)
-    Object.defineProperty(table, name, { value: task, writable: true, enumerable: true, configurable: true });
-  return table;
-}
-
-/** Whether `name` is a task of `tasks` (an own key: never an inherited member such as `toString`). */
-export function hasTask(tasks: Readonly<Record<string, unknown>>, name: string): boolean {
-  return Object.hasOwn(tasks, name);
-}
-
-/** The task named `name`, or undefined; an own-property lookup (see {@link TaskTable}). */
-export function getTask(tasks: Readonly<TaskTable>, name: string): TaskRecord | undefined {
-  return Object.hasOwn(tasks, name) ? tasks[name] : undefined;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value) as unknown;
-  return proto === Object.prototype || proto === null;
-}
-
-/**
  * `tasks`: a mapping of task names to task records, read into a {@link TaskTable}. Written by hand
  * rather than with `z.record`, which drops a `__proto__` key (zod 4 guards its own `{}` that way),
  * so a task named `__proto__` would vanish from the state.
@@ -299,10 +237,6 @@ export const CapacitySchema = z.object({
 });
 export type Capacity = z.infer<typeof CapacitySchema>;
 
-/** What happens to running agents when the session budget is spent (`--on_budget`). */
-export const ON_BUDGET = ['finish', 'stop'] as const;
-export type OnBudget = (typeof ON_BUDGET)[number];
-
 /** The session field `budget`: a money cap over every task of the session (scheduling/budget.ts). */
 export const BudgetSchema = z.object({
   /** The cap in US dollars, or null for none. Kept once set, like `max_workers`. */
@@ -341,17 +275,6 @@ export const SessionStateSchema = z.object({
 });
 export type SessionState = z.infer<typeof SessionStateSchema>;
 
-/**
- * Parses the JSON of a validated state (`JSON.stringify` of a {@link SessionState}) back into a
- * state, with `tasks` as a null-prototype {@link TaskTable} (JSON.parse alone would give an
- * ordinary object, on which `tasks.toString` finds Object.prototype's function).
- */
-export function parseStateJson(json: string): SessionState {
-  const state = JSON.parse(json) as SessionState;
-  state.tasks = createTaskTable(Object.entries(state.tasks));
-  return state;
-}
-
 /** Formats zod issues as `path: message` lines for error messages. */
 export function formatIssues(error: z.ZodError): string {
   return error.issues
@@ -359,3 +282,5 @@ export function formatIssues(error: z.ZodError): string {
     .map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`)
     .join('; ');
 }
+
+export * from './model.ts';

@@ -7,9 +7,35 @@ import { OrchestratorError } from '../cli/errors.ts';
 import { appendEvents, refuseSymlink, type EventType, type SessionEvent } from './events.ts';
 import { LockLostError, tempPathFor, withLock, type LockHandle } from './lock.ts';
 import { newSessionId, validateSessionId } from '../cli/names.ts';
-import { formatIssues, parseStateJson, SessionStateSchema, STATE_VERSION, type SessionState } from './schema.ts';
+import { newSessionState, parseStateJson, STATE_VERSION, type SessionState } from './model.ts';
+import { checkCanonicalState } from './state-check.ts';
 import { archivePaths, type SessionPaths } from './session-paths.ts';
 import { parseFastYaml, stringifyFastYaml } from './state-codec.ts';
+
+type SchemaModule = typeof import('./schema.ts');
+let schemaModule: Promise<SchemaModule> | null = null;
+
+/**
+ * The zod schema of the state, loaded only for a state the fast check does not take (a hand edit,
+ * an older layout, a value out of range): see state-check.ts.
+ */
+function loadSchema(): Promise<SchemaModule> {
+  schemaModule ??= import('./schema.ts');
+  return schemaModule;
+}
+
+/**
+ * Validates a state read from a file or about to be written: the fast check when it is in canonical
+ * form, else the zod schema (which fills defaults and reads older layouts).
+ * @returns the valid state (a new object when the schema read it), or the schema's issues.
+ */
+async function validateState(data: unknown): Promise<{ state: SessionState } | { issues: string }> {
+  const fast = checkCanonicalState(data);
+  if (fast) return { state: fast };
+  const { SessionStateSchema, formatIssues } = await loadSchema();
+  const parsed = SessionStateSchema.safeParse(data);
+  return parsed.success ? { state: parsed.data } : { issues: formatIssues(parsed.error) };
+}
 
 type YamlModule = typeof import('yaml');
 let yamlModule: Promise<YamlModule> | null = null;
@@ -51,13 +77,13 @@ async function parseStateWithJson(text: string, statePath: string): Promise<{ st
       throw corruptState(statePath, `it is not valid YAML (${(error as Error).message.split('\n')[0]})`, error);
     }
   }
-  const parsed = SessionStateSchema.safeParse(data);
-  if (!parsed.success) {
-    throw corruptState(statePath, `it does not match the state schema v${STATE_VERSION} (${formatIssues(parsed.error)})`);
+  const checked = await validateState(data);
+  if ('issues' in checked) {
+    throw corruptState(statePath, `it does not match the state schema v${STATE_VERSION} (${checked.issues})`);
   }
-  const json = JSON.stringify(parsed.data);
+  const json = JSON.stringify(checked.state);
   remember(statePath, text, json);
-  return { state: parsed.data, json };
+  return { state: checked.state, json };
 }
 
 /** Parses and validates the text of a state file; the result is the caller's to change. */
@@ -180,14 +206,13 @@ export async function requireState(paths: SessionPaths): Promise<SessionState> {
 
 /** Creates the state of an empty session. */
 export function createSessionState(options: { sessionId?: string; maxWorkers?: number; now?: Date } = {}): SessionState {
-  const now = (options.now ?? new Date()).toISOString();
-  return SessionStateSchema.parse({
-    version: STATE_VERSION,
-    session_id: options.sessionId ? validateSessionId(options.sessionId) : newSessionId(options.now),
-    created_at: now,
-    updated_at: now,
-    max_workers: options.maxWorkers ?? 5,
-    tasks: {},
+  const maxWorkers = options.maxWorkers ?? 5;
+  if (!Number.isSafeInteger(maxWorkers) || maxWorkers < 1)
+    throw new OrchestratorError('usage', `max_workers must be a whole number of at least 1, got ${maxWorkers}.`);
+  return newSessionState({
+    sessionId: options.sessionId ? validateSessionId(options.sessionId) : newSessionId(options.now),
+    now: (options.now ?? new Date()).toISOString(),
+    maxWorkers,
   });
 }
 
@@ -326,7 +351,12 @@ async function applyChange<T>(paths: SessionPaths, change: (tx: StateTransaction
   const value = change(tx);
   const next = tx.state;
   if (next === null) return value;
-  const validated = SessionStateSchema.parse(next);
+  const checked = await validateState(next);
+  if ('issues' in checked) {
+    // A bug of ours, never the user's input (flags and plans are validated before they reach a state).
+    throw new Error(`refused to write an invalid session state to ${paths.statePath}: ${checked.issues}; nothing was written`);
+  }
+  const validated = checked.state;
   const unchanged = !archive && currentJson !== null && JSON.stringify(validated) === currentJson;
   if (unchanged && events.length === 0) return value;
   if (read !== null && (read.mode & 0o222) === 0) {
