@@ -11,6 +11,7 @@
  * Exit:    0 all completed, 1 any failed/skipped/cancelled (or a --detach run that died at start), 2 usage
  *          error, invalid plan or failed preflight, 3 timeout. --detach: 0 once the run is registered.
  */
+import { countOf } from './lib/cli/format.ts';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { runMain, type CommandSpec, type ParsedFlags } from './lib/cli/cli.ts';
@@ -243,7 +244,7 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
       `--timeout 90${options.session_dir === undefined ? '' : ` --session_dir ${JSON.stringify(paths.dir)}`}`,
     );
     process.stdout.write(
-      `Started session ${sessionId} in the background (pid ${started.pid}): ${plan.tasks.length} tasks, ${agent} agents.\n` +
+      `Started session ${sessionId} in the background (pid ${started.pid}): ${countOf(plan.tasks.length, 'task')}, ${agent} agents.\n` +
         `Log: ${started.logPath}\n` +
         `Wait: ${wait}\n`,
     );
@@ -252,7 +253,7 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
 
   const batches = topologicalBatches(Object.fromEntries(plan.tasks.map((task) => [task.id, task.dependsOn])));
   say(
-    `Plan ${plan.path}: ${plan.tasks.length} tasks, ${batches.length} batches, ${workers} workers, ${agent} agents${agent === 'mock' ? ' (a rehearsal: simulated results)' : ''}.`,
+    `Plan ${plan.path}: ${countOf(plan.tasks.length, 'task')}, ${countOf(batches.length, 'batch', 'batches')}, ${countOf(workers, 'worker')}, ${agent} agents${agent === 'mock' ? ' (a rehearsal: simulated results)' : ''}.`,
   );
   if (plan.request) say(`Request: ${plan.request.split('\n')[0]}`);
   batches.forEach((batch, i) => say(`  Batch ${i + 1}: ${batch.join(', ')}`));

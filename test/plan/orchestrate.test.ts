@@ -9,7 +9,7 @@ import { maxOverlap, startOrder } from '../support/timeline.ts';
 const yamlTask = (id: string, deps: string[] = [], extra = '') =>
   `  - { id: ${id}, goal: "do ${id}", depends_on: [${deps.join(', ')}], delay_ms: 150${extra} }`;
 
-describe('orchestrate (plan mode)', () => {
+describe('orchestrate (plan runner)', () => {
   it('runs a diamond in topological order, prints the batches, and records everything background mode does', async () => {
     const project = await tempProject();
     await writeFile(

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { REAL_CLAUDE } from '../support/claude-fixtures.ts';
 import { startMessagesApiStub, stubEnv, type MessagesApiStub } from '../support/messages-api-stub.ts';
-import { ROOT, codeBlocks } from '../support/skill-blocks.ts';
+import { ROOT, codeBlocks, isSourceEntry } from '../support/skill-blocks.ts';
 
 const PLUGIN = 'distributed-task-orchestrator';
 const SKILL_ID = `${PLUGIN}:${PLUGIN}`;
@@ -77,7 +77,7 @@ describe('installed from a local marketplace into a temp HOME (pinned CLI, loopb
     repo = path.join(home, 'src', PLUGIN);
     await mkdir(repo, { recursive: true });
     for (const entry of await readdir(ROOT)) {
-      if (['node_modules', '.git', '.agent', 'dist'].includes(entry)) continue;
+      if (!isSourceEntry(entry)) continue;
       await cp(path.join(ROOT, entry), path.join(repo, entry), { recursive: true });
     }
     const env = offlineEnv(home);

@@ -41,6 +41,17 @@ export async function skillBlock(...needles: string[]): Promise<string> {
 }
 
 /**
+ * Whether a top-level entry of the repository belongs in a copy of the skill as a user has it: not
+ * installed packages, git data, run state, or build output (`dist/`, and the `.dist-test-<pid>`
+ * folders test/execution/prebuilt.test.ts builds and removes while other files run, which a copy
+ * made meanwhile would race).
+ */
+export function isSourceEntry(entry: string): boolean {
+  if (['node_modules', '.git', '.agent', 'dist'].includes(entry)) return false;
+  return !entry.startsWith('.dist-test') && !entry.startsWith('dist-');
+}
+
+/**
  * Installs a copy of this repository as a personal skill in a new temporary HOME, as the README's
  * install does: `<home>/.claude/skills/distributed-task-orchestrator`, `node_modules` linked (it
  * stands in for `npm ci --omit=dev`: tests run without network) and `scripts/build` run, so each
@@ -52,7 +63,7 @@ export async function installSkillCopy(prefix: string): Promise<{ home: string; 
   const skill = path.join(home, '.claude', 'skills', 'distributed-task-orchestrator');
   await mkdir(skill, { recursive: true });
   for (const entry of await readdir(ROOT)) {
-    if (['node_modules', '.git', '.agent', 'dist'].includes(entry)) continue;
+    if (!isSourceEntry(entry)) continue;
     await cp(path.join(ROOT, entry), path.join(skill, entry), { recursive: true });
   }
   await symlink(path.join(ROOT, 'node_modules'), path.join(skill, 'node_modules'), 'dir');

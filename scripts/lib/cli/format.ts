@@ -15,6 +15,11 @@ export const STATUS_ICONS: Record<TaskStatus, string> = {
   merge_failed: '⚔️',
 };
 
+/** `1 task`, `3 tasks`, `2 batches`: a count and its noun, plural (default: the noun and `s`) unless the count is 1. */
+export function countOf(count: number, noun: string, plural = `${noun}s`): string {
+  return `${count} ${count === 1 ? noun : plural}`;
+}
+
 /** Formats milliseconds as `850 ms`, `3.2 s`, `4 m 05 s` or `1 h 02 m`; null as `-`. */
 export function formatDuration(ms: number | null | undefined): string {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return '-';

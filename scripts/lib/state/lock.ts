@@ -26,7 +26,7 @@
 // checks that the lock file still carries its random token (state-store.ts also checks that the state
 // file is still the one it read); if not, it discards its temporary file and fails without renaming.
 import { randomBytes } from 'node:crypto';
-import { readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync, watch, type FSWatcher } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -56,7 +56,7 @@ export const LOCK_REFRESH_MS = 2_000;
  * bench/lock-writers.ts (64 writers): a 25 ms ceiling made 225 attempts per update and halved the
  * throughput; waking every waiter on release (fs.watch) was worse still (a herd per handoff).
  */
-export const LOCK_RETRY = { firstMs: 2, factor: 1.5, maxMs: 100, totalMs: 300_000 } as const;
+export const LOCK_RETRY = { firstMs: 2, factor: 1.5, maxMs: 100, watchedMaxMs: 1000, wakeJitterMs: 4, totalMs: 300_000 } as const;
 
 /** Counters of this process's lock use, read by the benchmarks (bench/lock-writer.ts). */
 export const lockStats = {
@@ -90,6 +90,13 @@ export interface LockOptions {
   waitMs?: number;
   /** Staleness of a lock whose owner cannot be checked; default {@link LOCK_STALE_MS}. */
   staleMs?: number;
+  /**
+   * Let other waiters go first: after hearing a release, wait between half this and this many ms
+   * (instead of up to {@link LOCK_RETRY}.wakeJitterMs) before trying, so a waiter that did not yield
+   * takes the lock. For work that is not urgent: a registration that will most likely queue its task,
+   * while running agents wait to record an end and hand their slot on. Default 0.
+   */
+  yieldMs?: number;
 }
 
 /** A held lock, given to the critical section. */
@@ -377,6 +384,56 @@ function busyError(lockPath: string, owner: LockOwner | null, waitedMs: number):
   );
 }
 
+/**
+ * Wakes a lock waiter when the lock file is removed or created (fs.watch on its folder: inotify on
+ * Linux, FSEvents or kqueue on macOS), so a hundred waiters cost no polling while one holds the lock
+ * (bench/RESULTS.md, "The lock"). Only name events (`rename`: a link, an unlink) of the lock file
+ * itself wake it, not the holder's heartbeat or the state file's own writes.
+ * @returns null where the folder cannot be watched (too many watches, a file system without
+ *   events): the waiter then polls, as it always may.
+ */
+function watchRelease(lockPath: string): { wait(ms: number): Promise<boolean>; close(): void } | null {
+  const name = path.basename(lockPath);
+  let pending = false;
+  let wake: (() => void) | null = null;
+  let watcher: FSWatcher;
+  try {
+    watcher = watch(path.dirname(lockPath), { persistent: false }, (event, file) => {
+      // A platform that gives no file name: any name event may be ours.
+      if (event !== 'rename' || (file !== null && file !== name)) return;
+      pending = true;
+      wake?.();
+    });
+    watcher.on('error', () => {
+      watcher.close();
+    });
+  } catch {
+    return null;
+  }
+  return {
+    /** Resolves true when a release or take of the lock was seen (now or since the last wait), false after `ms`. */
+    wait: (ms) =>
+      new Promise<boolean>((resolve) => {
+        if (pending) {
+          pending = false;
+          resolve(true);
+          return;
+        }
+        const timer = setTimeout(() => {
+          wake = null;
+          resolve(false);
+        }, ms);
+        wake = () => {
+          clearTimeout(timer);
+          wake = null;
+          pending = false;
+          resolve(true);
+        };
+      }),
+    close: () => watcher.close(),
+  };
+}
+
 async function acquire(
   lockPath: string,
   statePath: string,
@@ -407,6 +464,12 @@ async function acquire(
   /** The unknown-owner lock being watched for staleness: its identity and since when it is unchanged. */
   let watched = null as { key: string; since: number } | null;
   let tookOver = false;
+  // Woken when the lock file goes away or is replaced, a waiter needs no polling to notice a release:
+  // its timer is then only the fallback (missed events, a dead holder), LOCK_RETRY.watchedMaxMs.
+  // Made at the first busy attempt: an uncontended take pays nothing for it.
+  let release: ReturnType<typeof watchRelease> | undefined;
+  let lastLook = 0;
+  let woken = false;
   try {
     for (;;) {
       lockStats.attempts += 1;
@@ -421,33 +484,47 @@ async function acquire(
         }
         return { token, handle };
       }
-      const current = await inspectLock(lockPath);
-      if (current === null) continue; // Released in between: try again at once.
-      const verdict = judgeCached(current.owner);
-      if (verdict === 'dead') {
-        if (await takeOver(lockPath, current, own)) {
-          tookOver = true;
-          continue;
+      // Woken by another waiter's take of the lock: it is live and just taken, nothing to judge yet. The
+      // holder is looked at on the timer (at least every LOCK_RETRY.maxMs), so a dead one is still found.
+      if (!woken || Date.now() - lastLook >= LOCK_RETRY.maxMs) {
+        lastLook = Date.now();
+        const current = await inspectLock(lockPath);
+        if (current === null) continue; // Released in between: try again at once.
+        const verdict = judgeCached(current.owner);
+        if (verdict === 'dead') {
+          if (await takeOver(lockPath, current, own)) {
+            tookOver = true;
+            continue;
+          }
+          // Another waiter is taking it over: wait a little, as for a busy lock.
         }
-        // Another waiter is taking it over: wait a little, as for a busy lock.
-      }
-      if (verdict === 'unknown') {
-        const key = `${current.ino}:${current.mtimeMs}:${current.owner?.token ?? ''}`;
-        if (watched?.key !== key) watched = { key, since: Date.now() };
-        else if (Date.now() - watched.since >= limits.staleMs && (await takeOver(lockPath, current, own))) {
-          tookOver = true;
-          watched = null;
-          continue;
+        if (verdict === 'unknown') {
+          const key = `${current.ino}:${current.mtimeMs}:${current.owner?.token ?? ''}`;
+          if (watched?.key !== key) watched = { key, since: Date.now() };
+          else if (Date.now() - watched.since >= limits.staleMs && (await takeOver(lockPath, current, own))) {
+            tookOver = true;
+            watched = null;
+            continue;
+          }
         }
+        if (Date.now() - began >= limits.waitMs) throw busyError(lockPath, current.owner, Date.now() - began);
       }
-      if (Date.now() - began >= limits.waitMs) throw busyError(lockPath, current.owner, Date.now() - began);
-      await delay(Math.random() * ceiling);
-      ceiling = Math.min(LOCK_RETRY.maxMs, ceiling * LOCK_RETRY.factor);
+      release ??= watchRelease(lockPath);
+      woken = release ? await release.wait(Math.random() * ceiling) : (await delay(Math.random() * ceiling), false);
+      ceiling = Math.min(release ? LOCK_RETRY.watchedMaxMs : LOCK_RETRY.maxMs, ceiling * LOCK_RETRY.factor);
+      // Every waiter hears a release: each first waits a few random ms, and one that meanwhile hears the lock
+      // taken (the first waiter's link) goes back to waiting without trying, so a handoff costs a few attempts
+      // rather than one per waiter.
+      const jitter = () => (limits.yieldMs > 0 ? limits.yieldMs * (0.5 + Math.random() / 2) : Math.random() * LOCK_RETRY.wakeJitterMs);
+      while (woken && release && (await release.wait(jitter()))) {
+        woken = await release.wait(Math.random() * ceiling);
+      }
     }
   } catch (error) {
     await handle.close().catch(() => {});
     throw error;
   } finally {
+    release?.close();
     // The lock file is a second link to the prepared file (or a copy): the prepared name goes either way.
     await fs.unlink(prepared).catch(() => {});
   }
@@ -483,7 +560,7 @@ async function release(lockPath: string, token: string): Promise<void> {
  */
 export async function withLock<T>(lockPath: string, fn: (lock: LockHandle) => Promise<T>, options: LockOptions = {}): Promise<T> {
   const statePath = lockPath.replace(/\.lock$/, '');
-  const limits = { waitMs: options.waitMs ?? LOCK_RETRY.totalMs, staleMs: options.staleMs ?? LOCK_STALE_MS };
+  const limits = { waitMs: options.waitMs ?? LOCK_RETRY.totalMs, staleMs: options.staleMs ?? LOCK_STALE_MS, yieldMs: options.yieldMs ?? 0 };
   const { token, handle } = await acquire(lockPath, statePath, limits);
   // Heartbeat for waiters that cannot check our identity (other hosts): refresh our inode's mtime.
   const heartbeat = setInterval(() => {

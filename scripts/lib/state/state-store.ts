@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describeFsError, writeFileAtomic } from './atomic-write.ts';
 import { OrchestratorError } from '../cli/errors.ts';
 import { appendEvents, refuseSymlink, type EventType, type SessionEvent } from './events.ts';
-import { LockLostError, tempPathFor, withLock, type LockHandle } from './lock.ts';
+import { LockLostError, tempPathFor, withLock, type LockHandle, type LockOptions } from './lock.ts';
 import { newSessionId, validateSessionId } from '../cli/names.ts';
 import { newSessionState, parseStateJson, STATE_VERSION, type SessionState } from './model.ts';
 import { checkCanonicalState } from './state-check.ts';
@@ -246,6 +246,7 @@ export interface StateTransaction {
  * killed mid-commit is removed by whoever takes over its lock.
  *
  * @param change - edits `tx.state` in place (or replaces it) and returns a value; it may throw to abort.
+ * @param options.yieldMs - let other waiters for the lock go first (see LockOptions in lock.ts).
  * @returns what `change` returned.
  * @throws OrchestratorError (exit 2): `corrupt_state`; `lock_failed` (a live holder kept the lock
  *   for minutes: named, with what to do); `write_failed` (full disk, quota, read-only or immutable
@@ -253,7 +254,11 @@ export interface StateTransaction {
  *   was deleted); `unsafe_path` (events.jsonl is a symbolic link); `usage` (the session folder is a
  *   file); or whatever `change` throws.
  */
-export async function updateState<T>(paths: SessionPaths, change: (tx: StateTransaction) => T): Promise<T> {
+export async function updateState<T>(
+  paths: SessionPaths,
+  change: (tx: StateTransaction) => T,
+  options: Pick<LockOptions, 'yieldMs'> = {},
+): Promise<T> {
   try {
     await fs.mkdir(paths.dir, { recursive: true });
   } catch (error) {
@@ -261,7 +266,7 @@ export async function updateState<T>(paths: SessionPaths, change: (tx: StateTran
   }
   for (let attempt = 1; ; attempt++) {
     try {
-      return await withLock(paths.lockPath, (lock) => applyChange(paths, change, lock));
+      return await withLock(paths.lockPath, (lock) => applyChange(paths, change, lock), options);
     } catch (error) {
       if (!(error instanceof LockLostError || error instanceof StaleRead)) throw error;
       // Nothing was committed. A lost lock (only possible off this host) or a state file changed
