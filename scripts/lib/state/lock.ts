@@ -51,17 +51,26 @@ export const LOCK_REFRESH_MS = 2_000;
  * `totalMs` bounds the wait for a LIVE holder (never robbed): generous, five minutes, so a holder
  * stopped for a while (Ctrl-Z, a stalled machine) is waited for, then named in the error.
  *
- * Short first waits hand the lock over quickly when few processes want it; the 100 ms ceiling
- * keeps dozens of waiting processes from taking the CPU the holder needs. Measured with
- * bench/lock-writers.ts (64 writers): a 25 ms ceiling made 225 attempts per update and halved the
- * throughput; waking every waiter on release (fs.watch) was worse still (a herd per handoff).
+ * Short first waits hand the lock over quickly when few processes want it. Once a waiter watches the
+ * lock file (see watchRelease), a release wakes it at once and the timer is only the fallback, so its
+ * ceiling grows to `watchedMaxMs`; after a wake-up it waits up to `wakeJitterMs` (random) and tries
+ * only if nobody took the lock meanwhile. Without a watch (it could not be set up) the ceiling stays
+ * `maxMs`, which keeps dozens of polling processes from taking the CPU the holder needs (a 25 ms
+ * ceiling made 225 attempts per update with 64 writers and halved the throughput).
+ *
+ * Measured (bench/RESULTS.md, section 3 and "Start-up cost"): 100 agent starts at once registering
+ * their tasks took 27.5 s and 535 ms of CPU each while waiters polled, 6.7-7.9 s and 126-146 ms with
+ * the watch; 64 writers updating back to back do fewer updates per second with it (47-63 against
+ * 86: every waiter wakes at each release), a pattern the scripts do not have.
  */
 export const LOCK_RETRY = { firstMs: 2, factor: 1.5, maxMs: 100, watchedMaxMs: 1000, wakeJitterMs: 4, totalMs: 300_000 } as const;
 
 /** Counters of this process's lock use, read by the benchmarks (bench/lock-writer.ts). */
 export const lockStats = {
-  /** Attempts to take the lock (one link each, plus a read of the owner record when it is busy). */
+  /** Attempts to take the lock (one link each). */
   attempts: 0,
+  /** Reads of a busy lock's owner record (to judge whether its holder lives). */
+  looks: 0,
   /** Locks taken. */
   acquired: 0,
   /** Locks taken over from a dead (or, off this host, stale) owner. */
@@ -488,6 +497,7 @@ async function acquire(
       // holder is looked at on the timer (at least every LOCK_RETRY.maxMs), so a dead one is still found.
       if (!woken || Date.now() - lastLook >= LOCK_RETRY.maxMs) {
         lastLook = Date.now();
+        lockStats.looks += 1;
         const current = await inspectLock(lockPath);
         if (current === null) continue; // Released in between: try again at once.
         const verdict = judgeCached(current.owner);
