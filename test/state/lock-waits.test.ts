@@ -23,6 +23,7 @@ describe('waiting for the state lock', () => {
       await sleep(5);
       inside--;
     };
+    const takenOnRelease = lockStats.takenOnRelease;
     let before = { attempts: 0, looks: 0 };
     let during = { attempts: 0, looks: 0 };
     let waiters: Array<Promise<void>> = [];
@@ -39,25 +40,7 @@ describe('waiting for the state lock', () => {
     // and 60 looks per waiter in 3 s; sleeping until the release, with a timer growing to 1 s as the fallback, about 17.
     expect(during.attempts / WAITERS).toBeLessThan(30);
     expect(during.looks / WAITERS).toBeLessThan(30);
-  }, 30_000);
-
-  it('a release wakes a waiter at once: a lock passed along a chain of 20 short holders costs few looks at owners', async () => {
-    const project = await tempProject();
-    const lockPath = project.paths.lockPath;
-    await mkdir(project.paths.dir, { recursive: true });
-    // Every waiter's timer has grown to its 1 s ceiling during a long first hold; what hands the lock on afterwards is the
-    // release itself (one look at most per waiter and hold would be the timer's doing).
-    let done = 0;
-    let waiters: Array<Promise<void>> = [];
-    let looks = 0;
-    await withLock(lockPath, async () => {
-      waiters = Array.from({ length: 20 }, () => withLock(lockPath, async () => void done++));
-      await sleep(4000);
-      looks = lockStats.looks;
-    });
-    await Promise.all(waiters);
-    expect(done).toBe(20);
-    // 20 handoffs; a look is made on a timer wake-up only, which a waiter woken by each release rarely reaches.
-    expect(lockStats.looks - looks).toBeLessThan(40);
+    // What hands the lock on is the release itself, not a waiter's timer (grown to 1 s by then).
+    expect(lockStats.takenOnRelease - takenOnRelease).toBeGreaterThanOrEqual(WAITERS / 2);
   }, 30_000);
 });

@@ -19,19 +19,8 @@ import {
   TaskRecordSchema,
   type SessionState,
 } from '../../scripts/lib/state/schema.ts';
+import { seededRandom as random } from '../../bench/lib/dag.ts';
 import { defaultBudget, defaultCapacity, newSessionState, newTaskRecord, TASK_STATUSES } from '../../scripts/lib/state/model.ts';
-
-/** A small seeded generator (mulberry32), so a failure names a seed that replays it. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Rng = () => number;
 const pick = <T>(rng: Rng, values: readonly T[]): T => values[Math.floor(rng() * values.length)]!;

@@ -71,6 +71,8 @@ export const lockStats = {
   attempts: 0,
   /** Reads of a busy lock's owner record (to judge whether its holder lives). */
   looks: 0,
+  /** Locks taken right after a wait that a release ended (not the timer): see watchRelease. */
+  takenOnRelease: 0,
   /** Locks taken. */
   acquired: 0,
   /** Locks taken over from a dead (or, off this host, stale) owner. */
@@ -485,6 +487,7 @@ async function acquire(
       const created = await createLock(lockPath, prepared, record, mode);
       if (created) {
         lockStats.acquired += 1;
+        if (woken) lockStats.takenOnRelease += 1;
         if (tookOver || Math.random() < 1 / SWEEP_ONE_IN) await sweepDeadWaiters(lockPath);
         if (created === 'created') {
           // The heartbeat must refresh the lock file itself, not the prepared file.
