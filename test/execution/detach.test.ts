@@ -95,35 +95,38 @@ const PLAN = (delayMs: number, count = 3) =>
   ].join('\n');
 
 describe('orchestrate --detach', () => {
-  it("prints the three lines and returns while the run goes on; killing the caller's process group leaves the run going to completion", async () => {
-    const project = await tempProject('dto-detach-');
-    await writeFile(path.join(project.dir, 'plan.yaml'), PLAN(1200));
-    const shell = execa('sh', ['-c', `${quote(RUN_PATH)} orchestrate plan.yaml --agent mock --detach --session_id bg-run; sleep 30`], {
-      cwd: project.dir,
-      detached: true,
-      reject: false,
-    });
-    let printed = '';
-    shell.stdout.on('data', (chunk: Buffer) => (printed += chunk.toString()));
-    await until(async () => printed.includes('Wait: '));
-    const logPath = path.join(project.paths.dir, 'bg-run.log');
-    expect(printed.split('\n')).toEqual([
-      expect.stringMatching(/^Started session bg-run in the background \(pid \d+\): 3 tasks, mock agents\.$/),
-      `Log: ${logPath}`,
-      `Wait: "${RUN_PATH}" poll-session --timeout 90`,
-      '',
-    ]);
-    // Registered before the lines were printed, so a poll right away finds the session; most of the work is still ahead.
-    const state = (await project.state())!;
-    expect(state.session_id).toBe('bg-run');
-    expect(Object.values(statuses(state)).filter((status) => status === 'completed').length).toBeLessThan(3);
-    process.kill(-shell.pid!, 'SIGKILL');
-    await shell;
-    const waited = await run('poll-session', ['--timeout', '60'], project.dir);
-    expect(waited.exitCode, waited.all).toBe(0);
-    expect(statuses(await project.state())).toEqual({ t1: 'completed', t2: 'completed', t3: 'completed' });
-    expect(await readFile(logPath, 'utf8')).toMatch(/Session bg-run: 3 of 3 completed/);
-  });
+  it.each(['SIGKILL', 'SIGTERM', 'SIGHUP'] as const)(
+    "prints the three lines and returns while the run goes on; %s to the caller's process group leaves the run going to completion",
+    async (signal) => {
+      const project = await tempProject('dto-detach-');
+      await writeFile(path.join(project.dir, 'plan.yaml'), PLAN(1200));
+      const shell = execa('sh', ['-c', `${quote(RUN_PATH)} orchestrate plan.yaml --agent mock --detach --session_id bg-run; sleep 30`], {
+        cwd: project.dir,
+        detached: true,
+        reject: false,
+      });
+      let printed = '';
+      shell.stdout.on('data', (chunk: Buffer) => (printed += chunk.toString()));
+      await until(async () => printed.includes('Wait: '));
+      const logPath = path.join(project.paths.dir, 'bg-run.log');
+      expect(printed.split('\n')).toEqual([
+        expect.stringMatching(/^Started session bg-run in the background \(pid \d+\): 3 tasks, mock agents\.$/),
+        `Log: ${logPath}`,
+        `Wait: "${RUN_PATH}" poll-session --timeout 90`,
+        '',
+      ]);
+      // Registered before the lines were printed, so a poll right away finds the session; most of the work is still ahead.
+      const state = (await project.state())!;
+      expect(state.session_id).toBe('bg-run');
+      expect(Object.values(statuses(state)).filter((status) => status === 'completed').length).toBeLessThan(3);
+      process.kill(-shell.pid!, signal);
+      await shell;
+      const waited = await run('poll-session', ['--timeout', '60'], project.dir);
+      expect(waited.exitCode, waited.all).toBe(0);
+      expect(statuses(await project.state())).toEqual({ t1: 'completed', t2: 'completed', t3: 'completed' });
+      expect(await readFile(logPath, 'utf8')).toMatch(/Session bg-run: 3 of 3 completed/);
+    },
+  );
 
   it('refuses bad input in the foreground: nothing is started and no session folder is made', async () => {
     const project = await tempProject('dto-detach-');
