@@ -481,6 +481,8 @@ async function acquire(
   let release: ReturnType<typeof watchRelease> | undefined;
   let lastLook = 0;
   let woken = false;
+  /** How long to wait after hearing a release before trying (ms): a few random ms, or longer when yielding. */
+  const jitter = () => (limits.yieldMs > 0 ? limits.yieldMs * (0.5 + Math.random() / 2) : Math.random() * LOCK_RETRY.wakeJitterMs);
   try {
     for (;;) {
       lockStats.attempts += 1;
@@ -528,7 +530,6 @@ async function acquire(
       // Every waiter hears a release: each first waits a few random ms, and one that meanwhile hears the lock
       // taken (the first waiter's link) goes back to waiting without trying, so a handoff costs a few attempts
       // rather than one per waiter.
-      const jitter = () => (limits.yieldMs > 0 ? limits.yieldMs * (0.5 + Math.random() / 2) : Math.random() * LOCK_RETRY.wakeJitterMs);
       while (woken && release && (await release.wait(jitter()))) {
         woken = await release.wait(Math.random() * ceiling);
       }
