@@ -13,8 +13,9 @@ describe('conflict prediction while isolated agents run', () => {
     const plan = [
       'tasks:',
       '  - { id: fast, goal: "append fast", delay_ms: 400, append: { "shared.txt": "fast\\n" } }',
-      // Edits halfway (at 4 s), long after `fast` merged, then works 4 s more: the prediction has time to show.
-      '  - { id: slow, goal: "append slow", delay_ms: 8000, append: { "shared.txt": "slow\\n" } }',
+      // Edits halfway (at 7 s), long after `fast` merged, then works 7 s more: the prediction has time to show, and the two
+      // poll-session calls below time to start, on a loaded CI machine too (with 4 s, the task once ended first).
+      '  - { id: slow, goal: "append slow", delay_ms: 14000, append: { "shared.txt": "slow\\n" } }',
     ];
     await writeFile(path.join(repo.dir, 'plan.yaml'), plan.join('\n'));
     const runner = start('orchestrate', ['plan.yaml', '--agent', 'mock', '--workers', '2', '--isolation', 'worktree'], repo.dir, {
