@@ -8,6 +8,7 @@ import {
   checkRefComponent,
   copyIncludedFiles,
   diffStat,
+  isWorktree,
   openRepository,
   sessionBranches,
   withGitLock,
@@ -16,6 +17,27 @@ import { tempProject } from '../support/project.ts';
 import { tempRepo } from './git-repo.ts';
 
 describe('worktrees of an isolated session', () => {
+  it("answers whether a folder is a worktree while another task's worktree is half made (git worktree add in progress)", async () => {
+    const repo = await tempRepo({ 'a.txt': 'a\n' });
+    const opened = await openRepository(repo.dir);
+    const dir = path.join(opened.worktreesDir, 'S', 'trees', 'T');
+    await addWorktree(opened, dir, 'dto/S/tasks/T', 'HEAD');
+    // What `git worktree add` has written a moment in: the entry's gitdir, and its commondir created but still empty.
+    // `git worktree list` fails on it ("failed to read .git/worktrees/U/commondir: Success"), which once failed a task's
+    // merge (CI, 8 tasks adding worktrees at once).
+    const entry = path.join(repo.dir, '.git', 'worktrees', 'U');
+    await mkdir(entry, { recursive: true });
+    await writeFile(path.join(entry, 'gitdir'), `${path.join(opened.worktreesDir, 'S', 'trees', 'U')}/.git\n`);
+    await writeFile(path.join(entry, 'commondir'), '');
+    const finished = (async () => {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await writeFile(path.join(entry, 'commondir'), '../..\n');
+      await writeFile(path.join(entry, 'HEAD'), `${'0'.repeat(40)}\n`);
+    })();
+    expect(await isWorktree(opened, dir)).toBe(true);
+    await finished;
+  });
+
   it('copies only listed AND ignored files into a new worktree: never a tracked one, never a top-level symlink, never .agent/', async () => {
     const repo = await tempRepo({
       '.gitignore': '.agent/\n.env\nnode_modules/\nlink.env\n',

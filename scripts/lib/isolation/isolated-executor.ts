@@ -283,7 +283,8 @@ async function landWork(
   integration: string,
   places: { worktree: string; meta: string },
 ): Promise<AgentOutcome> {
-  const present = await isWorktree(repo, meta.worktree);
+  // Under the worktrees lock, as every other look at the list: other tasks may be adding theirs right now.
+  const present = await withGitLock(repo, () => isWorktree(repo, meta.worktree));
   const message = `${ctx.taskName} (${ctx.agent}, session ${ctx.session_id})`;
   const tip = present
     ? (await commitLeftovers(meta.worktree, message)).tip

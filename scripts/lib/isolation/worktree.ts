@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { cp, lstat, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { OrchestratorError } from '../cli/errors.ts';
 import { withLock } from '../state/lock.ts';
 import { commitIdentity, git, GitError, resolveCommit } from './git.ts';
@@ -144,10 +145,28 @@ export async function ensureIntegrationBranch(repo: Repository, branch: string):
   throw new GitError(['update-ref', ref, head, ''], made.exitCode, made.stderr);
 }
 
-/** Whether `dir` is a registered worktree of the repository (`git worktree list --porcelain`). */
+/**
+ * git's complaint about another worktree caught half-made: `git worktree add` writes the entry's
+ * files (`gitdir`, `commondir`, `HEAD`) one after the other, and `git worktree list` run meanwhile
+ * fails with "failed to read .git/worktrees/<name>/commondir" (seen with 8 tasks adding worktrees at once).
+ */
+const HALF_MADE_ENTRY = /failed to read .*worktrees\/[^/]+\/(commondir|gitdir|HEAD)/;
+
+/**
+ * Whether `dir` is a registered worktree of the repository (`git worktree list --porcelain`). An
+ * entry of another worktree that is being added at that moment is waited for (up to about 2 s).
+ * @throws GitError when git keeps failing.
+ */
 export async function isWorktree(repo: Repository, dir: string): Promise<boolean> {
-  const list = await git(repo.root, ['worktree', 'list', '--porcelain']);
-  return list.stdout.split('\n').some((line) => line === `worktree ${dir}`);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const list = await git(repo.root, ['worktree', 'list', '--porcelain']);
+      return list.stdout.split('\n').some((line) => line === `worktree ${dir}`);
+    } catch (error) {
+      if (!(error instanceof GitError && HALF_MADE_ENTRY.test(error.stderr)) || attempt >= 20) throw error;
+      await sleep(50 + Math.random() * 50);
+    }
+  }
 }
 
 /**
