@@ -524,7 +524,8 @@ async function acquire(
         }
         if (Date.now() - began >= limits.waitMs) throw busyError(lockPath, current.owner, Date.now() - began);
       }
-      release ??= watchRelease(lockPath);
+      // Once: where the folder cannot be watched (null), the waiter polls rather than trying again at every attempt.
+      if (release === undefined) release = watchRelease(lockPath);
       woken = release ? await release.wait(Math.random() * ceiling) : (await delay(Math.random() * ceiling), false);
       ceiling = Math.min(release ? LOCK_RETRY.watchedMaxMs : LOCK_RETRY.maxMs, ceiling * LOCK_RETRY.factor);
       // Every waiter hears a release: each first waits a few random ms, and one that meanwhile hears the lock
