@@ -11,6 +11,7 @@ import { readState, updateState } from '../../scripts/lib/state/state-store.ts';
 import { openSession, reapDeadTasks } from '../../scripts/lib/scheduling/transitions.ts';
 import { replaceDeadTasks } from '../../scripts/lib/execution/worker-replacement.ts';
 import { start, tempProject } from '../support/project.ts';
+import { stopOutsideLock } from '../support/stop-process.ts';
 import { waitForState } from '../support/wait-state.ts';
 
 const LEASE_MS = 3000;
@@ -42,7 +43,7 @@ describe('a running agent stopped past its lease', () => {
     );
     const running = await waitForState(project, (s) => s.tasks.sleeper?.status === 'running' && s.tasks.sleeper.pid !== null);
     const oldPid = running.tasks.sleeper!.pid!;
-    process.kill(oldPid, 'SIGSTOP');
+    await stopOutsideLock(oldPid, project.paths.lockPath);
     try {
       // Its heartbeat stops; after the lease, whoever looks (poll-session, another agent) reaps it.
       const deadline = Date.now() + 20 * LEASE_MS;

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { updateState } from '../../scripts/lib/state/state-store.ts';
 import { openSession, registerTask, setStatus } from '../../scripts/lib/scheduling/transitions.ts';
 import { run, start, tempProject } from '../support/project.ts';
+import { stopOutsideLock } from '../support/stop-process.ts';
 import { waitForState } from '../support/wait-state.ts';
 
 const waitFor = waitForState;
@@ -67,7 +68,7 @@ describe('leases in the queue', () => {
     await waitFor(project, (s) => s.tasks.first?.status === 'running', 30_000);
     const waiter = mock('second', '--delay_ms', '10', '--wait');
     await waitFor(project, (s) => s.tasks.second?.status === 'waiting', 30_000);
-    waiter.kill('SIGSTOP');
+    await stopOutsideLock(waiter.pid!, project.paths.lockPath);
     try {
       expect((await first).exitCode).toBe(0);
       // Completed while the waiting process is still stopped: nobody waited for it, and no lease had to run out.

@@ -134,11 +134,39 @@ describe('full disk', () => {
       if (String(to) === paths.statePath) throw errno(code);
       return realRename(from, to);
     });
-    const error = await updateState(paths, (tx) => void (tx.state!.max_workers = 7)).catch((e: unknown) => e);
+    const logged = await readFile(paths.eventsPath, 'utf8');
+    const error = await updateState(paths, (tx) => {
+      tx.state!.max_workers = 7;
+      registerTask(tx, tx.state!, { name: 'b', goal: 'g', runner: 'mock', pid: process.pid });
+    }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'write_failed', exitCode: 2 });
     expect((error as Error).message).toMatch(pattern);
     expect(await readFile(paths.statePath, 'utf8')).toBe(before);
+    // The change's events, logged right before the rename, are taken back with it.
+    expect(await readFile(paths.eventsPath, 'utf8')).toBe(logged);
     expect(await leftovers(paths)).toEqual([]);
+  });
+
+  it('a writer that dies right after renaming the state into place has already logged that change (no event lost)', async () => {
+    const { paths } = await tempProject();
+    await newSession(paths);
+    const realRename = fs.rename;
+    // The writer stops for good right after its rename (as if SIGKILLed there): nothing of ours runs after it.
+    let renamed!: () => void;
+    const atRename = new Promise<void>((resolve) => (renamed = resolve));
+    vi.spyOn(fs, 'rename').mockImplementation(async (from, to) => {
+      await realRename(from, to);
+      if (String(to) !== paths.statePath) return;
+      renamed();
+      await new Promise(() => {});
+    });
+    void updateState(paths, (tx) => {
+      registerTask(tx, tx.state!, { name: 'b', goal: 'g', runner: 'mock', pid: process.pid });
+    });
+    await atRename;
+    expect((await readState(paths))!.tasks.b?.status).toBe('pending');
+    const events = await readEvents(paths.eventsPath);
+    expect(events.filter((e) => e.task === 'b').map((e) => e.type)).toEqual(['registered']);
   });
 
   it('writeFileAtomic removes its temporary file when the fence before the rename throws, and rethrows that error', async () => {

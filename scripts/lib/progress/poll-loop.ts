@@ -222,8 +222,9 @@ function heldTasks(pass: PassInfo, replaceDead: boolean): Set<string> {
 }
 
 /**
- * Writers rename the state before appending its events, so the last events can trail the state
- * that says the session is over: read for up to a second until the events agree with the state.
+ * The events were read just before the state, so a commit that landed in between can be in the
+ * state that says the session is over and not yet in what was read of the log: read for up to a
+ * second until the events agree with the state.
  */
 async function settle(
   reader: ReturnType<typeof openEventReader>,

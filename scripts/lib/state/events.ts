@@ -42,13 +42,21 @@ export interface SessionEvent {
   [key: string]: unknown;
 }
 
+/** Takes back what one {@link appendEvents} call wrote (see there). */
+export type TakeBackEvents = () => Promise<void>;
+
 /**
  * Appends events, one line each, in a single write (O_APPEND, so concurrent writers do not interleave lines).
- * Never follows a symbolic link (O_NOFOLLOW).
+ * Never follows a symbolic link (O_NOFOLLOW). A write that fails part-way is cut back off the log.
+ *
+ * Called by the state store under the session lock (the only writer of the log), right before the state's
+ * rename: the returned function truncates the log back to its length before this append, for a commit whose
+ * rename then fails. It is only sound while no other append can have happened since, that is, under that lock.
+ * @returns the take-back function, or null when there was nothing to append.
  * @throws OrchestratorError `unsafe_path` when the log is a symbolic link; `write_failed` when the disk refuses the write.
  */
-export async function appendEvents(eventsPath: string, events: SessionEvent[]): Promise<void> {
-  if (events.length === 0) return;
+export async function appendEvents(eventsPath: string, events: SessionEvent[]): Promise<TakeBackEvents | null> {
+  if (events.length === 0) return null;
   if (NOFOLLOW === 0) await refuseSymlink(eventsPath);
   let handle: fs.FileHandle;
   try {
@@ -57,9 +65,14 @@ export async function appendEvents(eventsPath: string, events: SessionEvent[]): 
     if ((error as NodeJS.ErrnoException).code === 'ELOOP') throw symlinkRefused(eventsPath, error);
     throw describeFsError(error, eventsPath, 'append to the event log');
   }
+  let before = -1;
   try {
+    before = (await handle.stat()).size;
     await handle.write(events.map((event) => JSON.stringify(event)).join('\n') + '\n');
+    const length = before;
+    return () => fs.truncate(eventsPath, length);
   } catch (error) {
+    if (before >= 0) await handle.truncate(before).catch(() => {});
     throw describeFsError(error, eventsPath, 'append to the event log');
   } finally {
     await handle.close().catch(() => {});

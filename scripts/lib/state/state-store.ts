@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describeFsError, writeFileAtomic } from './atomic-write.ts';
 import { OrchestratorError } from '../cli/errors.ts';
-import { appendEvents, refuseSymlink, type EventType, type SessionEvent } from './events.ts';
+import { appendEvents, refuseSymlink, type EventType, type SessionEvent, type TakeBackEvents } from './events.ts';
 import { LockLostError, tempPathFor, withLock, type LockHandle, type LockOptions } from './lock.ts';
 import { newSessionId, validateSessionId } from '../cli/names.ts';
 import { newSessionState, parseStateJson, STATE_VERSION, type SessionState } from './model.ts';
@@ -222,7 +222,7 @@ export interface StateTransaction {
   state: SessionState | null;
   /** Moves the current session to `<session_id>.yaml` (and its events) before the new state is written. */
   archiveCurrent(): void;
-  /** Records an event, appended to `events.jsonl` after the state is written. */
+  /** Records an event, appended to `events.jsonl` with the commit (right before the state's rename). */
   emit(type: EventType, fields?: Omit<SessionEvent, 'ts' | 'session_id' | 'type'>): void;
   /** The time of this change (one clock read for every field it sets). */
   readonly now: Date;
@@ -230,8 +230,13 @@ export interface StateTransaction {
 
 /**
  * Changes the state under the lock: take the lock, read and validate, let `change` edit the state,
- * write a temporary file (fsynced), check the fence, rename it over `latest.yaml`, append the
- * events, release.
+ * write a temporary file (fsynced), check the fence, append the events, rename the temporary file
+ * over `latest.yaml`, release.
+ *
+ * The events go to `events.jsonl` right before the rename: a reader that sees a state finds its
+ * events already logged, and a writer killed at any moment never leaves a committed change without
+ * its events (a rename that fails takes them back). Killed in the instant between the append and
+ * the rename, a writer leaves events of a change that did not commit; the state is the record.
  *
  * The fence, right before the rename: the lock file still carries our token (lock.ts) and
  * `latest.yaml` is still the version we read (dev, inode, size, mtime, ctime). If either changed,
@@ -375,23 +380,31 @@ async function applyChange<T>(paths: SessionPaths, change: (tx: StateTransaction
   const json = JSON.stringify(validated);
 
   const text = await stringifyState(validated);
-  await writeFileAtomic(paths.statePath, text, {
-    // Named with our lock's token: if we die mid-commit, whoever takes over the lock removes it.
-    tempPath: tempPathFor(paths.statePath, lock.token),
-    action: 'update the session state',
-    beforeCommit: async () => {
-      await lock.verify();
-      await checkUnchanged(paths, read);
-      await refuseSymlink(paths.eventsPath);
-      if (archive && current !== null) await archiveSession(paths, current.session_id);
-    },
-  });
+  let takeBack: TakeBackEvents | null = null;
+  try {
+    await writeFileAtomic(paths.statePath, text, {
+      // Named with our lock's token: if we die mid-commit, whoever takes over the lock removes it.
+      tempPath: tempPathFor(paths.statePath, lock.token),
+      action: 'update the session state',
+      beforeCommit: async () => {
+        await lock.verify();
+        await checkUnchanged(paths, read);
+        await refuseSymlink(paths.eventsPath);
+        if (archive && current !== null) await archiveSession(paths, current.session_id);
+        // Logged before the rename, so a writer killed at any moment never leaves a committed change without
+        // its events, and whoever sees the new state finds them already in the log. A failed rename takes them back.
+        takeBack = await appendEvents(
+          paths.eventsPath,
+          events.map((event) => ({ ...event, session_id: validated.session_id }) as SessionEvent),
+        );
+      },
+    });
+  } catch (error) {
+    await (takeBack as TakeBackEvents | null)?.().catch(() => {});
+    throw error;
+  }
   remember(paths.statePath, text, json);
   joined.set(paths.statePath, validated.session_id);
-  await appendEvents(
-    paths.eventsPath,
-    events.map((event) => ({ ...event, session_id: validated.session_id }) as SessionEvent),
-  );
   return value;
 }
 

@@ -15,13 +15,15 @@ export interface StateWatcher {
 export interface WatchOptions {
   /**
    * Also wake on appends to `events.jsonl` (default true), for readers of the event log. Readers of
-   * the state alone pass false: every write renames the state first and appends its events after,
-   * so the append would only wake them a second time for the same change.
+   * the state alone pass false: every write appends its events right before it renames the state,
+   * so the append would only wake them early, before the change they are waiting for is visible.
    */
   events?: boolean;
   /**
-   * Wake on renames onto `latest.yaml` (default true). Readers that act on events alone (waiting
-   * agents, see background-task.ts) pass false: the event of a change is appended right after it.
+   * Wake on renames onto `latest.yaml` (default true). Readers that act on events alone (a running
+   * agent watching for its cancel, see task-execution.ts) pass false: a change's events are logged
+   * right before its rename, so such a reader that then reads the state may find it one change
+   * behind (compare `updated_at` with the event's `ts`) and looks again a moment later.
    */
   state?: boolean;
 }
