@@ -16,8 +16,13 @@ export interface WorkerProc {
   stderr: string[];
 }
 
-/** Short stalled-job timings so a killed worker's jobs are re-run within a few seconds. */
-export const FAST_STALL = ['--lock_ms', '2000', '--stalled_interval_ms', '1000'];
+/**
+ * Short stalled-job timings so a killed worker's jobs are re-run within a few seconds. BullMQ renews a
+ * job's lock every lockDuration / 2, so a live worker whose renewal is more than 2.5 s late (a loaded
+ * 2-core machine running PostgreSQL beside the suite) would lose its job to another worker as stalled:
+ * with 2 s that happened under load, and a task that nobody killed ran twice.
+ */
+export const FAST_STALL = ['--lock_ms', '5000', '--stalled_interval_ms', '1000'];
 
 /**
  * Starts `worker --agent mock` in a new temporary folder with the connection in its environment, and

@@ -124,7 +124,8 @@ describe('orchestrate --detach', () => {
       const waited = await run('poll-session', ['--timeout', '60'], project.dir);
       expect(waited.exitCode, waited.all).toBe(0);
       expect(statuses(await project.state())).toEqual({ t1: 'completed', t2: 'completed', t3: 'completed' });
-      expect(await readFile(logPath, 'utf8')).toMatch(/Session bg-run: 3 of 3 completed/);
+      // The detached run prints its summary after its last commit, which the wait has seen: give it a moment.
+      await until(async () => (await readFile(logPath, 'utf8')).includes('Session bg-run: 3 of 3 completed'), 30_000);
     },
   );
 
