@@ -16,14 +16,23 @@ function yamlChain(n: number): string {
   return ['tasks:', ...tasks, ''].join('\n');
 }
 
-/** Best of `runs` runs of loadPlan on a file (ms): the least disturbed by other processes on a shared machine. */
-async function bestLoadMs(file: string, tasks: number, runs = 3): Promise<number> {
-  let best = Infinity;
+/** One run of loadPlan on a file (ms). */
+async function loadMs(file: string, tasks: number): Promise<number> {
+  const began = performance.now();
+  const plan = await loadPlan(file);
+  const ms = performance.now() - began;
+  expect(plan.tasks).toHaveLength(tasks);
+  return ms;
+}
+
+/**
+ * The best of `runs` runs of each file, the two taken in turn (ms): on a loaded machine (other test files
+ * run beside this one) a burst of load then hits both sizes alike, and the best run is the least disturbed.
+ */
+async function bestLoadMs(files: ReadonlyArray<readonly [string, number]>, runs = 7): Promise<number[]> {
+  const best = files.map(() => Infinity);
   for (let i = 0; i < runs; i++) {
-    const began = performance.now();
-    const plan = await loadPlan(file);
-    best = Math.min(best, performance.now() - began);
-    expect(plan.tasks).toHaveLength(tasks);
+    for (const [at, [file, tasks]] of files.entries()) best[at] = Math.min(best[at]!, await loadMs(file, tasks));
   }
   return best;
 }
@@ -33,7 +42,7 @@ describe('plans at scale', () => {
     ['Markdown', 'md', markdownChain],
     ['YAML', 'yaml', yamlChain],
   ] as const)(
-    'reads and validates a %s chain of 20,000 tasks for at most ~3x per task what 2,000 tasks cost (linear, not quadratic)',
+    'reads and validates a %s chain of 20,000 tasks for at most ~5x per task what 2,000 tasks cost (linear, not quadratic)',
     async (_, ext, make) => {
       const { dir } = await tempProject('dto-plan-scale-');
       const small = path.join(dir, `small.${ext}`);
@@ -41,11 +50,22 @@ describe('plans at scale', () => {
       await writeFile(small, make(2000));
       await writeFile(large, make(20_000));
       // Warm-up of both sizes (module loading, JIT), then the best of several runs of each.
-      await bestLoadMs(small, 2000, 1);
-      await bestLoadMs(large, 20_000, 1);
-      const ratio = (await bestLoadMs(large, 20_000)) / (await bestLoadMs(small, 2000));
-      // Linear: about 10. A quadratic pass would be about 100.
-      expect(ratio).toBeLessThan(30);
+      await bestLoadMs(
+        [
+          [small, 2000],
+          [large, 20_000],
+        ],
+        1,
+      );
+      const [smallMs, largeMs] = await bestLoadMs([
+        [small, 2000],
+        [large, 20_000],
+      ]);
+      const ratio = largeMs! / smallMs!;
+      // Linear: about 10. Measured 8-18 on a quiet machine (marked's lexer costs a little more per row in a larger
+      // table), up to 37 with the cores busy (the small file's best run then varies 4x with how far the JIT got).
+      // A quadratic pass would be about 100, and more under the same load.
+      expect(ratio).toBeLessThan(50);
     },
     60_000,
   );
