@@ -51,14 +51,19 @@ describe('conflict prediction while isolated agents run', () => {
       DTO_CONFLICT_CHECK_MS: '200',
     });
     // `two` edits at 3 s, after `one` merged; by 4.5 s several checks of its edit against the new tip were made.
-    await waitForState(repo, (s) => s.tasks.one?.status === 'completed', 20_000);
+    // (Seen once on a loaded CI machine: `one` still running after 20 s. Should it happen again, its output says where.)
+    await waitForState(repo, (s) => s.tasks.one?.status === 'completed', 60_000).catch(async (error: unknown) => {
+      runner.kill('SIGTERM');
+      const output = await runner;
+      throw new Error(`${(error as Error).message}\norchestrate printed:\n${output.all ?? ''}`);
+    });
     await new Promise((resolve) => setTimeout(resolve, 4000));
     expect((await repo.state())!.tasks.two!.predicted_conflicts).toEqual([]);
     const result = await runner;
     expect(result.exitCode, result.all).toBe(0);
     const state = (await repo.state())!;
     expect(Object.values(state.tasks).map((t) => t.merge?.status)).toEqual(['merged', 'merged']);
-  }, 60_000);
+  }, 120_000);
 
   it('snapshots a worktree without touching its index, HEAD or files, new files included', async () => {
     const repo = await tempRepo({ 'tracked.txt': 'one\n' });
