@@ -70,7 +70,15 @@ export async function appendEvents(eventsPath: string, events: SessionEvent[]): 
     before = (await handle.stat()).size;
     await handle.write(events.map((event) => JSON.stringify(event)).join('\n') + '\n');
     const length = before;
-    return () => fs.truncate(eventsPath, length);
+    return async () => {
+      // Opened again as the append was (never through a symbolic link), then cut back.
+      const again = await fs.open(eventsPath, constants.O_WRONLY | NOFOLLOW);
+      try {
+        await again.truncate(length);
+      } finally {
+        await again.close().catch(() => {});
+      }
+    };
   } catch (error) {
     if (before >= 0) await handle.truncate(before).catch(() => {});
     throw describeFsError(error, eventsPath, 'append to the event log');
