@@ -11,10 +11,10 @@
  * Exit:    0 all completed, 1 any failed/skipped/cancelled (or a --detach run that died at start), 2 usage
  *          error, invalid plan or failed preflight, 3 timeout. --detach: 0 once the run is registered.
  */
-import { countOf } from './lib/cli/format.ts';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { runMain, type CommandSpec, type ParsedFlags } from './lib/cli/cli.ts';
+import { countOf } from './lib/cli/format.ts';
 import { flag, parseOptionsOrShowHelp } from './lib/cli/options.ts';
 import { EXIT, usageError } from './lib/cli/errors.ts';
 import { topologicalBatches } from './lib/scheduling/graph.ts';

@@ -8,6 +8,7 @@ import { runClaude } from './claude-runner.ts';
 import { StreamTracker, type LiveProgress, type StreamRateLimit } from './claude-stream.ts';
 import { DEFAULT_STALL_TIMEOUT_S } from './claude-options.ts';
 import { errorMessage } from '../cli/errors.ts';
+import { countOf } from '../cli/format.ts';
 import type { TaskRecord } from '../state/model.ts';
 
 /** Options of {@link createClaudeExecutor}. */
@@ -304,7 +305,7 @@ function failed(
   retries: number,
   stderr: string,
 ): AgentOutcome {
-  const triesText = `${tries} ${tries === 1 ? 'try' : 'tries'}`;
+  const triesText = countOf(tries, 'try', 'tries');
   const gaveUp = verdict.kind === 'transient' ? `; gave up after ${triesText} (--retries ${retries})` : '';
   const error = `${verdict.message}${gaveUp}`;
   const stderrTail = stderr.trim().split('\n').slice(-20).join('\n');

@@ -118,9 +118,9 @@ export async function runBackgroundTask(options: BackgroundTaskOptions): Promise
         Object.assign(own, ownerFields(null), { heartbeat_at: null });
       }
       return { adoptions: applied.adoptions, state: parseStateJson(JSON.stringify(state)) };
-      // Agents recording an end (and handing their slot on) go first: with dozens of starts at once,
-      // a registration that found the lock busy would otherwise hold up the tasks that run.
     },
+    // Agents recording an end (and handing their slot on) go first: with dozens of starts at once,
+    // a registration that found the lock busy would otherwise hold up the tasks that run.
     { yieldMs: REGISTRATION_YIELD_MS },
   );
   await launchAdoptions(paths, registered.adoptions);

@@ -4,6 +4,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { OrchestratorError } from '../cli/errors.ts';
+import { countOf } from '../cli/format.ts';
 import { validateGraph } from '../scheduling/graph.ts';
 import { findTables, splitLines } from './markdown-table.ts';
 import { checkEditPath, type MockEdit } from '../agents/mock-agent.ts';
@@ -227,7 +228,7 @@ export function parseMarkdownPlan(text: string, file = 'master_plan.md'): Plan {
     if (cells.length !== table.header.length) {
       throw new OrchestratorError(
         'invalid_plan',
-        `${where}: this row has ${cells.length} cell${cells.length === 1 ? '' : 's'} but the table header has ${table.header.length} ` +
+        `${where}: this row has ${countOf(cells.length, 'cell')} but the table header has ${table.header.length} ` +
           `(${table.header.join(' | ')}). Give every row one cell per column (an empty cell is "| |"; write "None" for no dependencies), ` +
           'and leave a blank line after the table before other text.',
       );

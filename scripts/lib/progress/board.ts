@@ -1,6 +1,6 @@
 // The live progress board for a terminal: a header with counts, workers, elapsed time and time left, a row per task, the latest events.
 import picocolors from 'picocolors';
-import { displayWidth, formatClock, formatDuration, formatUsd, padToWidth, STATUS_ICONS, truncateToWidth } from '../cli/format.ts';
+import { countOf, displayWidth, formatClock, formatDuration, formatUsd, padToWidth, STATUS_ICONS, truncateToWidth } from '../cli/format.ts';
 import { rowIcon } from './status-block.ts';
 import type { StatusView, TaskRow } from './status-view.ts';
 
@@ -92,7 +92,7 @@ export function renderBoard(view: StatusView, options: BoardOptions): string {
     lines.push(paint(c, row.status, fit(line)));
   }
   if (hidden.length > 0)
-    lines.push(c.dim(fit(`… ${hidden.length} more task${hidden.length === 1 ? '' : 's'} not shown (${summariseHidden(hidden)})`)));
+    lines.push(c.dim(fit(`… ${countOf(hidden.length, 'more task', 'more tasks')} not shown (${summariseHidden(hidden)})`)));
   if (recent.length > 0) {
     lines.push(c.dim('─'.repeat(Math.min(width, 60))));
     for (const line of recent) lines.push(fit(line));

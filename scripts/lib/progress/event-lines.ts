@@ -1,7 +1,7 @@
 // One progress line per event, as poll-session prints them off a terminal (the seeds' event-driven progress).
 import type { EventType, SessionEvent } from '../state/events.ts';
 import { getTask, type SessionState } from '../state/model.ts';
-import { formatClock, formatDuration, STATUS_ICONS } from '../cli/format.ts';
+import { countOf, formatClock, formatDuration, STATUS_ICONS } from '../cli/format.ts';
 import type { ProgressEvent } from './run-tracker.ts';
 
 /** What {@link formatEventLine} needs beyond the event. */
@@ -33,7 +33,7 @@ function describeEvent(event: ProgressEvent, ctx: LineContext): string | null {
     const counts = Object.entries(event.counts)
       .map(([status, n]) => `${n} ${status}`)
       .join(', ');
-    const tasks = `${event.tasks.length} task${event.tasks.length === 1 ? '' : 's'}`;
+    const tasks = countOf(event.tasks.length, 'task');
     const time = event.duration_ms === null ? '' : ` in ${formatDuration(event.duration_ms)}`;
     return `═══ Batch ${event.batch} of ${event.batches} completed: ${tasks}${time} (${counts}) ═══`;
   }

@@ -6,6 +6,7 @@ import { getTask, TERMINAL_STATUSES, type SessionState, type TaskRecord, type Ta
 import { summarize, type CostTotals } from '../report/session-summary.ts';
 import { capacityLabel } from '../scheduling/capacity.ts';
 import { budgetPicture } from '../scheduling/budget.ts';
+import { countOf } from '../cli/format.ts';
 
 /** One task as the board and the table show it. Times in ms. */
 export interface TaskRow {
@@ -180,9 +181,7 @@ export function liveNote(live: NonNullable<TaskRecord['live']>): string {
   const parts = [`turn ${live.turns}`];
   if (live.last_tool) parts.push(`last tool ${live.last_tool}`);
   if (live.api_retries > 0)
-    parts.push(
-      `${live.api_retries} API ${live.api_retries === 1 ? 'retry' : 'retries'}${live.last_api_error ? ` (${live.last_api_error})` : ''}`,
-    );
+    parts.push(`${countOf(live.api_retries, 'API retry', 'API retries')}${live.last_api_error ? ` (${live.last_api_error})` : ''}`);
   return parts.join(' · ');
 }
 

@@ -2,7 +2,7 @@
 // and the one renderer of the end summary in its variants (text block, Markdown, orchestrate's line, poll-session's lines).
 import { mergeRunLine } from '../isolation/merge-report.ts';
 import { EXIT } from '../cli/errors.ts';
-import { formatDuration, formatTokens, formatUsd } from '../cli/format.ts';
+import { countOf, formatDuration, formatTokens, formatUsd } from '../cli/format.ts';
 import type { PollOutcome } from '../progress/poll-loop.ts';
 import type { ReportData } from './report-data.ts';
 import { TASK_STATUSES, TERMINAL_STATUSES, type SessionState, type TaskRecord, type TaskStatus } from '../state/model.ts';
@@ -226,7 +226,7 @@ function executionBlock(data: ReportData): string {
     if (list.length === 0) continue;
     const reasons = list.map((f) => `${f.task}: ${(f.error ?? 'no reason recorded').replace(/\s+/g, ' ')}`).join('; ');
     const label = status === 'merge_failed' ? 'Merge failed' : `${status[0]!.toUpperCase()}${status.slice(1)}`;
-    lines.push(`${label}: ${list.length} task${list.length === 1 ? '' : 's'} (${reasons})`);
+    lines.push(`${label}: ${countOf(list.length, 'task')} (${reasons})`);
   }
   lines.push(
     `Duration: ${formatDuration(data.makespan_ms)} makespan (first start to last end)`,
