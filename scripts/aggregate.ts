@@ -8,20 +8,13 @@
  * Writes:  FILE (default .agent/final_output.md) and, with --html, the same path ending in .html; by temporary file and rename.
  * Exit:    0 written, 2 usage error or no session.
  */
-import { writeFileAtomic } from './lib/state/atomic-write.ts';
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import { runMain, type CommandSpec } from './lib/cli/cli.ts';
 import { flag, parseOptionsOrShowHelp } from './lib/cli/options.ts';
 import { EXIT } from './lib/cli/errors.ts';
-import { readEvents } from './lib/state/events.ts';
-import { buildReportData } from './lib/report/report-data.ts';
-import { renderReportHtml } from './lib/report/report-html.ts';
-import { renderReport } from './lib/report/report.ts';
 import { DEFAULT_FINAL_OUTPUT, resolveSessionPaths, SESSION_DIR_FLAG } from './lib/state/session-paths.ts';
-import { checkLines, checkResults, rehearsalBanner } from './lib/report/report-checks.ts';
+import { checkLines, rehearsalBanner } from './lib/report/report-checks.ts';
+import { writeFinalReport } from './lib/report/final-report.ts';
 import { launcherCommand } from './lib/launcher/dist.ts';
-import { requireState } from './lib/state/state-store.ts';
 import { renderSummary } from './lib/report/session-summary.ts';
 
 /** The command line: flags, `--help` text and examples. */
@@ -58,19 +51,9 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   if (!parsed) return EXIT.ok;
   const { options } = parsed;
   const paths = resolveSessionPaths({ sessionDir: options.session_dir });
-  const outFile = path.resolve(options.out);
-  const htmlFile = options.html ? `${outFile.replace(/\.(md|markdown)$/i, '')}.html` : null;
-  const state = await requireState(paths);
-  const events = (await readEvents(paths.eventsPath)).filter((event) => event.session_id === state.session_id);
-  const now = Date.now();
-  const checks = await checkResults(state);
-  const report = await renderReport(state, outFile, { events, now, checks });
-  await writeAtomically(outFile, report);
-  if (htmlFile) await writeAtomically(htmlFile, await renderReportHtml(report, `Final output: session ${state.session_id}`));
-
-  const data = buildReportData(state, { events, now });
+  const { data, checks, reportPath, htmlPath } = await writeFinalReport(paths, { outFile: options.out, html: options.html });
   if (options.json) {
-    process.stdout.write(`${JSON.stringify({ ...data, checks, report_path: outFile, html_path: htmlFile }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ ...data, checks, report_path: reportPath, html_path: htmlPath }, null, 2)}\n`);
   } else {
     const banner = rehearsalBanner(checks, data.total);
     if (banner) process.stdout.write(`${banner}\n`);
@@ -80,14 +63,9 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
         .filter((line) => line !== banner)
         .join('\n')}\n`,
     );
-    process.stdout.write(`Wrote ${outFile}${htmlFile ? ` and ${htmlFile}` : ''}.\n`);
+    process.stdout.write(`Wrote ${reportPath}${htmlPath ? ` and ${htmlPath}` : ''}.\n`);
   }
   return EXIT.ok;
-}
-
-async function writeAtomically(file: string, text: string): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
-  await writeFileAtomic(file, text, { action: 'write the report' });
 }
 
 if (process.argv[1]?.endsWith('aggregate.ts')) runMain(main);

@@ -4,7 +4,8 @@
  * Usage:   "$S/scripts/run" orchestrate PLAN --agent mock|claude [--detach] [--workers N] [--resume] [--on_failure stop|continue]
  * Example: "$S/scripts/run" orchestrate .agent/master_plan.md --agent mock --workers 4 --detach
  *          (S is this skill's folder; `--help` prints the absolute path of this install's launcher.)
- * Reads:   PLAN (master_plan.md task table, or YAML); <cwd>/.agent/sessions/latest.yaml.
+ * Reads:   PLAN (master_plan.md task table, or YAML; `-`: standard input, saved to <cwd>/.agent/plans/ once valid);
+ *          <cwd>/.agent/sessions/latest.yaml.
  * Writes:  the session state (under its lock) and events.jsonl, <output_dir>/<task>.md results,
  *          and the status column of a Markdown PLAN on every change; with --detach, the run's output
  *          in <session_dir>/<session_id>.log.
@@ -41,6 +42,7 @@ import { BACKEND_FLAGS, checkBackendOptions, openRemoteBackend, remoteExecutorFo
 import { ISOLATION_MODES, withWorktreeIsolation } from './lib/isolation/isolated-executor.ts';
 import { checkRefComponent, openRepository } from './lib/isolation/worktree.ts';
 import { mergeReport, mergeRunLine } from './lib/isolation/merge-report.ts';
+import { heredocExample, readPlanInput, savePlanInput, STDIN_PLAN, withSavedPlan } from './lib/plan/plan-input.ts';
 
 export const spec = {
   name: 'orchestrate',
@@ -132,17 +134,26 @@ export const spec = {
     launcherCommand('orchestrate', '.agent/master_plan.md --agent mock --detach'),
     launcherCommand('orchestrate', 'plan.yaml --agent claude --on_failure stop --detach'),
     launcherCommand('orchestrate', 'plan.yaml --agent claude --permission_mode plan --max_turns 20 --agent_timeout 900'),
+    launcherCommand('orchestrate', '- --agent mock --detach < plan.yaml'),
   ],
   notes: [
     'PLAN formats: a Markdown table "| Task ID | Description | Dependencies | Priority | Files |" ("None" for no dependency),',
     'or YAML "tasks: [{ id, goal, depends_on, priority, files, delay_ms }]" with optional request and max_workers.',
+    'PLAN "-" reads the plan from standard input (UTF-8, at most 1 MiB; YAML when it is a mapping with a tasks key, else a Markdown',
+    'table), validates it as a file, then saves it to .agent/plans/<session id, or plan-TIME>.md|.yaml: the path the "Plan" line',
+    '(with --detach, "Plan:") prints and --resume takes ("-" with --resume is refused). So one command carries the plan and starts it:',
+    '',
+    ...heredocExample().split('\n'),
+    '',
     'With --isolation worktree (or isolation: worktree in a YAML plan, also per task) each task works in a git worktree of its own',
     'and its work is merged onto dto/<session>/integration; your branch is untouched (references/worktrees.md). Mock tasks of a YAML',
     'plan may edit files: write: { path: text }, append: { path: text }.',
     'With --agent claude, the claude flags work as in spawn-agent (see references/cli-integration.md); arguments after "--" go to claude verbatim.',
     'Before real agents start, `claude auth status` must exit 0 (logged in, or ANTHROPIC_API_KEY set); otherwise nothing is written.',
-    '--detach prints three lines: "Started session <id> in the background (pid <pid>): <N> tasks, <agent> agents.", "Log: <path>",',
-    `and "Wait: ${launcherCommand('poll-session', '--timeout 90')}" (run it again while it exits 3).`,
+    '--detach prints four lines: "Started session <id> in the background (pid <pid>): <N> tasks, <agent> agents.", "Log: <path>",',
+    `"Wait: ${launcherCommand('poll-session', '--until_done')}" (in Claude Code a background command: it ends when every task has`,
+    `ended) and "Slices: ${launcherCommand('poll-session', '--timeout 90')}" (elsewhere: run it again while it exits 3);`,
+    'with PLAN "-", a "Plan: <path>" line after the first.',
     '--backend bullmq: tasks run on `worker` processes on any host (see references/distributed.md); the session, events and results stay here.',
     'Exit codes: 0 all completed (--detach: started), 1 any failed, skipped or cancelled, 2 usage error, invalid plan or failed preflight, 3 timeout.',
   ],
@@ -157,7 +168,7 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
   const planFile = parsed.positionals[0];
   if (!planFile)
     throw usageError(
-      `Missing PLAN: pass the path of a master_plan.md or a YAML plan, e.g. ${launcherCommand('orchestrate', '.agent/master_plan.md --agent mock')}.`,
+      `Missing PLAN: pass the path of a master_plan.md or a YAML plan (or - and the plan on standard input), e.g. ${launcherCommand('orchestrate', '.agent/master_plan.md --agent mock')}.`,
     );
   const { agent, on_failure: onFailure, workers: workersFlag, timeout: timeoutS, quiet, detach, session_id: sessionIdFlag } = options;
   // --retry_merge is a resume that also re-runs the tasks whose work did not merge.
@@ -186,9 +197,12 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
   const outputDir = path.resolve(options.output_dir);
   const current = await readState(paths); // A corrupt state file stops us before anything is written.
   if (current && !resume) refuseLiveSession(current, paths);
-  const plan = await loadPlan(path.resolve(planFile));
+  // `-`: the plan is standard input, validated here and saved (below, once every check passed) for the run, --detach and --resume.
+  const input = planFile === STDIN_PLAN ? await readPlanInput({ resume, agent, currentPlan: current?.plan_path }) : null;
+  const plan = input?.plan ?? (await loadPlan(path.resolve(planFile)));
   const workers = workersFlag ?? plan.maxWorkers ?? 5;
-  const sessionId = chooseSessionId({ flag: sessionIdFlag, resume, current, detach, paths });
+  // A plan from standard input is saved under its session's id, so that id is chosen now, as for --detach.
+  const sessionId = chooseSessionId({ flag: sessionIdFlag, resume, current, detach: detach || input !== null, paths });
   const say = (line: string) => quiet || process.stdout.write(`${line}\n`);
   const agentFor =
     agent === 'mock'
@@ -229,6 +243,7 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
   // With bullmq the workers run claude on their own hosts and check it there (worker --agent claude).
   if (agent === 'claude' && !options.skip_preflight && !remote)
     await checkClaudeReady(readClaudeSettings(parsed.flags, parsed.passthrough, env).bin, env);
+  if (input) plan.path = await savePlanInput(input, { cwd: paths.cwd, sessionId });
 
   if (detach) {
     // The server must answer before the session is registered; the child gets the connection through its environment, not its argv.
@@ -236,17 +251,16 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
     const started = await startDetachedRun({
       paths,
       sessionId: sessionId!,
-      args: childArgv(argv, sessionId!),
+      args: childArgv(input ? withSavedPlan(argv, spec.flags, plan.path) : argv, sessionId!),
       env: remote ? { ...process.env, [CONNECTION_ENV]: remote.connection.url } : undefined,
     });
-    const wait = launcherCommand(
-      'poll-session',
-      `--timeout 90${options.session_dir === undefined ? '' : ` --session_dir ${JSON.stringify(paths.dir)}`}`,
-    );
+    const dirFlag = options.session_dir === undefined ? '' : ` --session_dir ${JSON.stringify(paths.dir)}`;
     process.stdout.write(
       `Started session ${sessionId} in the background (pid ${started.pid}): ${countOf(plan.tasks.length, 'task')}, ${agent} agents.\n` +
+        (input ? `Plan: ${plan.path} (saved from standard input; --resume takes this path)\n` : '') +
         `Log: ${started.logPath}\n` +
-        `Wait: ${wait}\n`,
+        `Wait: ${launcherCommand('poll-session', `--until_done${dirFlag}`)}\n` +
+        `Slices: ${launcherCommand('poll-session', `--timeout 90${dirFlag}`)}\n`,
     );
     return EXIT.ok;
   }
@@ -307,7 +321,8 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
 
 /**
  * The id of the session this run will register: `--session_id`, else with `--resume` the current
- * one, else (detached runs, which must know it before the child starts) a fresh one.
+ * one, else (detached runs, which must know it before the child starts, and plans from standard input,
+ * saved under it) a fresh one.
  * @throws OrchestratorError usage when the id is already taken (the current or an archived session)
  *   or, with `--resume`, is not the current session's.
  */

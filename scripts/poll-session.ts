@@ -1,24 +1,43 @@
 /**
  * poll-session: wait for the session in bounded slices: what changed since the previous call, then one summary line (exit 3 while tasks are active).
+ * Two more modes for Claude Code: --until_done (a background command: silent, then one digest of at most 2 kB) and
+ * --attention (the Monitor tool: one line per event that needs the model, then one final line).
  *
- * Usage:   "$S/scripts/run" poll-session [--timeout S] [--expect N] [--verbose] [--json] [--once] [--from_start] [--replace_dead] [--session_dir DIR]
+ * Usage:   "$S/scripts/run" poll-session [--timeout S] [--expect N] [--verbose] [--json] [--once] [--from_start] [--until_done]
+ *          [--attention [--keep_watching]] [--replace_dead] [--session_dir DIR]
  * Example: "$S/scripts/run" poll-session --timeout 90
+ *          "$S/scripts/run" poll-session --until_done        (Bash with run_in_background: true)
+ *          "$S/scripts/run" poll-session --attention         (the Monitor tool)
  *          (S is this skill's folder; `--help` prints the absolute path of this install's launcher.)
  * Reads:   <cwd>/.agent/sessions/latest.yaml without the lock, and events.jsonl beside it (by byte offset); writes the
  *          state (under the lock) only to mark a task whose agent process is gone, or whose heartbeat is stale, as failed,
- *          and with --replace_dead to record the replacement agents it starts. Off a terminal (without --verbose or
- *          --json) it keeps its read position in poll-cursor.<session_id>.json beside the state.
- * Exit:    0 all completed, 1 any failed/skipped/cancelled, 2 usage error or no session, 3 tasks still active when the
- *          slice (--timeout) ended, or with --once.
+ *          and with --replace_dead to record the replacement agents it starts. Off a terminal (without --verbose,
+ *          --json or --until_done) it keeps its read position in poll-cursor.<session_id>.json beside the state;
+ *          --attention keeps its own in attention-cursor.<session_id>.json and its lease in attention-watch.json (one watch per
+ *          folder). --until_done writes final_output.md beside the session folder when every task has ended.
+ * Exit:    0 all completed, 1 any failed/merge_failed/skipped/cancelled, 2 usage error or no session, 3 tasks still
+ *          active when the slice (--timeout; 1740 s by default for --until_done and --attention) ended, or with --once.
  */
 import { runMain, type CommandSpec } from './lib/cli/cli.ts';
-import { flag, parseOptionsOrShowHelp } from './lib/cli/options.ts';
+import { flag, parseOptionsOrShowHelp, type OptionsOf } from './lib/cli/options.ts';
 import { launcherCommand } from './lib/launcher/dist.ts';
 import { EXIT, usageError } from './lib/cli/errors.ts';
-import { followSession, type ProgressSink } from './lib/progress/poll-loop.ts';
-import { loadCursor, saveCursor } from './lib/progress/poll-cursor.ts';
+import { followSession, type FollowOptions, type ProgressSink } from './lib/progress/poll-loop.ts';
+import { runAttention, runUntilDone } from './lib/progress/wait-modes.ts';
+import { loadCursor, saveCursor, type CursorKind } from './lib/progress/poll-cursor.ts';
 import { createBoardSink, createJsonSink, createLineSink, createSliceSink, type TerminalStream } from './lib/progress/poll-sinks.ts';
+import { DIGEST_MAX_BYTES } from './lib/progress/digest.ts';
+import {
+  attentionTimeoutS,
+  checkModeFlags,
+  DEFAULT_ATTENTION_S,
+  DEFAULT_UNTIL_DONE_S,
+  rearmCommand,
+  untilDoneTimeoutS,
+} from './lib/progress/poll-modes.ts';
 import { resolveSessionPaths, SESSION_DIR_FLAG } from './lib/state/session-paths.ts';
+
+export { DEFAULT_ATTENTION_S, DEFAULT_UNTIL_DONE_S };
 
 /** The slice length off a terminal when --timeout is not given (s): well under the 120 s default limit of Claude Code's Bash tool. */
 export const DEFAULT_SLICE_S = 90;
@@ -38,12 +57,17 @@ export const spec = {
     `--timeout seconds (default ${DEFAULT_SLICE_S}), prints one line per event since the previous call (started, completed, failed with the ` +
     'reason, retrying, replaced, batch completed) and ends with ONE summary line; it exits 3 while tasks are still active: run the ' +
     'same command again. On a terminal it shows a live board until every task ended. --verbose prints the full status tables ' +
-    'and every event instead. A task still "running" whose agent process is gone is marked failed. Use it instead of guessing how long agents take.',
-  usage: '[--timeout S] [--expect N] [--verbose] [--json] [--once] [--from_start] [--replace_dead] [--interval_ms N] [--session_dir DIR]',
+    'and every event instead. A task still "running" whose agent process is gone is marked failed. Use it instead of guessing how long agents take. ' +
+    `For Claude Code: --until_done (run it as a background Bash command) prints nothing while it waits, then ONE digest of at most ${DIGEST_MAX_BYTES} bytes ` +
+    `when every task ended (exit 3 at its limit, default ${DEFAULT_UNTIL_DONE_S} s: start it again); --attention (for the Monitor tool) prints one ` +
+    '"[attention]" line per event that needs you (a failure, a merge failure, a predicted conflict, a stall, the budget, a rate-limit pause over a minute) ' +
+    `and one final line (exit 3 after ${DEFAULT_ATTENTION_S} s: re-arm the watch with the command it prints).`,
+  usage:
+    '[--timeout S] [--expect N] [--verbose] [--json] [--once] [--from_start] [--until_done | --attention [--keep_watching]] [--replace_dead] [--interval_ms N] [--session_dir DIR]',
   flags: {
     timeout: flag.duration({
       placeholder: 'S',
-      description: `Return after S seconds with exit 3 if tasks are still active. Default ${DEFAULT_SLICE_S} off a terminal (at most 3/4 of $BASH_DEFAULT_TIMEOUT_MS when set), none on one; 0 = no limit.`,
+      description: `Return after S seconds with exit 3 if tasks are still active. Default ${DEFAULT_SLICE_S} off a terminal (at most 3/4 of $BASH_DEFAULT_TIMEOUT_MS when set), none on one, ${DEFAULT_UNTIL_DONE_S} with --until_done or --attention; 0 = no limit.`,
       unit: 's',
       min: 0,
     }),
@@ -77,6 +101,16 @@ export const spec = {
       description: 'Print JSON lines: every event, then a summary object (fields in references/events.md); no cursor.',
     }),
     once: flag.boolean({ description: 'Look once and exit: 0/1 if every task ended, 3 if some are still active.' }),
+    until_done: flag.boolean({
+      description: `Print nothing while waiting, then one digest (at most ${DIGEST_MAX_BYTES} bytes: outcome, failures, conflicts, budget, next command) when every task ended, after writing the report (.agent/final_output.md, as aggregate does); exit 3 at --timeout (default ${DEFAULT_UNTIL_DONE_S}). For a background Bash command.`,
+    }),
+    attention: flag.boolean({
+      description: `Print only "[attention]" lines for events that need you, then one final line; exit 3 at --timeout (default ${DEFAULT_ATTENTION_S}): re-arm. For the Monitor tool; own cursor. One watch per session folder: another live one makes it say so and exit 0.`,
+    }),
+    keep_watching: flag.boolean({
+      description:
+        "With --attention: the plugin's monitor. Never exits by itself; follows each run of the project in turn, quietly while there is none, and prints no final line (the background --until_done reports ends).",
+    }),
     replace_dead: flag.boolean({
       description: 'Restart the agent of a task whose process died (same agent id), within its attempts budget.',
     }),
@@ -87,6 +121,8 @@ export const spec = {
     launcherCommand('poll-session', `--timeout ${DEFAULT_SLICE_S}`),
     launcherCommand('poll-session', '--timeout 90 --expect 5 --replace_dead'),
     launcherCommand('poll-session', '--once'),
+    launcherCommand('poll-session', '--until_done'),
+    launcherCommand('poll-session', '--attention'),
     launcherCommand('poll-session', '--verbose --timeout 60'),
     launcherCommand('poll-session', '--json --timeout 60 > events.jsonl'),
   ],
@@ -95,8 +131,21 @@ export const spec = {
     '<session_dir>/poll-cursor.<session_id>.json); --from_start prints everything again. It ends with one line, e.g.',
     `"[poll] 7/20 completed, 3 running, 10 waiting, 0 failed; 4m12s elapsed. Still running: run the same command again (exit 3)." or`,
     `"[poll] All 20 tasks ended: 19 completed, 1 failed; 31m02s elapsed. Next: ${launcherCommand('aggregate')} (exit 1)."`,
+    `--until_done (Bash, run_in_background: true; its default limit is 1,800,000 ms, hence ${DEFAULT_UNTIL_DONE_S} s) prints, at the end only:`,
+    '"[until_done] All 40 tasks ended: 38 completed, 1 failed, 1 skipped; 4m12s elapsed; exit 1.", the failures with short reasons',
+    '(skips caused by a failed dependency only counted), merge conflicts with paths and kept branches, the budget, a rehearsal',
+    'note for mock agents, predicted conflicts, and "Next: <aggregate command>" or "Still running: run the same command again (exit 3)."',
+    `--attention (Monitor tool; a watch lasts at most 30 min, hence ${DEFAULT_ATTENTION_S} s) prints e.g. "[attention] T-03 failed (Agent-03): <reason>.`,
+    'Its 2 dependants are skipped (T-05, T-06); the other tasks go on." and ends with "[attention] All 40 tasks ended: 39 completed,',
+    '1 failed (exit 1). Next: <aggregate command>" or "[attention] Watch ended after 1740 s ... Re-arm it: <command>" (exit 3).',
+    'A re-armed watch does not repeat lines (its cursor: <session_dir>/attention-cursor.<session_id>.json); --from_start repeats them.',
+    'One --attention watch reports a session folder at a time (<session_dir>/attention-watch.json: pid, start time, host); another',
+    'one started meanwhile prints "[attention] Another watch (pid N) already reports ..." and exits 0. --attention --keep_watching is',
+    "the plugin's monitor: no limit, quiet while there is no session, each later run in turn, no final line.",
+    '--until_done writes the report (final_output.md beside the session folder, .agent/final_output.md by default) before its digest.',
     'Files: reads .agent/sessions/latest.yaml and events.jsonl; writes latest.yaml (under its lock) only to mark dead agents failed or record replacements.',
-    'Exit codes: 0 all completed, 1 any failed, skipped or cancelled, 2 usage error or no session, 3 still active (slice over, or --once).',
+    'Exit codes: 0 all completed, 1 any failed, merge_failed, skipped or cancelled, 2 usage error or no session, 3 still active',
+    '(the slice, or the limit of --until_done/--attention, is over; or --once).',
   ],
 } satisfies CommandSpec;
 
@@ -118,45 +167,72 @@ export async function main(
   if (!parsed) return EXIT.ok;
   const { options } = parsed;
   const { once, json, session_dir: sessionDir, interval_ms: intervalMs } = options;
-  const expect = options.expect ?? 1;
   const verbose = options.verbose || options.plain;
+  checkModeFlags(options);
   if (json && verbose) throw usageError('Give either --json or --verbose/--plain, not both: --json prints every event as data already.');
   if (json && options.from_start) throw usageError('--from_start only applies to the default output: --json always prints every event.');
   const paths = resolveSessionPaths({ sessionDir });
   const tty = Boolean(io.stdout.isTTY);
-  const timeoutS = sliceTimeoutS(options.timeout, tty, io.env);
+  const timeoutS = options.until_done
+    ? untilDoneTimeoutS(options.timeout)
+    : options.attention
+      ? attentionTimeoutS(options.timeout)
+      : sliceTimeoutS(options.timeout, tty, io.env);
   // A slice that never sees a session says so (exit 2: wrong folder, or no agent registered) instead of
   // "run the same command again" forever: by default the session wait never outlasts the slice.
   const waitForSessionS = options.wait_for_session ?? (once ? 0 : Math.min(DEFAULT_SESSION_WAIT_S, timeoutS ?? DEFAULT_SESSION_WAIT_S));
-
-  let sink: ProgressSink;
-  let sliced = false;
-  if (json) sink = createJsonSink({ write, timeoutS, once });
-  else if (tty && !verbose) sink = createBoardSink({ stream: io.stdout, color: wantsColor(io), timeoutS });
-  else if (verbose) sink = createLineSink({ write, timeoutS });
-  else {
-    sliced = true;
-    const nextCommand = launcherCommand('aggregate', sessionDir === undefined ? '' : `--session_dir ${JSON.stringify(paths.dir)}`);
-    sink = createSliceSink({ write, timeoutS, expect: options.expect, nextCommand });
+  const cursorFor = (kind: CursorKind | undefined) =>
+    kind && {
+      load: (id: string) => (options.from_start ? Promise.resolve(null) : loadCursor(paths, id, kind)),
+      save: (id: string, position: { ino: number; offset: number }) => saveCursor(paths, id, position, kind),
+      // A Monitor watch may be stopped at any moment: its cursor follows every line it printed.
+      eager: kind === 'attention',
+    };
+  const follow = (sink: ProgressSink, kind?: CursorKind, over: Partial<FollowOptions> = {}) =>
+    followSession({
+      paths,
+      sink,
+      timeoutS,
+      intervalMs,
+      expect: options.expect ?? 1,
+      waitForSessionS,
+      replaceDead: options.replace_dead,
+      once,
+      clock: io.clock,
+      cursor: cursorFor(kind),
+      ...over,
+    });
+  const aggregateCommand = launcherCommand('aggregate', sessionDir === undefined ? '' : `--session_dir ${JSON.stringify(paths.dir)}`);
+  const mode = { paths, write, timeoutS, expect: options.expect, aggregateCommand };
+  if (options.until_done) return runUntilDone({ ...mode, follow: (sink, over) => follow(sink, undefined, over) });
+  if (options.attention) {
+    const rearm = rearmCommand(argv);
+    return runAttention({
+      ...mode,
+      rearmCommand: rearm,
+      keep: options.keep_watching,
+      follow: (sink, over) => follow(sink, 'attention', over),
+    });
   }
-  const cursor = sliced
-    ? {
-        load: (id: string) => (options.from_start ? Promise.resolve(null) : loadCursor(paths, id)),
-        save: (id: string, position: { ino: number; offset: number }) => saveCursor(paths, id, position),
-      }
-    : undefined;
-  return followSession({
-    paths,
-    sink,
-    timeoutS,
-    intervalMs,
-    expect,
-    waitForSessionS,
-    replaceDead: options.replace_dead,
-    once,
-    clock: io.clock,
-    cursor,
-  });
+  const { sink, cursorKind } = pickOutput({ options, io, nextCommand: aggregateCommand, timeoutS });
+  return follow(sink, cursorKind);
+}
+
+/**
+ * The output for the flags: --json, the board (a terminal), --verbose's lines, or the slices (the default off a
+ * terminal); with the cursor it keeps, if any. (--until_done and --attention run in progress/wait-modes.ts.)
+ */
+function pickOutput(context: { options: OptionsOf<typeof spec>; io: PollIo; nextCommand: string; timeoutS: number | undefined }): {
+  sink: ProgressSink;
+  cursorKind?: CursorKind;
+} {
+  const { options, io, nextCommand, timeoutS } = context;
+  const write = (text: string) => void io.stdout.write(text);
+  if (options.json) return { sink: createJsonSink({ write, timeoutS, once: options.once }) };
+  const verbose = options.verbose || options.plain;
+  if (io.stdout.isTTY && !verbose) return { sink: createBoardSink({ stream: io.stdout, color: wantsColor(io), timeoutS }) };
+  if (verbose) return { sink: createLineSink({ write, timeoutS }) };
+  return { sink: createSliceSink({ write, timeoutS, expect: options.expect, nextCommand }), cursorKind: 'poll' };
 }
 
 /**

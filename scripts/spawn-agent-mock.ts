@@ -26,7 +26,7 @@ export const spec: CommandSpec = {
     'Registers a task in the session; if its dependencies and a worker slot allow, simulates an agent at once ' +
     '(sleeps, then writes <output_dir>/<task_name>.md quoting the goal) and records it completed, or failed with --fail. ' +
     'Otherwise the task is queued and this process exits 0 at once: the agent that frees a slot (or poll-session, orchestrate) starts it later. ' +
-    'Needs no Claude account and does no real work (a rehearsal); start many at once with "&". Started through scripts/run, ' +
+    'Needs no Claude account and does no real work (a rehearsal); start many at once with "&", or register them with --detach joined by "&&" (each returns at once). Started through scripts/run, ' +
     'the agent runs in a session of its own: killing the shell or tool call that started it does not stop it (cancel-session does).',
   usage:
     '--task_name NAME --goal TEXT [--delay_ms N] [--fail] [--write FILE=TEXT] [--append FILE=TEXT] [--isolation none|worktree] [--depends_on A,B] [...]',

@@ -29,7 +29,8 @@ export const spec: CommandSpec = {
     'sub-agent (`claude -p --output-format stream-json`, read live; prompt on stdin, no shell) in the project directory. Its answer goes to ' +
     '<output_dir>/<task_name>.md; the state records cost, tokens, turns and the claude session id. Rate limits, 5xx and ' +
     'connection failures are retried with exponential backoff; other failures end the task at once. A task that cannot start yet is ' +
-    'queued and this process exits 0 at once: the agent that frees a slot (or poll-session, orchestrate) starts it later. Start many with "&": ' +
+    'queued and this process exits 0 at once: the agent that frees a slot (or poll-session, orchestrate) starts it later. Start many with "&", ' +
+    'or register them with --detach joined by "&&" (each returns at once; the form Claude Code pre-approves for the skill): ' +
     'started through scripts/run, each agent runs in a session of its own, so killing the shell or tool call that started it does ' +
     'not stop it (cancel-session does).',
   usage:
@@ -43,6 +44,10 @@ export const spec: CommandSpec = {
       '--task_file .agent/tasks/T-02.md --permission_mode acceptEdits --allowed_tools "Read,Edit,Bash(npm test)" --max_turns 30 &',
     ),
     launcherCommand('spawn-agent', '--task_name review --goal "Review the diff" --depends_on scan --model sonnet -- --effort high &'),
+    launcherCommand(
+      'spawn-agent',
+      '--session_id docs-1 --detach --task_name lint --goal "List the broken links in docs/" --permission_mode plan',
+    ),
   ],
   notes: [
     'Arguments after "--" are passed to claude verbatim. No permission-bypassing flag is ever added by default.',

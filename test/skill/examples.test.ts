@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
+import { fillSkillDir } from '../support/skill-blocks.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -53,8 +54,8 @@ describe('references/examples.md', () => {
   it.each(examples.map((e) => [e.name, e] as const))('%s runs and prints what the text says, in order', async (_name, example) => {
     const dir = await mkdtemp(path.join(os.tmpdir(), `dto-example-${example.name}-`));
     try {
-      // Only the placeholder a model fills in: the block must set S itself (S is not in the environment).
-      const script = example.script.replaceAll('<Base directory for this skill>', ROOT);
+      // Only the placeholder a model fills in (SKILL.md defines <skill-dir>); S is empty in the environment.
+      const script = fillSkillDir(example.script, ROOT);
       const result = await execa('bash', ['-c', `${script}\nwait`], {
         cwd: dir,
         env: { S: '' },

@@ -1,19 +1,18 @@
 // /orchestrate end to end: the plugin installed from a local marketplace, the real CLI expanding the command, and a
-// scripted model running the command's own blocks as it received them (plugin folder already filled in).
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+// scripted model running the command's own blocks as it received them (plugin folder already filled in), in the
+// default permission mode with only the skill allowed: the command's allowed-tools, then the skill at the wake-up.
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REAL_CLAUDE, runClaudeAsClient } from '../support/claude-fixtures.ts';
+import { runClaudeAsClient } from '../support/claude-fixtures.ts';
 import { startMessagesApiStub, type MessagesApiStub } from '../support/messages-api-stub.ts';
-import { blockFollowingModel, strings } from '../support/scripted-model.ts';
-import { ROOT, codeBlocks } from '../support/skill-blocks.ts';
+import { skillFollowingModel } from '../support/background-model.ts';
+import { installPluginCopy, PLUGIN } from '../support/plugin-install.ts';
 
-const PLUGIN = 'distributed-task-orchestrator';
 const BASH_LIMIT_MS = 20_000;
-const SLICE_S = Math.floor((BASH_LIMIT_MS * 0.75) / 1000);
 const MARKER = 'plans/e2e-review.yaml';
 const PLAN = {
   request: 'Review the repository',
@@ -21,8 +20,8 @@ const PLAN = {
     { id: 'scan', goal: 'List the source files', delay_ms: 8000 },
     { id: 'quality', goal: 'Review quality', depends_on: ['scan'], delay_ms: 12000 },
     { id: 'security', goal: 'Review security', depends_on: ['scan'], delay_ms: 12000 },
-    { id: 'performance', goal: 'Review performance', depends_on: ['scan'], delay_ms: 10000 },
-    { id: 'report', goal: 'Merge the reviews', depends_on: ['quality', 'security', 'performance'], delay_ms: 6000 },
+    { id: 'performance', goal: 'Review performance', depends_on: ['scan'], delay_ms: 4000, fail: true },
+    { id: 'report', goal: 'Merge the reviews', depends_on: ['quality', 'security'], delay_ms: 6000 },
   ],
 };
 
@@ -30,62 +29,28 @@ let home: string;
 let stub: MessagesApiStub | undefined;
 
 beforeAll(async () => {
-  home = await mkdtemp(path.join(os.tmpdir(), 'dto-plugin-e2e-home-'));
-  const repo = path.join(home, 'src', PLUGIN);
-  await mkdir(repo, { recursive: true });
-  for (const entry of await readdir(ROOT)) {
-    if (['node_modules', '.git', '.agent', 'dist'].includes(entry)) continue;
-    await cp(path.join(ROOT, entry), path.join(repo, entry), { recursive: true });
-  }
-  const env = {
-    HOME: home,
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-    DISABLE_AUTOUPDATER: '1',
-    DISABLE_TELEMETRY: '1',
-  };
-  for (const args of [
-    ['plugin', 'marketplace', 'add', repo],
-    ['plugin', 'install', `${PLUGIN}@${PLUGIN}`],
-  ]) {
-    const result = await execa(REAL_CLAUDE, args, { cwd: home, env, extendEnv: false, reject: false });
-    expect(result.exitCode, result.stdout + result.stderr).toBe(0);
-  }
-  // Stands in for the one-time `npm ci --omit=dev` in the plugin folder (no network in tests), wherever the CLI put it.
-  const installed = JSON.parse(await readFile(path.join(home, '.claude/plugins/installed_plugins.json'), 'utf8')) as {
-    plugins: Record<string, Array<{ installPath: string }>>;
-  };
-  for (const dir of [repo, ...installed.plugins[`${PLUGIN}@${PLUGIN}`]!.map((p) => p.installPath)]) {
-    await symlink(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir').catch(() => {});
-  }
-  // The set-up's scripts/build (prebuilt bundles), in the folder the command's S points at (the local marketplace source).
-  await execa(path.join(repo, 'scripts', 'build'), [], { cwd: repo });
+  // The plugin from a local marketplace, its node_modules linked and scripts/build run where its commands point.
+  ({ home } = await installPluginCopy('dto-plugin-e2e-home-'));
 }, 120_000);
 afterAll(async () => {
   await stub?.close();
   await rm(home, { recursive: true, force: true });
 });
 
-describe('/orchestrate followed by a model in the real CLI (plugin from a local marketplace, Bash limit 20 s)', () => {
-  it("runs the plan given as argument detached, waits in slices and verifies, using only the command's own blocks", async () => {
+describe('/orchestrate followed by a model in the real CLI (plugin from a local marketplace, default permission mode)', () => {
+  it('starts the plan detached, waits in the background, and on the wake-up renews the approval with the skill: 0 denials', async () => {
     const project = await mkdtemp(path.join(os.tmpdir(), 'dto-plugin-e2e-project-'));
     try {
       await execa('git', ['init', '-q'], { cwd: project });
       await mkdir(path.join(project, 'plans'));
       await writeFile(path.join(project, MARKER), YAML.stringify(PLAN));
-      let received = '';
-      const model = blockFollowingModel(MARKER, (body) => {
-        // The command's text as the model received it: its sh blocks, with the placeholders the text names filled in.
-        received = strings(body.messages).find((text) => text.includes('# /orchestrate')) ?? '';
-        const blocks = codeBlocks(received)
-          .filter((b) => b.lang === 'sh')
-          .map((b) => b.body);
-        const pick = (needle: string) => blocks.find((b) => b.includes(needle))!;
-        return {
-          start: pick('orchestrate PLAN').replace('PLAN', MARKER).replace('--workers N', '--workers 3'),
-          wait: pick('poll-session --timeout 90').replace('--timeout 90', `--timeout ${SLICE_S}`),
-          verify: pick('scripts/run" aggregate'),
-        };
+      // The command's text as the model received it (plugin folder filled in): its start and wait blocks, PLAN and N replaced.
+      const model = skillFollowingModel({
+        marker: MARKER,
+        skill: PLUGIN,
+        plan: '',
+        command: { planFile: MARKER, workers: '--workers 3' },
+        project,
       });
       stub = await startMessagesApiStub(model.reply);
       const { result, lines } = await runClaudeAsClient({
@@ -94,29 +59,28 @@ describe('/orchestrate followed by a model in the real CLI (plugin from a local 
         stub,
         home,
         maxTurns: 40,
-        allowedTools: 'Bash',
+        allowedTools: `Skill(${PLUGIN})`,
+        permissionMode: 'default',
         bashLimitMs: BASH_LIMIT_MS,
       });
-      const final = lines.at(-1);
-      expect(final, `stderr: ${result.stderr}`).toMatchObject({ type: 'result', is_error: false, result: 'Done: the rehearsal finished.' });
-      expect(received).toContain(`Arguments: \`${MARKER} --workers 3 --rehearse\``);
-
-      const kinds = model.calls.map((c) => c.kind);
-      expect(kinds[0]).toBe('start');
-      expect(kinds.at(-1)).toBe('verify');
-      const start = model.results.get(model.calls[0]!.id)!;
+      const final = lines.at(-1) as { result?: string; permission_denials?: unknown[] } | undefined;
+      const trace = `steps: ${JSON.stringify(model.steps.map((s) => s.kind))}\nstderr: ${result.stderr.slice(-600)}`;
+      expect(final, trace).toMatchObject({ type: 'result', is_error: false, result: 'Done: the run ended and the report is read.' });
+      // The command pre-approved its launcher for its turn; at the wake-up the skill renewed it: nothing was refused.
+      expect(final!.permission_denials, trace).toEqual([]);
+      // One task fails on purpose: the wake-up says exit 1, so the model loads the skill again and runs aggregate.
+      expect(model.steps.map((s) => s.kind)).toEqual(['start', 'wait', 'end_turn', 'skill', 'aggregate', 'answer']);
+      expect(model.wakeUps.map((w) => w.exitCode)).toEqual([1]);
+      expect(model.requests).toBeLessThanOrEqual(7);
+      const start = model.results.get(model.steps[0]!.id)!;
       expect(start.text).toMatch(/^Started session \S+ in the background \(pid \d+\): 5 tasks, mock agents\.$/m);
-      const waits = model.calls.filter((c) => c.kind === 'wait').map((c) => model.results.get(c.id)!);
-      for (const w of waits) expect(w.text).toMatch(/^\[poll\] .*\(exit [03]\)\.?$/m);
-      expect(waits.length).toBeGreaterThanOrEqual(2);
-      expect(waits.slice(0, -1).every((w) => /Exit code 3\b/.test(w.text))).toBe(true);
-      expect(waits.at(-1)!.isError).toBe(false);
-      expect(Math.max(...waits.map((w) => Buffer.byteLength(w.text)))).toBeLessThanOrEqual(3 * 1024);
-      const verify = model.results.get(model.calls.at(-1)!.id)!;
-      expect(verify.text).toContain('Completed: 5 of 5 tasks');
+      const digest = await readFile(model.wakeUps[0]!.outputFile!, 'utf8');
+      expect(Buffer.byteLength(digest), digest).toBeLessThanOrEqual(2048);
+      expect(digest).toMatch(/performance/);
+      const verify = model.results.get(model.steps.find((s) => s.kind === 'aggregate')!.id)!;
+      expect(verify.isError, verify.text.slice(0, 300)).toBe(false);
+      expect(verify.text).toContain('Completed: 4 of 5 tasks');
       expect(verify.text).toMatch(/REHEARSAL WITH SIMULATED AGENTS/);
-      const report = await readFile(path.join(project, '.agent/final_output.md'), 'utf8');
-      expect(report).toMatch(/Completed: \*\*5 of 5\*\*/);
     } finally {
       await rm(project, { recursive: true, force: true });
     }

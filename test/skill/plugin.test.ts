@@ -40,7 +40,7 @@ afterAll(async () => {
 
 describe('plugin manifests', () => {
   it.each(['.', '.claude-plugin/plugin.json'])(
-    'claude plugin validate --strict %s passes and provides the skill and /orchestrate',
+    'claude plugin validate --strict %s passes and provides the skill, /orchestrate and the attention monitor',
     async (target) => {
       const result = await execa(REAL_CLAUDE, ['plugin', 'validate', '--strict', '--json', target], {
         cwd: ROOT,
@@ -49,12 +49,39 @@ describe('plugin manifests', () => {
         reject: false,
       });
       expect(result.exitCode, result.stdout + result.stderr).toBe(0);
-      const report = JSON.parse(result.stdout) as { success: boolean; provides: { skills: string[]; commands: string[] } };
+      const report = JSON.parse(result.stdout) as {
+        success: boolean;
+        provides: { skills: string[]; commands: string[]; monitors: Array<{ name: string; command: string }> };
+      };
       expect(report.success).toBe(true);
       expect(report.provides.skills).toEqual([SKILL_ID]);
       expect(report.provides.commands).toEqual([COMMAND_ID]);
+      // Every monitor runs the same watch (the launcher, with flags poll-session has: checked against its --help below).
+      const command = '"${CLAUDE_PLUGIN_ROOT}/scripts/run" poll-session --attention --keep_watching';
+      expect(report.provides.monitors).toEqual([
+        { name: 'attention', command },
+        { name: 'attention-qualified', command },
+        { name: 'attention-orchestrate', command },
+      ]);
     },
   );
+
+  it('the monitors arm on every name that loads the skill, and name only flags poll-session has', async () => {
+    const plugin = JSON.parse(await readFile(path.join(ROOT, '.claude-plugin/plugin.json'), 'utf8')) as {
+      experimental: { monitors: Array<{ command: string; when: string }> };
+    };
+    // Claude Code 2.1.330 arms "on-skill-invoke:<name>" with the name as invoked: the Skill tool passes the name the model
+    // wrote (short or plugin-qualified: test/skill/interactive-plugin-monitor.test.ts), a slash command its qualified name.
+    // One watch per session folder (attention-watch.ts) keeps a second armed monitor from reporting twice.
+    expect(plugin.experimental.monitors.map((m) => m.when)).toEqual([
+      `on-skill-invoke:${PLUGIN}`,
+      `on-skill-invoke:${SKILL_ID}`,
+      `on-skill-invoke:${COMMAND_ID}`,
+    ]);
+    const help = await execa(path.join(ROOT, 'scripts/run'), ['poll-session', '--help'], { cwd: ROOT });
+    for (const monitor of plugin.experimental.monitors)
+      for (const [, flag] of monitor.command.matchAll(/--([a-z_]+)/g)) expect(help.stdout).toContain(`--${flag}`);
+  });
 
   it('plugin.json, marketplace.json and package.json agree on the name and version', async () => {
     const plugin = JSON.parse(await readFile(path.join(ROOT, '.claude-plugin/plugin.json'), 'utf8')) as {
@@ -134,8 +161,9 @@ describe('installed from a local marketplace into a temp HOME (pinned CLI, loopb
       const text = JSON.stringify(JSON.parse(bodies.at(-1)!));
       expect(text).toContain('Arguments: `plans/review.yaml --workers 3`');
       expect(text).not.toContain('${CLAUDE_PLUGIN_ROOT}');
-      const root = /S=\\"([^"\\]+)\\"/.exec(text)?.[1];
-      expect(root, 'no S="..." line in the command text the model received').toBeDefined();
+      // The launcher by absolute path, as the command's blocks and its allowed-tools name it.
+      const root = /\\"([^"\\]+)\/scripts\/run\\" orchestrate PLAN/.exec(text)?.[1];
+      expect(root, 'no launcher path in the command text the model received').toBeDefined();
       expect((await stat(path.join(root!, 'scripts', 'run'))).isFile()).toBe(true);
     } finally {
       await rm(project, { recursive: true, force: true });
@@ -144,14 +172,27 @@ describe('installed from a local marketplace into a temp HOME (pinned CLI, loopb
 });
 
 describe('commands/orchestrate.md', () => {
-  it('every shell block sets S from the plugin folder and uses the launcher, and the command is described', async () => {
+  it("every shell block names the plugin's launcher by the plugin folder, the frontmatter pre-approves exactly that launcher, and the command is described", async () => {
     const text = await readFile(path.join(ROOT, 'commands/orchestrate.md'), 'utf8');
     const blocks = codeBlocks(text).filter((b) => b.lang === 'sh');
-    expect(blocks.length).toBeGreaterThanOrEqual(4);
-    for (const block of blocks) expect(block.body.startsWith('S="${CLAUDE_PLUGIN_ROOT}"\n'), block.body).toBe(true);
-    expect(text).toMatch(/^---\ndescription: .+\nargument-hint: .+\n---\n/);
-    for (const step of ['--detach', 'poll-session --timeout 90', 'aggregate', 'claude auth status', '.agent/master_plan.md', '--workers'])
+    expect(blocks.length).toBeGreaterThanOrEqual(3);
+    const launcher = '"${CLAUDE_PLUGIN_ROOT}/scripts/run"';
+    for (const block of blocks)
+      expect(block.body.startsWith(launcher) || block.body.startsWith('(cd "${CLAUDE_PLUGIN_ROOT}" && npm ci'), block.body).toBe(true);
+    expect(text).toMatch(
+      /^---\ndescription: .+\nargument-hint: .+\nallowed-tools: Bash\(\$\{CLAUDE_PLUGIN_ROOT\}\/scripts\/run \*\)\n---\n/,
+    );
+    for (const step of [
+      '--detach',
+      'poll-session --until_done',
+      'run_in_background: true',
+      'aggregate',
+      '.agent/master_plan.md',
+      '--workers',
+    ])
       expect(text).toContain(step);
+    // The approval lapses at a new turn: the command says how to renew it.
+    expect(text).toMatch(/invoke the `distributed-task-orchestrator` skill/);
   });
 });
 

@@ -5,7 +5,7 @@ import matter from 'gray-matter';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { run } from '../support/project.ts';
-import { SET_S_LINE, codeBlocks, skillShellBlocks } from '../support/skill-blocks.ts';
+import { LAUNCHER, REF_PLACEHOLDER, SKILL_DIR_VAR, codeBlocks, skillShellBlocks } from '../support/skill-blocks.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -115,16 +115,29 @@ describe('SKILL.md', () => {
 });
 
 describe('commands a model can run verbatim', () => {
-  it('every shell block of SKILL.md sets S itself on its first line (each Bash call is a fresh shell)', async () => {
+  it("every shell block of SKILL.md names the skill's folder by Claude Code's variable, never by a variable of its own (each Bash call is a fresh shell)", async () => {
     const blocks = await skillShellBlocks();
     expect(blocks.length).toBeGreaterThanOrEqual(5);
-    expect(blocks.filter((body) => !body.startsWith(`${SET_S_LINE}\n`))).toEqual([]);
+    expect(blocks.filter((body) => !body.includes(SKILL_DIR_VAR))).toEqual([]);
+    expect(blocks.filter((body) => /^S=|\$S\//m.test(body))).toEqual([]);
   });
 
-  it('SKILL.md says once how to fill in S, from the "Base directory for this skill" line', async () => {
+  it("every SKILL.md command starts with the launcher, so the frontmatter's allowed-tools rule covers it (and covers nothing else)", async () => {
+    const text = await readFile(path.join(ROOT, 'SKILL.md'), 'utf8');
+    expect(matter(text).data['allowed-tools']).toBe(`Bash(${SKILL_DIR_VAR}/scripts/run *)`);
+    const commands = (await skillShellBlocks())
+      .flatMap((body) => body.replace(/<<'EOF'\n[\s\S]*?\nEOF\n/g, "<<'EOF'\n").split('\n'))
+      .filter((line) => line.trim() !== '' && !/^\s/.test(line) && !/^(for|done|wait)\b/.test(line));
+    // The set-up line runs npm in the skill's folder: it is not the launcher and asks the user (SKILL.md says so).
+    const other = commands.filter((line) => !line.startsWith(LAUNCHER) && !line.startsWith(`(cd "${SKILL_DIR_VAR}" && npm ci`));
+    expect(other).toEqual([]);
+  });
+
+  it('SKILL.md keeps one line for clients that do not fill in the variable, from the "Base directory for this skill" line', async () => {
     const text = await readFile(path.join(ROOT, 'SKILL.md'), 'utf8');
     expect(text).toContain('Base directory for this skill: ...');
-    expect(text).toMatch(/fresh shell/);
+    expect(text).toContain('CLAUDE_SKILL_DIR="<Base directory for this skill>";');
+    expect(text).toMatch(/fresh shell|new turn starts/);
   });
 
   it("no doc, template or command uses `npx tsx scripts/` or `scripts/NAME.ts` as a command (it fails from a user's project)", async () => {
@@ -137,25 +150,16 @@ describe('commands a model can run verbatim', () => {
     expect(problems).toEqual([]);
   });
 
-  it('every shell block that uses `$S/` sets S in the same block, the examples of the references too (each Bash call is a fresh shell)', async () => {
+  it("the references and templates name the skill's folder only as <skill-dir> (SKILL.md defines it), never by a variable set in a block or a fixed path", async () => {
     const problems: string[] = [];
     for (const { file, text } of await commandSources()) {
-      for (const block of codeBlocks(text).filter((b) => b.lang === 'sh' || b.lang === 'bash')) {
-        const uses = block.body.includes('$S/');
-        const sets = /^S=/m.test(block.body);
-        if (uses && !sets) problems.push(`${file}: ${block.body.split('\n')[0]}`);
-      }
+      if (file === 'SKILL.md' || file === 'commands/orchestrate.md') continue;
+      if (/^S=|\$S\/|Base directory for this skill|~\/\.claude\/skills\/distributed/m.test(text)) problems.push(file);
+      if (text.includes(SKILL_DIR_VAR)) problems.push(`${file}: ${SKILL_DIR_VAR} is filled in only in SKILL.md`);
     }
     expect(problems).toEqual([]);
-  });
-
-  it('SKILL.md and the references set S only from the "Base directory for this skill" line (a fixed ~/.claude/skills path is wrong for a plugin or project install)', async () => {
-    const problems: string[] = [];
-    for (const { file, text } of await docs())
-      for (const block of codeBlocks(text).filter((b) => b.lang === 'sh' || b.lang === 'bash'))
-        for (const line of block.body.split('\n').filter((l) => /^S=/.test(l)))
-          if (!line.startsWith(SET_S_LINE)) problems.push(`${file}: ${line}`);
-    expect(problems).toEqual([]);
+    const skill = await readFile(path.join(ROOT, 'SKILL.md'), 'utf8');
+    expect(skill).toContain(`\`${REF_PLACEHOLDER}\`: replace it with \`${SKILL_DIR_VAR}\``);
   });
 
   it('every file or folder of this repository that the docs name exists (a test command naming a moved file runs nothing)', async () => {
@@ -183,10 +187,15 @@ describe('commands a model can run verbatim', () => {
   it('the widest-layer rule and the examples agree: every example graph has a layer of 3 or more tasks', async () => {
     const skill = await readFile(path.join(ROOT, 'SKILL.md'), 'utf8');
     expect(skill).toMatch(/\*\*Fewer than 3\*\*/);
-    // The background-mode block of SKILL.md: scan, then three reviews at once, then the report.
-    expect(await skillShellBlocks().then((blocks) => blocks.find((b) => b.includes('spawn-agent --session_id')))).toMatch(
-      /for area in quality security performance/,
-    );
+    // The background-mode block and the plan of SKILL.md: scan, then three reviews at once (each depending on the scan only), then the report.
+    const blocks = await skillShellBlocks();
+    const spawn = blocks.find((b) => b.includes('spawn-agent --session_id'))!;
+    for (const review of ['quality', 'security', 'performance'])
+      expect(spawn).toMatch(new RegExp(`--task_name ${review} --depends_on scan `));
+    expect(spawn).toMatch(/--task_name report --depends_on quality,security,performance /);
+    const heredoc = /<<'EOF'\n([\s\S]*?)\nEOF/.exec(blocks.find((b) => b.includes('orchestrate -'))!)![1]!;
+    const skillPlan = (await import('yaml')).parse(heredoc) as { tasks: Array<{ id: string; depends_on?: string[] }> };
+    expect(skillPlan.tasks.filter((t) => t.depends_on?.join() === 'scan').map((t) => t.id)).toEqual(['quality', 'security', 'performance']);
     const examples = await readFile(path.join(ROOT, 'references/examples.md'), 'utf8');
     const plan = /cat > auth-plan\.yaml <<'PLAN'\n([\s\S]*?)\nPLAN/.exec(examples)![1]!;
     const { tasks } = (await import('yaml')).parse(plan) as { tasks: Array<{ id: string; depends_on?: string[] }> };

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runClaudeAsClient } from '../support/claude-fixtures.ts';
 import { startMessagesApiStub, type MessagesApiStub, type StubRequest } from '../support/messages-api-stub.ts';
 import { blockFollowingModel, strings, toolResultsOf, type RequestBody } from '../support/scripted-model.ts';
-import { BASE_PLACEHOLDER, installSkillCopy, ROOT, skillBlock } from '../support/skill-blocks.ts';
+import { fillSkillDir, installSkillCopy, ROOT, skillBlock, withPlan } from '../support/skill-blocks.ts';
 
 const BASH_LIMIT_MS = 20_000;
 const SLICE_S = Math.floor((BASH_LIMIT_MS * 0.75) / 1000);
@@ -60,9 +60,11 @@ describe('SKILL.md for editing tasks, followed by a model in the real claude CLI
     const skillText = await readFile(path.join(ROOT, 'SKILL.md'), 'utf8');
     expect(skillText).toMatch(/--isolation worktree/);
     expect(skillText).toMatch(/git merge --ff-only dto\/<session>\/integration/);
-    const start = (await skillBlock('orchestrate', '--agent mock', '--detach'))
-      .replace('.agent/master_plan.md', '.agent/plan.yaml')
-      .replace('--detach', '--isolation worktree --detach');
+    // SKILL.md section 4: the model's own plan goes to orchestrate on standard input, in the start block's heredoc.
+    const start = withPlan(await skillBlock('orchestrate -', '--agent mock', '--detach'), YAML.stringify(PLAN)).replace(
+      '--detach',
+      '--isolation worktree --detach',
+    );
     const wait = (await skillBlock('poll-session --timeout 90')).replace('--timeout 90', `--timeout ${SLICE_S}`);
     const verify = await skillBlock('scripts/run" aggregate');
 
@@ -87,15 +89,8 @@ describe('SKILL.md for editing tasks, followed by a model in the real claude CLI
             .join('\n')
             .match(/Base directory for this skill: (.+)/) ?? [])[1]?.trim() ?? null;
         if (!base) return { type: 'text', text: 'No base directory line in the conversation.' };
-        calls.push({ kind: 'write', id: 'toolu_iso_write' });
-        return {
-          type: 'tool_use',
-          id: 'toolu_iso_write',
-          name: 'Write',
-          input: { file_path: path.join(project, '.agent', 'plan.yaml'), content: YAML.stringify(PLAN) },
-        };
       }
-      const fill = (block: string) => block.replaceAll(BASE_PLACEHOLDER, base!);
+      const fill = (block: string) => fillSkillDir(block, base!);
       return { start: fill(start), wait: fill(wait), verify: fill(verify) };
     });
     // After verifying, the model does what SKILL.md section 6 says: takes the land command from the summary and runs it.
@@ -131,7 +126,7 @@ describe('SKILL.md for editing tasks, followed by a model in the real claude CLI
     });
     expect(base).toBe(skill);
     const kinds = inner.calls.map((c) => c.kind);
-    expect(kinds.slice(0, 3)).toEqual(['skill', 'write', 'start']);
+    expect(kinds.slice(0, 2)).toEqual(['skill', 'start']);
     expect(kinds.slice(-2)).toEqual(['verify', 'land']);
 
     // What aggregate printed: every task merged, the integration branch and its land command.

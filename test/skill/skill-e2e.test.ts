@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runClaudeAsClient } from '../support/claude-fixtures.ts';
 import { startMessagesApiStub, type MessagesApiStub } from '../support/messages-api-stub.ts';
 import { blockFollowingModel, strings, type RunBlocks } from '../support/scripted-model.ts';
-import { BASE_PLACEHOLDER, installSkillCopy, SET_S_LINE, skillBlock } from '../support/skill-blocks.ts';
+import { fillSkillDir, installSkillCopy, LAUNCHER, skillBlock, withPlan } from '../support/skill-blocks.ts';
 
 /**
  * The Bash tool's default limit in this test (ms): far below the 120 s default, so a wait that ignored it would be
@@ -36,10 +36,10 @@ const PLAN = {
 };
 
 /**
- * The scripted model of this test: loads the skill, reads its base directory from the conversation, writes the plan,
- * then runs SKILL.md's blocks (start detached, wait, verify) with only the documented placeholders filled in.
+ * The scripted model of this test: loads the skill, reads its base directory from the conversation, then runs SKILL.md's
+ * blocks (start detached with its plan on stdin, wait, verify) with only the skill's folder filled in.
  */
-function scriptedModel(project: string, blocks: RunBlocks) {
+function scriptedModel(blocks: RunBlocks) {
   let base: string | null = null;
   const model = blockFollowingModel(MARKER, (body, calls) => {
     if (calls.length === 0) {
@@ -47,20 +47,14 @@ function scriptedModel(project: string, blocks: RunBlocks) {
       return { type: 'tool_use', id: 'toolu_e2e_skill', name: 'Skill', input: { skill: 'distributed-task-orchestrator' } };
     }
     if (calls.at(-1)!.kind === 'skill') {
-      const line = strings(body.messages)
-        .join('\n')
-        .match(/Base directory for this skill: (.+)/);
+      const text = strings(body.messages).join('\n');
+      const line = text.match(/Base directory for this skill: (.+)/);
       if (!line) return { type: 'text', text: 'No base directory line in the conversation.' };
       base = line[1]!.trim();
-      calls.push({ kind: 'write', id: 'toolu_e2e_write' });
-      return {
-        type: 'tool_use',
-        id: 'toolu_e2e_write',
-        name: 'Write',
-        input: { file_path: path.join(project, '.agent', 'plan.yaml'), content: YAML.stringify(PLAN) },
-      };
+      // Claude Code filled in the skill's folder: the text the model read names no variable.
+      if (text.includes('${CLAUDE_SKILL_DIR}')) return { type: 'text', text: 'The skill text still holds the variable.' };
     }
-    const fill = (block: string) => block.replaceAll(BASE_PLACEHOLDER, base!);
+    const fill = (block: string) => fillSkillDir(block, base!);
     return { start: fill(blocks.start), wait: fill(blocks.wait), verify: fill(blocks.verify) };
   });
   return { ...model, base: () => base };
@@ -80,14 +74,15 @@ afterAll(async () => {
 
 describe('SKILL.md followed verbatim by a model in the real claude CLI (Bash tool limit 20 s, mock agents ~34 s)', () => {
   it('starts detached, waits in slices that each fit the tool limit, and ends with a complete rehearsal report', async () => {
-    const start = (await skillBlock('orchestrate', '--agent mock', '--detach')).replace('.agent/master_plan.md', '.agent/plan.yaml');
+    // SKILL.md section 4: the model's own plan goes to orchestrate on standard input, in the start block's heredoc.
+    const start = withPlan(await skillBlock('orchestrate -', '--agent mock', '--detach'), YAML.stringify(PLAN));
     const wait = (await skillBlock('poll-session --timeout 90')).replace('--timeout 90', `--timeout ${SLICE_S}`);
     const verify = await skillBlock('scripts/run" aggregate');
-    for (const block of [start, wait, verify]) expect(block.startsWith(SET_S_LINE)).toBe(true);
+    for (const block of [start, wait, verify]) expect(block.startsWith(LAUNCHER)).toBe(true);
 
     const project = await mkdtemp(path.join(os.tmpdir(), 'dto-e2e-project-'));
     await execa('git', ['init', '-q'], { cwd: project });
-    const model = scriptedModel(project, { start, wait, verify });
+    const model = scriptedModel({ start, wait, verify });
     stub = await startMessagesApiStub(model.reply);
     const { result, lines } = await runClaudeAsClient({
       cwd: project,
@@ -102,9 +97,9 @@ describe('SKILL.md followed verbatim by a model in the real claude CLI (Bash too
     expect(final, `stderr: ${result.stderr}`).toMatchObject({ type: 'result', is_error: false, result: 'Done: the rehearsal finished.' });
     expect(model.base()).toBe(skill);
 
-    // The calls the model made, in order: skill, plan, start, one or more waits, verify.
+    // The calls the model made, in order: skill, start (the plan on stdin), one or more waits, verify.
     const kinds = model.calls.map((c) => c.kind);
-    expect(kinds.slice(0, 3)).toEqual(['skill', 'write', 'start']);
+    expect(kinds.slice(0, 2)).toEqual(['skill', 'start']);
     expect(kinds.at(-1)).toBe('verify');
     const waits = model.calls.filter((c) => c.kind === 'wait').map((c) => model.results.get(c.id)!);
     // Every wait returned by itself with its summary line (none was cut by the tool and moved to the background).

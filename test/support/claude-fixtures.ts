@@ -118,8 +118,12 @@ export interface ClientRunOptions {
   home: string;
   /** `--max-turns`. */
   maxTurns: number;
-  /** `--allowedTools` (with `--permission-mode acceptEdits`), e.g. `Bash,Write,Skill`. */
+  /** `--allowedTools`, e.g. `Bash,Write,Skill`, or only `Skill(distributed-task-orchestrator)`. */
   allowedTools: string;
+  /** `--permission-mode`; `default` passes none (Claude Code's default mode, where unapproved commands are refused). @default acceptEdits */
+  permissionMode?: 'acceptEdits' | 'default';
+  /** The whole run's limit (ms). @default 150000 */
+  timeoutMs?: number;
   /** The Bash tool's default limit (`BASH_DEFAULT_TIMEOUT_MS`), lowered so the cut happens in seconds. */
   bashLimitMs: number;
   /** More environment (e.g. `CLAUDE_BIN` for nested agents). */
@@ -129,7 +133,7 @@ export interface ClientRunOptions {
 /**
  * Runs the pinned real `claude -p` as Claude Code's user would, with the model played by `stub`:
  * stream-json output, only the stub's and these variables in its environment (no network, no
- * account), at most 150 s.
+ * account), at most `timeoutMs` (150 s by default).
  * @returns the run, and its stdout parsed as JSON lines (the last one is the `result`).
  */
 export async function runClaudeAsClient(options: ClientRunOptions) {
@@ -142,8 +146,7 @@ export async function runClaudeAsClient(options: ClientRunOptions) {
       '--verbose',
       '--max-turns',
       String(options.maxTurns),
-      '--permission-mode',
-      'acceptEdits',
+      ...((options.permissionMode ?? 'acceptEdits') === 'default' ? [] : ['--permission-mode', options.permissionMode ?? 'acceptEdits']),
       '--allowedTools',
       options.allowedTools,
     ],
@@ -159,7 +162,7 @@ export async function runClaudeAsClient(options: ClientRunOptions) {
       },
       extendEnv: false,
       reject: false,
-      timeout: 150_000,
+      timeout: options.timeoutMs ?? 150_000,
     },
   );
   const lines = result.stdout

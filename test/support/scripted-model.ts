@@ -41,6 +41,36 @@ export function toolResultsOf(body: RequestBody): ToolResult[] {
   return results;
 }
 
+/** Where a conversation stands, as a scripted model reads it from one request. */
+export interface ConversationTurn {
+  body: RequestBody;
+  /** The skill's folder from its `Base directory for this skill:` line, or null before the skill was loaded. */
+  base: string | null;
+  /** No assistant message yet: the conversation's first request. */
+  fresh: boolean;
+  /** The id of the tool call in the last assistant message, if any. */
+  lastCall: string | undefined;
+  /** The text of every message after the last assistant message (tool results, notifications, the user's words). */
+  since: string;
+}
+
+/** Reads a Messages API request's body as {@link ConversationTurn}; tool results are also put in `results` by id. */
+export function readTurn(request: { body: string }, results: Map<string, ToolResult>): ConversationTurn {
+  const body = JSON.parse(request.body) as RequestBody;
+  for (const result of toolResultsOf(body)) results.set(result.id, result);
+  const messages = body.messages ?? [];
+  const base = /Base directory for this skill: (\S+)/.exec(strings(messages).join('\n'))?.[1] ?? null;
+  let lastAssistant = -1;
+  messages.forEach((m, i) => {
+    if (m.role === 'assistant') lastAssistant = i;
+  });
+  const content = lastAssistant >= 0 ? messages[lastAssistant]!.content : [];
+  const lastCall = Array.isArray(content)
+    ? ((content as Array<Record<string, unknown>>).find((block) => block.type === 'tool_use')?.id as string | undefined)
+    : undefined;
+  return { body, base, fresh: lastAssistant < 0, lastCall, since: strings(messages.slice(lastAssistant + 1)).join('\n') };
+}
+
 /** The three documented commands a model runs for a plan: start it detached, wait one slice, verify and aggregate. */
 export interface RunBlocks {
   /** Empty when the prelude already started the work (for example with `run_in_background: true`). */

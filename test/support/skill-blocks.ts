@@ -6,9 +6,31 @@ import { execa } from 'execa';
 
 export const ROOT = path.resolve(import.meta.dirname, '..', '..');
 
-/** The text every SKILL.md block starts with; a model replaces the angle-bracket part with the skill's base directory. */
-export const BASE_PLACEHOLDER = '<Base directory for this skill>';
-export const SET_S_LINE = `S="${BASE_PLACEHOLDER}"`;
+/**
+ * How SKILL.md names the skill's folder: Claude Code replaces this variable with the skill's absolute path before the
+ * model reads the text (../shared/claude-cli-contract.md); tests fill it in as Claude Code does.
+ */
+export const SKILL_DIR_VAR = '${CLAUDE_SKILL_DIR}';
+/** How the references and templates name the same folder (Claude Code substitutes nothing in them). */
+export const REF_PLACEHOLDER = '<skill-dir>';
+/** The launcher as every SKILL.md command starts with it. */
+export const LAUNCHER = `"${SKILL_DIR_VAR}/scripts/run"`;
+
+/** A doc's text with the skill's folder filled in, as Claude Code does for SKILL.md and a model does for the references. */
+export function fillSkillDir(text: string, dir: string): string {
+  return text.replaceAll(SKILL_DIR_VAR, dir).replaceAll(REF_PLACEHOLDER, dir);
+}
+
+/**
+ * A start block of SKILL.md whose heredoc (`<<'EOF'` ... `EOF`) carries the model's own plan instead of the example's,
+ * as a model following section 4 writes it.
+ * @throws Error when the block has no heredoc (the docs changed shape).
+ */
+export function withPlan(block: string, plan: string): string {
+  const match = /<<'EOF'\n[\s\S]*?\nEOF\n?/.exec(block);
+  if (!match) throw new Error(`No <<'EOF' heredoc in the block: ${block.slice(0, 120)}`);
+  return `${block.slice(0, match.index)}<<'EOF'\n${plan.replace(/\n$/, '')}\nEOF\n${block.slice(match.index + match[0].length)}`;
+}
 
 /** One fenced code block: its info string (`sh`, `text`, ...) and body. */
 export interface CodeBlock {

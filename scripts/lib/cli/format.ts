@@ -81,6 +81,25 @@ export function truncateToWidth(text: string, width: number): string {
   return `${out}…`;
 }
 
+/**
+ * Puts text on one line (each run of whitespace, newlines included, becomes one space) and cuts it
+ * to at most `maxBytes` bytes of UTF-8, ending with `…` (3 bytes) when something was cut; never
+ * splits a character.
+ */
+export function oneLineBytes(text: string, maxBytes: number): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  if (Buffer.byteLength(flat) <= maxBytes) return flat;
+  let out = '';
+  let used = 0;
+  for (const char of flat) {
+    const size = Buffer.byteLength(char);
+    if (used + size > maxBytes - 3) break;
+    out += char;
+    used += size;
+  }
+  return maxBytes >= 3 ? `${out}…` : '';
+}
+
 /** Pads text with spaces to `width` columns (left-aligned, or right-aligned with `align: 'right'`). */
 export function padToWidth(text: string, width: number, align: 'left' | 'right' = 'left'): string {
   const pad = ' '.repeat(Math.max(0, width - displayWidth(text)));

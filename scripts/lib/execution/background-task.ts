@@ -53,6 +53,11 @@ export interface BackgroundTaskOptions {
    * registering it: set by the process that started this agent, through `DTO_ADOPT_TOKEN`.
    */
   adoptToken?: string;
+  /**
+   * Register and return at once: the task is registered with no owner, so the session's decision either starts it now
+   * as a process of its own (a launch of its recorded command, as for any queued task) or leaves it queued.
+   */
+  detach?: boolean;
   /** When the task is queued, stay until it ends (polling the state, holding no slot) and report how it ended. */
   wait?: boolean;
   /**
@@ -73,7 +78,7 @@ export interface BackgroundTaskResult {
   status: TaskStatus;
   record: TaskRecord | null;
   sessionId: string;
-  /** The task could not start at once and was left queued for another process to start. */
+  /** The task was left queued for another process to start, or (`detach`) handed to a process of its own: this one returns. */
   queued: boolean;
 }
 
@@ -110,7 +115,7 @@ export async function runBackgroundTask(options: BackgroundTaskOptions): Promise
     paths,
     (tx) => {
       const state = openSession(tx, options.session);
-      registerTask(tx, state, { ...task, pid: process.pid, depTimeoutMs: options.depTimeoutMs });
+      registerTask(tx, state, { ...task, pid: options.detach ? null : process.pid, depTimeoutMs: options.depTimeoutMs });
       const applied = applyDecision(tx, state, process.pid, paths.statePath);
       const own = taskOf(state, task.name)!;
       if (own.status === 'pending' || own.status === 'waiting') {
@@ -127,8 +132,12 @@ export async function runBackgroundTask(options: BackgroundTaskOptions): Promise
   const { state } = registered;
   const sessionId = state.session_id;
   const record = taskOf(state, task.name)!;
-  if (record.status === 'running') return runClaimed(options, state, log);
+  if (record.status === 'running' && !options.detach) return runClaimed(options, state, log);
   log(taskLine(state, task.name));
+  if (options.detach && record.status === 'running') {
+    log(`${task.name} runs in the background (${record.agent}, session ${sessionId}), in a process of its own.`);
+    return { status: record.status, record, sessionId, queued: true };
+  }
   if (TERMINAL_STATUSES.has(record.status)) return { status: record.status, record, sessionId, queued: false };
   log(
     `${task.name} is queued (${record.agent}, session ${sessionId}): no process waits for it; the agent that frees a slot, ` +

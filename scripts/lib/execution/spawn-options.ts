@@ -79,6 +79,12 @@ export const SPAWN_FLAGS: Record<string, FlagSpec> = {
     description:
       'If the task is queued, stay until it ends and exit with its outcome (the process only reads the state; it holds no worker slot).',
   },
+  detach: {
+    type: 'boolean',
+    description:
+      'Register the task and return at once (exit 0): if it may start now, its agent starts as a process of its own, else the queue ' +
+      'starts it later. Join such commands with && to start a whole graph in one Bash call.',
+  },
 };
 
 /**
@@ -128,6 +134,8 @@ export function readSpawnSettings(
   const sessionId = stringFlag(flags, 'session_id');
   if (sessionId !== undefined) validateSessionId(sessionId);
   if (flags.new_session && sessionId !== undefined) throw usageError('Give either --new_session or --session_id, not both.');
+  if (flags.detach && flags.wait)
+    throw usageError('Give either --detach (return at once) or --wait (stay until a queued task ends), not both.');
   const outputDir = path.resolve(cwd, stringFlag(flags, 'output_dir') ?? DEFAULT_OUTPUT_DIR);
   const quiet = Boolean(flags.quiet);
   return {
@@ -154,5 +162,6 @@ export function readSpawnSettings(
     depTimeoutMs: depTimeout === undefined ? DEFAULT_DEP_TIMEOUT_MS : depTimeout * 1000,
     log: quiet ? () => {} : undefined,
     wait: Boolean(flags.wait),
+    detach: Boolean(flags.detach),
   };
 }

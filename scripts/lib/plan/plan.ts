@@ -105,7 +105,16 @@ export async function loadPlan(file: string): Promise<Plan> {
       { cause: error },
     );
   }
-  const plan = /\.(ya?ml|json)$/i.test(file) ? parseYamlPlan(text, file) : parseMarkdownPlan(text, file);
+  return parsePlanText(text, file, /\.(ya?ml|json)$/i.test(file) ? 'yaml' : 'markdown');
+}
+
+/**
+ * Parses and validates a plan's text as {@link loadPlan} does a file's (the same parsers and checks);
+ * `file` only names it in messages and, resolved, becomes its `path`.
+ * @throws OrchestratorError `invalid_plan` or `dependency_cycle` (exit 2) naming the problem and `file`.
+ */
+export function parsePlanText(text: string, file: string, format: Plan['format']): Plan {
+  const plan = format === 'yaml' ? parseYamlPlan(text, file) : parseMarkdownPlan(text, file);
   const seen = new Set<string>();
   for (const task of plan.tasks) {
     if (seen.has(task.id))

@@ -1,13 +1,19 @@
-// poll-session's cursor: how far into a session's events.jsonl the previous call read, so the next prints only what is new.
+// poll-session's cursors: how far into a session's events.jsonl the previous call read, so the next prints only what is new.
 import { writeFileAtomic } from '../state/atomic-write.ts';
 import { readFile, stat } from 'node:fs/promises';
 import type { EventPosition } from '../state/event-reader.ts';
 import { resolveInside } from '../cli/names.ts';
 import type { SessionPaths } from '../state/session-paths.ts';
 
-/** The cursor file of a session: `<session dir>/poll-cursor.<session_id>.json`. */
-export function cursorPath(paths: SessionPaths, sessionId: string): string {
-  return resolveInside(paths.dir, `poll-cursor.${sessionId}.json`);
+/**
+ * Which output a cursor belongs to: `poll` for the slices (the default output off a terminal),
+ * `attention` for `--attention` watches. Each keeps its own file, so neither skips what the other printed.
+ */
+export type CursorKind = 'poll' | 'attention';
+
+/** The cursor file of a session: `<session dir>/poll-cursor.<session_id>.json` (or `attention-cursor.<session_id>.json`). */
+export function cursorPath(paths: SessionPaths, sessionId: string, kind: CursorKind = 'poll'): string {
+  return resolveInside(paths.dir, `${kind}-cursor.${sessionId}.json`);
 }
 
 /** What the cursor file holds. */
@@ -27,10 +33,10 @@ interface CursorFile {
  *
  * @returns the byte offset to start printing at, or null.
  */
-export async function loadCursor(paths: SessionPaths, sessionId: string): Promise<number | null> {
+export async function loadCursor(paths: SessionPaths, sessionId: string, kind: CursorKind = 'poll'): Promise<number | null> {
   let saved: Partial<CursorFile>;
   try {
-    saved = JSON.parse(await readFile(cursorPath(paths, sessionId), 'utf8')) as Partial<CursorFile>;
+    saved = JSON.parse(await readFile(cursorPath(paths, sessionId, kind), 'utf8')) as Partial<CursorFile>;
   } catch {
     return null;
   }
@@ -49,8 +55,13 @@ export async function loadCursor(paths: SessionPaths, sessionId: string): Promis
  * removed if the write fails). Two pollers of one session may overwrite each other's cursor: each
  * then prints some events twice, never misses one it has not printed.
  */
-export async function saveCursor(paths: SessionPaths, sessionId: string, position: EventPosition): Promise<void> {
-  const file = cursorPath(paths, sessionId);
+export async function saveCursor(
+  paths: SessionPaths,
+  sessionId: string,
+  position: EventPosition,
+  kind: CursorKind = 'poll',
+): Promise<void> {
+  const file = cursorPath(paths, sessionId, kind);
   const body: CursorFile = { session_id: sessionId, ino: position.ino, offset: position.offset, saved_at: new Date().toISOString() };
   await writeFileAtomic(file, `${JSON.stringify(body)}\n`, { fsync: false, action: 'save the poll cursor' });
 }

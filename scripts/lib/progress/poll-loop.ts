@@ -74,6 +74,11 @@ export interface PollCursor {
   /** The byte offset of events.jsonl already shown for this session, or null. */
   load(sessionId: string): Promise<number | null>;
   save(sessionId: string, position: EventPosition): Promise<void>;
+  /**
+   * Also save after every pass whose events moved the position, not only at the end (`--attention`):
+   * a watch that is killed (a Monitor watch stopped) then does not print its lines again when re-armed.
+   */
+  eager?: boolean;
 }
 
 /**
@@ -104,39 +109,30 @@ export async function followSession(options: FollowOptions): Promise<number> {
   const sessionEvents: SessionEvent[] = [];
   let started = false;
   let sessionId: string | null = null;
-  const noSession = () =>
-    new OrchestratorError(
-      'no_session',
-      `No session found at ${paths.statePath}${options.once ? '' : ` after ${options.waitForSessionS} s`}. ` +
-        'Start agents first, run this from the project directory they ran in, or pass the same --session_dir.',
-    );
+  const saveCursor = cursorSaver(options.cursor, reader, tracker, () => sessionId);
+  const passOf = (state: SessionState): PassInfo => ({
+    state,
+    now: clock(),
+    replacing: pendingReplacements(state, replacements, clock()),
+    events: sessionEvents,
+  });
   try {
     for (;;) {
       let state = await readState(paths);
       if (!state) {
-        if (options.once || clock() - began >= options.waitForSessionS * 1000) throw noSession();
+        if (options.once || clock() - began >= options.waitForSessionS * 1000) throw noSessionError(options);
       } else {
         if (sessionId !== null && state.session_id !== sessionId) replacements.clear();
         sessionId = state.session_id;
         let held: ReadonlySet<string> = new Set();
-        const derived = (events: readonly SessionEvent[]) => {
-          for (const event of events) {
-            tracker.apply(event);
-            if (event.session_id !== sessionEvents[0]?.session_id) sessionEvents.length = 0;
-            sessionEvents.push(event);
-          }
-          return mergeByTime(
-            events,
-            tracker.completedBatches((name) => held.has(name)),
-          );
-        };
+        const derived = (events: readonly SessionEvent[]) => feed(events, tracker, sessionEvents, held);
         if (!started) {
           // Events a previous call already showed: known to the tracker, not shown again.
           const shown = options.cursor ? await options.cursor.load(state.session_id) : null;
           if (shown !== null) derived((await reader.read({ until: shown })).events);
           // What happened before this poller came (or since the previous call): the sink shows it as history.
           const history = (await reader.read()).events;
-          const first = { state, now: clock(), replacing: pendingReplacements(state, replacements, clock()), events: sessionEvents };
+          const first = passOf(state);
           held = heldTasks(first, options.replaceDead);
           sink.start(first, derived(history));
           started = true;
@@ -149,9 +145,10 @@ export async function followSession(options: FollowOptions): Promise<number> {
         }
         const batch = await reader.read();
         state = (await readState(paths)) ?? state;
-        const pass = { state, now: clock(), replacing: pendingReplacements(state, replacements, clock()), events: sessionEvents };
+        const pass = passOf(state);
         held = heldTasks(pass, options.replaceDead);
         for (const event of derived(batch.events)) sink.event(event, pass);
+        if (options.cursor?.eager) await saveCursor();
         const summary = summarize(state, { replacing: pass.replacing });
         if (summary.finished && summary.total >= options.expect) {
           for (const event of await settle(reader, tracker, state, derived)) sink.event(event, pass);
@@ -167,23 +164,69 @@ export async function followSession(options: FollowOptions): Promise<number> {
       }
       if (clock() >= deadline) {
         // The slice ended as the session wait did (the wait is no longer than the slice by default): no session is exit 2.
-        if (!state && sessionId === null && clock() - began >= options.waitForSessionS * 1000) throw noSession();
-        const pass = state
-          ? { state, now: clock(), replacing: pendingReplacements(state, replacements, clock()), events: sessionEvents }
-          : null;
-        sink.finish(pass, 'timeout', EXIT.timeout);
+        if (!state && sessionId === null && clock() - began >= options.waitForSessionS * 1000) throw noSessionError(options);
+        sink.finish(state ? passOf(state) : null, 'timeout', EXIT.timeout);
         return EXIT.timeout;
       }
       await watcher.next(Math.max(0, Math.min(options.intervalMs, sink.tickMs, deadline - clock())));
     }
   } finally {
     watcher.close();
-    const position = reader.position();
-    if (options.cursor && position && sessionId !== null && (tracker.sessionId === null || tracker.sessionId === sessionId)) {
-      await options.cursor.save(sessionId, position).catch(() => {}); // A cursor not saved only means a longer next call.
-    }
+    await saveCursor();
     await reader.close();
   }
+}
+
+/** The error when no session appeared in time (exit 2), with what to do. */
+function noSessionError(options: FollowOptions): OrchestratorError {
+  return new OrchestratorError(
+    'no_session',
+    `No session found at ${options.paths.statePath}${options.once ? '' : ` after ${options.waitForSessionS} s`}. ` +
+      'Start agents first, run this from the project directory they ran in, or pass the same --session_dir.',
+  );
+}
+
+/**
+ * A function that saves the read position as the cursor of the current session (`session()`), when
+ * there is a cursor, the reader is still on that session and the position moved since its last
+ * save; a cursor not saved only means a longer next call.
+ */
+function cursorSaver(
+  cursor: PollCursor | undefined,
+  reader: ReturnType<typeof openEventReader>,
+  tracker: RunTracker,
+  session: () => string | null,
+): () => Promise<void> {
+  let last = '';
+  return async () => {
+    const sessionId = session();
+    const position = reader.position();
+    if (!cursor || !position || sessionId === null || (tracker.sessionId !== null && tracker.sessionId !== sessionId)) return;
+    const key = `${sessionId}:${position.ino}:${position.offset}`;
+    if (key === last) return;
+    await cursor.save(sessionId, position).then(
+      () => void (last = key),
+      () => {},
+    );
+  };
+}
+
+/** Applies events to the tracker and to the session's events; returns them with the batch completions they bring, in time order. */
+function feed(
+  events: readonly SessionEvent[],
+  tracker: RunTracker,
+  sessionEvents: SessionEvent[],
+  held: ReadonlySet<string>,
+): ProgressEvent[] {
+  for (const event of events) {
+    tracker.apply(event);
+    if (event.session_id !== sessionEvents[0]?.session_id) sessionEvents.length = 0;
+    sessionEvents.push(event);
+  }
+  return mergeByTime(
+    events,
+    tracker.completedBatches((name) => held.has(name)),
+  );
 }
 
 /**

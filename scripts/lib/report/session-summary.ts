@@ -165,8 +165,8 @@ export type SummaryVariant =
 /** Options of {@link renderSummary}: the variant, plus failed tasks whose replacement is on its way (counted as active). */
 export type SummaryRenderOptions = SummaryVariant & { replacing?: number };
 
-/** `, 1 failed, 2 skipped` for the statuses among `statuses` that occur. */
-function endedCounts(counts: Record<TaskStatus, number>, statuses: readonly TaskStatus[]): string {
+/** `, 1 failed, 2 skipped` for the statuses among `statuses` that occur (empty when none does). */
+export function endedCounts(counts: Record<TaskStatus, number>, statuses: readonly TaskStatus[]): string {
   return statuses
     .filter((status) => counts[status] > 0)
     .map((status) => `, ${counts[status]} ${status}`)

@@ -21,12 +21,20 @@ export interface AtomicWriteOptions {
   fsync?: boolean;
   /** Words for the error message: "Could not <action> <target>" (default "write"). */
   action?: string;
+  /**
+   * Never replace an existing `target`: the complete temporary file is hard-linked to `target` (which
+   * fails when it exists) and then removed, instead of renamed over it. An existing target is a
+   * `write_failed` error whose `cause` has the code `EEXIST`.
+   */
+  exclusive?: boolean;
+  /** Permission bits of a file that does not exist yet (before the umask); default 0o666, as fs.writeFile. */
+  mode?: number;
 }
 
 /**
  * Writes `data` to `target` so that readers see the old content or the new, never a mix:
  * a temporary file in the same folder (created exclusively), written and fsynced, then renamed
- * over `target`.
+ * over `target` (with `exclusive`, linked to a `target` that must not exist yet).
  *
  * On ANY failure (full disk, quota, read-only or immutable file, permissions, a throwing
  * `beforeCommit`) the temporary file is removed before the error propagates, and `target` is
@@ -46,7 +54,7 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
   let handle: fs.FileHandle | null = null;
   let stage: 'write' | 'commit' | 'fence' = 'write';
   try {
-    handle = await fs.open(temp, 'wx');
+    handle = await fs.open(temp, 'wx', options.mode ?? 0o666);
     await handle.writeFile(data);
     if (options.fsync !== false) await handle.sync();
     await handle.close();
@@ -54,7 +62,10 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
     stage = 'fence';
     await options.beforeCommit?.();
     stage = 'commit';
-    await fs.rename(temp, target);
+    if (options.exclusive) {
+      await fs.link(temp, target);
+      await fs.unlink(temp).catch(() => {});
+    } else await fs.rename(temp, target);
   } catch (error) {
     await handle?.close().catch(() => {});
     await fs.unlink(temp).catch(() => {});
@@ -88,6 +99,7 @@ export function describeFsError(error: unknown, where: string, action: string, t
       `or not writable by this user. Lift that, or use another folder (for the session: --session_dir DIR)`,
     ENOTDIR: `a part of ${where} is a file, not a folder. Move that file aside or choose another folder`,
     EISDIR: `${where} is a folder, not a file. Move it aside and run the command again`,
+    EEXIST: `${where} already exists and is not replaced. Move it aside, or choose another name`,
     EMFILE: `this process has too many open files (EMFILE). Raise the limit (ulimit -n) and run the command again`,
     ENFILE: `the system has too many open files (ENFILE). Close some programs and run the command again`,
     EIO: `an input/output error on the device holding ${where} (EIO). Check that disk, then run the command again`,
