@@ -2,7 +2,7 @@
 // detached, waits for it with a background Bash command (`poll-session --until_done`, run_in_background: true) and ends
 // its turn; the user asks something else meanwhile and gets the answer while tasks still run; when the background
 // command exits, Claude Code wakes the model (<task-notification>), which renews the skill and aggregates.
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -11,8 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTIVE_STATUSES, type TaskStatus } from '../../scripts/lib/state/model.ts';
 import { DIALOG_PATTERN, interactiveClaude, type InteractiveClaude } from '../support/interactive-claude.ts';
 import { startMessagesApiStub, type MessagesApiStub, type StubReply, type StubRequest } from '../support/messages-api-stub.ts';
-import { readTurn, toolResultsOf, type RequestBody, type ToolResult } from '../support/scripted-model.ts';
-import { installSkillCopy } from '../support/skill-blocks.ts';
+import { readTurn, strings, toolResultsOf, type RequestBody, type ToolResult } from '../support/scripted-model.ts';
+import { blocksOf } from '../support/background-model.ts';
+import { installSkillCopy, withPlan } from '../support/skill-blocks.ts';
 
 const SKILL = 'distributed-task-orchestrator';
 const MARK = {
@@ -68,11 +69,12 @@ function scriptedModel() {
   const results = new Map<string, ToolResult>();
   let base: string | null = null;
   let wakeUp: string | null = null;
-  const run = (name: string) => `"${base}/scripts/run" ${name}`;
+  // SKILL.md's own blocks, as the skill's text reached the model (its folder filled in by Claude Code).
+  let blocks: ReturnType<typeof blocksOf> = null;
   const commands = {
-    start: () => run(`orchestrate .agent/plan.yaml --agent mock --workers 4 --detach`),
-    wait: () => run('poll-session --until_done'),
-    aggregate: () => run('aggregate'),
+    start: () => withPlan(blocks!.start, YAML.stringify(PLAN)),
+    wait: () => blocks!.wait,
+    aggregate: () => blocks!.aggregate,
   };
 
   const reply = (request: StubRequest): StubReply => {
@@ -81,6 +83,7 @@ function scriptedModel() {
     const turn = readTurn(request, results);
     const { lastCall, since } = turn;
     base ??= turn.base;
+    if (base) blocks ??= blocksOf(strings(turn.body.messages).join('\n'));
     const act = (step: Step['step'], answer: StubReply): StubReply => {
       steps.push({ step, request });
       return answer;
@@ -96,7 +99,7 @@ function scriptedModel() {
 
     switch (lastCall) {
       case ID.skill:
-        if (!base) return act('other', { type: 'text', text: 'No base directory line in the conversation.' });
+        if (!base || !blocks) return act('other', { type: 'text', text: 'No base directory line or no blocks in the skill text.' });
         return bash('start', ID.start, commands.start());
       case ID.start:
         return bash('wait', ID.wait, commands.wait(), true);
@@ -158,8 +161,6 @@ beforeAll(async () => {
   ({ home, skill: skillDir } = await installSkillCopy('dto-tmux-home-'));
   project = await mkdtemp(path.join(os.tmpdir(), 'dto-tmux-project-'));
   await execa('git', ['init', '-q'], { cwd: project });
-  await mkdir(path.join(project, '.agent'), { recursive: true });
-  await writeFile(path.join(project, '.agent', 'plan.yaml'), YAML.stringify(PLAN));
   stub = await startMessagesApiStub(model.reply);
   claude = interactiveClaude({ cwd: project, home, stub, args: ['--allowedTools', `Skill(${SKILL})`] });
 }, 120_000);
@@ -183,7 +184,7 @@ describe('the interactive claude CLI (tmux) with the skill: a run in the backgro
     const within = (ms: number) => Math.max(1000, Math.min(ms, end - Date.now()));
     await cli.start();
 
-    await cli.type(`Run the plan in .agent/plan.yaml with mock agents. ${MARK.run}`);
+    await cli.type(`Rehearse a review of the repository with mock agents. ${MARK.run}`);
     await cli.waitForScreen(/Started; I will report when it ends\./, within(90_000), { failOn });
     expect(model.base(), await cli.screen()).toBe(skillDir);
     const before = await statuses(project!);

@@ -163,8 +163,8 @@ function lastUserText(body: RequestBody): string {
   return strings(users.at(-1)?.content).join('\n');
 }
 
-/** The blocks the model uses, taken from SKILL.md as the conversation holds it (the skill's folder filled in). */
-function blocksOf(conversation: string) {
+/** The blocks the model uses, taken from SKILL.md as the conversation holds it (the skill's folder filled in); null before it. */
+export function blocksOf(conversation: string) {
   const sh = codeBlocks(conversation.replace(/\r/g, ''))
     .filter((b) => b.lang === 'sh')
     .map((b) => b.body.trimEnd());
