@@ -58,21 +58,34 @@ describe('queued background tasks', () => {
     expect(started[0]!.ts).toBe(blockerEnd?.ts);
   }, 60_000);
 
-  it('dozens of "&" starts with --max_workers 4: every task completes once, the limit holds, and most processes exit before their task runs', async () => {
+  it('dozens of "&" starts with --max_workers 4 while the slots are taken: every process exits with its task queued; then every task completes once and the limit holds', async () => {
     const project = await tempProject();
-    const names = Array.from({ length: 24 }, (_, i) => `t${String(i).padStart(2, '0')}`);
-    const results = await Promise.all(names.map((name) => mock(project, name, '--delay_ms', '300', '--max_workers', '4')));
+    // Four blockers hold every slot until they are cancelled, so whatever the machine's speed no start finds one free.
+    const blockers = ['b0', 'b1', 'b2', 'b3'];
+    const blocking = blockers.map((name) => mock(project, name, '--delay_ms', '600000', '--max_workers', '4'));
+    await waitFor(project, (s) => blockers.every((b) => s.tasks[b]?.status === 'running'));
+    const names = Array.from({ length: 20 }, (_, i) => `t${String(i).padStart(2, '0')}`);
+    const results = await Promise.all(names.map((name) => mock(project, name, '--delay_ms', '300')));
     expect(results.map((r) => r.exitCode)).toEqual(names.map(() => 0));
-    const queuedCount = results.filter((r) => r.stdout.includes(' is queued ')).length;
-    expect(queuedCount).toBeGreaterThanOrEqual(names.length - 8);
+    // Every process said its task is queued and exited: queued tasks hold no process and have no owner.
+    expect(results.filter((r) => !r.stdout.includes(' is queued ')).map((r) => r.stdout)).toEqual([]);
+    const meanwhile = (await project.state())!;
+    expect(blockers.map((b) => meanwhile.tasks[b]!.status)).toEqual(blockers.map(() => 'running'));
+    for (const name of names) expect(meanwhile.tasks[name]).toMatchObject({ status: 'waiting', pid: null, heartbeat_at: null });
+
+    // Freeing the slots lets the queue run them, four at a time.
+    for (const b of blockers) expect((await run('cancel-session', ['--task', b], project.dir)).exitCode).toBe(0);
+    await Promise.all(blocking);
     const poll = await run('poll-session', ['--timeout', '120'], project.dir);
-    expect(poll.exitCode, poll.all).toBe(0);
+    expect(poll.exitCode, poll.all).toBe(1); // The cancelled blockers.
     const state = (await project.state())!;
-    expect(Object.keys(state.tasks).sort()).toEqual(names);
-    expect(Object.values(state.tasks).filter((t) => t.status === 'completed')).toHaveLength(names.length);
+    expect(Object.keys(state.tasks).sort()).toEqual([...blockers, ...names]);
+    expect(names.map((n) => `${n}: ${state.tasks[n]!.status}${state.tasks[n]!.error ? ` (${state.tasks[n]!.error})` : ''}`)).toEqual(
+      names.map((n) => `${n}: completed`),
+    );
     expect(maxOverlap(state)).toBeLessThanOrEqual(4);
     const events = await readEvents(project.paths.eventsPath);
-    expect(events.filter((e) => e.type === 'started')).toHaveLength(names.length);
+    expect(events.filter((e) => e.type === 'started' && names.includes(e.task!))).toHaveLength(names.length);
     expect(events.filter((e) => e.type === 'completed')).toHaveLength(names.length);
   }, 180_000);
 

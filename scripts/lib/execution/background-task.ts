@@ -203,9 +203,12 @@ async function runClaimed(options: BackgroundTaskOptions, state: SessionState, l
         keep,
       });
       // The slot was given on in the commit that ended the task (its launches are on their way); when that
-      // commit was not ours to write (cancelled, reaped), a pass of our own.
+      // commit was not ours to write (cancelled, reaped), a pass of our own. A cancelled task's process keeps no next
+      // task: cancel-session signals it (same pid and start time) right after marking the cancel, and would stop
+      // the next task instead; the queue gives that task a process of its own.
       const aborted = controller.signal.aborted;
-      const applied = aborted ? null : (finished.applied ?? (await schedulePass(paths, { keep }).catch(() => null)));
+      const passKeep = finished.status === 'cancelled' ? undefined : keep;
+      const applied = aborted ? null : (finished.applied ?? (await schedulePass(paths, { keep: passKeep }).catch(() => null)));
       const after = await readState(paths).catch(() => null);
       currentLog(after && taskOf(after, name) ? taskLine(after, name) : `${name} ${finished.status}`);
       first ??= { ...finished, sessionId: state.session_id, queued: false };
