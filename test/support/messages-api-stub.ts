@@ -176,6 +176,7 @@ function answer(res: http.ServerResponse, reply: StubReply, model: string, n: nu
  * - `[[stub:hang_once:WORD]]`: no answer the first time this marker is seen, then like `answer`
  *   (a resumed conversation still carries the marker, so its request is the second);
  * - `[[stub:slow:WORD]]`: like `answer`, 6 s late (so concurrent agents' requests overlap);
+ * - `[[stub:slower:WORD]]`: like `answer`, 15 s late (long overlaps: a refused agent retries several times meanwhile);
  * - `[[stub:priced:WORD]]`: like `answer` with 10,000 input and 1,000 output tokens (one turn of
  *   claude-haiku-4-5 at $1/$5 per MTok: $0.015), 0.3 s late;
  * - `[[stub:slow_tools:WORD]]`: a `Glob` tool call for the first 3 requests, then like `answer`; each answer 1.5 s
@@ -208,6 +209,8 @@ export function markerReplies(): (request: StubRequest) => StubReply {
         return count === 1 ? { type: 'hang' } : text;
       case 'slow':
         return { ...text, delayMs: 6000 };
+      case 'slower':
+        return { ...text, delayMs: 15_000 };
       case 'priced':
         return { ...text, inputTokens: 10_000, outputTokens: 1_000, delayMs: 300 };
       case 'slow_tools':
