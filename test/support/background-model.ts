@@ -165,9 +165,7 @@ function lastUserText(body: RequestBody): string {
 
 /** The blocks the model uses, taken from SKILL.md as the conversation holds it (the skill's folder filled in); null before it. */
 export function blocksOf(conversation: string) {
-  const sh = codeBlocks(conversation.replace(/\r/g, ''))
-    .filter((b) => b.lang === 'sh')
-    .map((b) => b.body.trimEnd());
+  const sh = shBlocks(conversation);
   const pick = (...needles: string[]) => sh.find((b) => needles.every((n) => b.includes(n)));
   const start = pick('orchestrate - --agent mock', '--detach');
   const wait = pick('poll-session --until_done');
@@ -180,9 +178,7 @@ export function blocksOf(conversation: string) {
 
 /** The blocks of the plugin's /orchestrate as the conversation holds it (the plugin's folder filled in). */
 function commandBlocksOf(conversation: string, command: { planFile: string; workers: string }) {
-  const sh = codeBlocks(conversation.replace(/\r/g, ''))
-    .filter((b) => b.lang === 'sh')
-    .map((b) => b.body.trimEnd());
+  const sh = shBlocks(conversation);
   const start = sh.find((b) => b.includes('orchestrate PLAN'));
   const wait = sh.find((b) => b.includes('poll-session --until_done'));
   const launcher = /^("[^"]+\/scripts\/run")/.exec(start ?? '')?.[1];
@@ -193,4 +189,11 @@ function commandBlocksOf(conversation: string, command: { planFile: string; work
     attention: `${launcher} poll-session --attention`,
     aggregate: `${launcher} aggregate`,
   };
+}
+
+/** The bodies of the `sh` blocks of a conversation's text, in order, without trailing white space. */
+function shBlocks(conversation: string): string[] {
+  return codeBlocks(conversation.replace(/\r/g, ''))
+    .filter((b) => b.lang === 'sh')
+    .map((b) => b.body.trimEnd());
 }

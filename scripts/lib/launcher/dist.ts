@@ -68,5 +68,18 @@ export const RUN_PATH = path.join(SKILL_DIR, 'scripts', 'run');
  * @example launcherCommand('poll-session', '--timeout 90') // "/home/me/.claude/skills/distributed-task-orchestrator/scripts/run" poll-session --timeout 90
  */
 export function launcherCommand(name: string, args = ''): string {
-  return `"${RUN_PATH.replace(/(["\\$`])/g, '\\$1')}" ${name}${args ? ` ${args}` : ''}`;
+  return `${doubleQuoted(RUN_PATH)} ${name}${args ? ` ${args}` : ''}`;
+}
+
+/** Text as one double-quoted POSIX shell word: `"`, `\`, `$` and backquotes escaped. */
+function doubleQuoted(text: string): string {
+  return `"${text.replace(/(["\\$`])/g, '\\$1')}"`;
+}
+
+/**
+ * Text as one POSIX shell word, for commands printed to be run: as is when it holds only characters the shell leaves
+ * alone (`[A-Za-z0-9_@%+=:,./-]`), else double-quoted as {@link launcherCommand} quotes the launcher.
+ */
+export function shellWord(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : doubleQuoted(text);
 }

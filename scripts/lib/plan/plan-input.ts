@@ -6,7 +6,7 @@ import YAML from 'yaml';
 import type { FlagSpec } from '../cli/cli.ts';
 import { errorMessage, OrchestratorError, usageError } from '../cli/errors.ts';
 import { newSessionId, resolveInside } from '../cli/names.ts';
-import { launcherCommand } from '../launcher/dist.ts';
+import { launcherCommand, shellWord } from '../launcher/dist.ts';
 import { describeFsError, writeFileAtomic } from '../state/atomic-write.ts';
 import { parsePlanText, type Plan } from './plan.ts';
 
@@ -181,9 +181,4 @@ export function withSavedPlan(argv: readonly string[], flags: Record<string, Fla
     if (name !== null && Object.hasOwn(flags, name) && flags[name]!.type === 'string') i++; // Its value.
   }
   return out;
-}
-
-/** A path as one shell word: as is when it needs no quoting, else in single quotes. */
-function shellWord(text: string): string {
-  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
 }

@@ -4,6 +4,7 @@ import { oneLineBytes } from '../cli/format.ts';
 import type { SessionEvent } from '../state/events.ts';
 import { getTask, type SessionState } from '../state/model.ts';
 import type { PassInfo, ProgressSink } from './poll-loop.ts';
+import { createEventLineSink } from './poll-sinks.ts';
 import type { ProgressEvent } from './run-tracker.ts';
 
 /** What starts every line, so a model tells them from anything else. */
@@ -62,29 +63,21 @@ export interface AttentionOptions {
  */
 export function createAttentionSink(options: AttentionOptions): ProgressSink {
   const pauses = new Set<string>();
-  const print = (event: ProgressEvent, pass: PassInfo) => {
-    const line = attentionLine(event, pass.state, pass.replacing);
-    if (line === null) return;
-    if (event.type === 'capacity') {
+  return createEventLineSink({
+    write: options.write,
+    line: (event, pass) => {
+      const line = attentionLine(event, pass.state, pass.replacing);
+      if (line === null || event.type !== 'capacity') return line;
       // Every capacity event carries the pause in force: say each pause once.
-      if (pauses.has(String(event.pause_until))) return;
+      if (pauses.has(String(event.pause_until))) return null;
       pauses.add(String(event.pause_until));
-    }
-    options.write(`${line}\n`);
-  };
-  return {
-    tickMs: 60_000,
-    start(pass, history) {
-      for (const event of history) print(event, pass);
+      return line;
     },
-    event: print,
-    tick() {},
-    finish(pass, outcome, exitCode) {
+    last: (pass, outcome, exitCode) => {
       const ended = outcome === 'completed' || outcome === 'failed';
-      if (ended && options.endLine === false) return;
-      options.write(`${attentionEndLine(pass, ended, exitCode, options)}\n`);
+      return ended && options.endLine === false ? null : attentionEndLine(pass, ended, exitCode, options);
     },
-  };
+  });
 }
 
 /**

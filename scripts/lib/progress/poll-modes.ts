@@ -1,6 +1,6 @@
 // poll-session's two waiting modes for Claude Code: --until_done (a background command) and --attention (the Monitor tool): limits, flag rules, the re-arm command.
 import { usageError } from '../cli/errors.ts';
-import { launcherCommand } from '../launcher/dist.ts';
+import { launcherCommand, shellWord } from '../launcher/dist.ts';
 
 /**
  * How long `--until_done` waits by default before exit 3 (s): 29 min, just under the default limit
@@ -66,11 +66,6 @@ export function untilDoneTimeoutS(flag: number | undefined): number | undefined 
 export function attentionTimeoutS(flag: number | undefined): number | undefined {
   if (flag !== undefined) return flag === 0 ? undefined : flag;
   return DEFAULT_ATTENTION_S;
-}
-
-/** An argument as the shell reads it back: as is when it holds only safe characters, else double-quoted. */
-function shellWord(arg: string): string {
-  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `"${arg.replace(/(["\\$`])/g, '\\$1')}"`;
 }
 
 /**

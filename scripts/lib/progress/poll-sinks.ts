@@ -110,9 +110,30 @@ export interface SliceSinkOptions extends SinkOptions {
  * print only what happened since the previous one, so a long run costs a few hundred bytes a call.
  */
 export function createSliceSink(options: SliceSinkOptions): ProgressSink {
+  return createEventLineSink({
+    write: options.write,
+    line: (event, pass) => (event.type === 'registered' ? null : formatEventLine(event, lineContext(pass))),
+    last: (pass, outcome, exitCode) => sliceSummaryLine(pass, outcome, exitCode, options),
+  });
+}
+
+/** Options of {@link createEventLineSink}. */
+export interface EventLineSinkOptions {
+  /** Writes text as is; each call is one whole line. */
+  write: (text: string) => void;
+  /** The line of an event (without newline), or null to print nothing for it. */
+  line: (event: ProgressEvent, pass: PassInfo) => string | null;
+  /** The line that ends the output, or null for none. */
+  last: (pass: PassInfo | null, outcome: PollOutcome, exitCode: number) => string | null;
+}
+
+/**
+ * A sink that prints one line per event `line` keeps (the history first, then each new event as it comes), nothing
+ * on ticks, and the line `last` gives at the end: the slices and the `--attention` watch.
+ */
+export function createEventLineSink(options: EventLineSinkOptions): ProgressSink {
   const print = (event: ProgressEvent, pass: PassInfo) => {
-    if (event.type === 'registered') return;
-    const line = formatEventLine(event, lineContext(pass));
+    const line = options.line(event, pass);
     if (line !== null) options.write(`${line}\n`);
   };
   return {
@@ -123,7 +144,8 @@ export function createSliceSink(options: SliceSinkOptions): ProgressSink {
     event: print,
     tick() {},
     finish(pass, outcome, exitCode) {
-      options.write(`${sliceSummaryLine(pass, outcome, exitCode, options)}\n`);
+      const line = options.last(pass, outcome, exitCode);
+      if (line !== null) options.write(`${line}\n`);
     },
   };
 }
