@@ -3,8 +3,9 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { WATCH_LEASE_FILE } from '../../scripts/lib/progress/attention-watch.ts';
-import { finishedEvents, finishedState, writeSession } from '../support/fixed-session.ts';
+import { OrchestratorError } from '../../scripts/lib/cli/errors.ts';
+import { keepWatching, WATCH_LEASE_FILE, WatchLease } from '../../scripts/lib/progress/attention-watch.ts';
+import { finishedEvents, finishedState, liveState, writeSession } from '../support/fixed-session.ts';
 import { run, start, tempProject } from '../support/project.ts';
 
 /** Waits until `check` holds, looking every 100 ms, at most `limitMs`. */
@@ -88,6 +89,26 @@ describe('poll-session --attention --keep_watching (the plugin monitor)', () => 
       await watch;
     }
   }, 120_000);
+
+  it('outlives a follow that finds the state gone (a session archived as the next starts) and follows again', async () => {
+    const project = await tempProject('dto-keep-gone-');
+    await writeSession(project.paths.dir, liveState(), []); // A session still going: the watch follows it.
+    const stop = new AbortController();
+    const calls: string[] = [];
+    const watching = keepWatching({
+      paths: project.paths,
+      lease: new WatchLease(project.paths.dir),
+      signal: stop.signal,
+      follow: () => {
+        calls.push(calls.length === 0 ? 'gone' : 'followed');
+        if (calls.length === 1) return Promise.reject(new OrchestratorError('no_session', 'No session found'));
+        stop.abort();
+        return Promise.resolve(0);
+      },
+    });
+    expect(await watching).toBe(0);
+    expect(calls).toEqual(['gone', 'followed']);
+  }, 30_000);
 
   it('is refused without --attention', async () => {
     const project = await tempProject('dto-keep-usage-');

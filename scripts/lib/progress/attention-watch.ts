@@ -1,6 +1,7 @@
 // One attention watch per session folder (a lease judged by process identity), and --keep_watching: the plugin's monitor, following every run of the project in turn.
 import { readFile, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { OrchestratorError } from '../cli/errors.ts';
 import { checkIdentity, selfIdentity, type ProcessIdentity } from '../execution/process-identity.ts';
 import { writeFileAtomic } from '../state/atomic-write.ts';
 import { withLock } from '../state/lock.ts';
@@ -84,7 +85,8 @@ export interface KeepWatchingOptions {
  * session), reporting each run of the project in turn. It waits quietly while there is no session, while another live
  * watch holds the lease, and while the current session has ended (a session that had ended before the watch saw it is
  * never reported: the background wait reports ends). A session that is still going is followed with the attention
- * cursor, so what an earlier watch printed is not printed again.
+ * cursor, so what an earlier watch printed is not printed again. A follow that fails on the state (gone between two
+ * reads, or unusable) is waited out, not fatal.
  * @returns 0 when `signal` stops it.
  */
 export async function keepWatching(options: KeepWatchingOptions): Promise<number> {
@@ -103,7 +105,14 @@ export async function keepWatching(options: KeepWatchingOptions): Promise<number
         watcher.close();
         continue;
       }
-      await options.follow({ waitForSessionS: 0 });
+      try {
+        await options.follow({ waitForSessionS: 0 });
+      } catch (error) {
+        // The state went away between two reads (a session archived as the next starts) or is unusable for now:
+        // the monitor lives as long as the Claude Code session, so it waits for the next state instead of dying.
+        if (!(error instanceof OrchestratorError)) throw error;
+        await idle(KEEP_WATCHING_IDLE_MS);
+      }
     }
     return 0;
   } finally {
