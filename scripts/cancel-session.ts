@@ -6,6 +6,7 @@
  * Reads/writes: <cwd>/.agent/sessions/latest.yaml (under its lock) and events.jsonl.
  * Signals: only a process verified to be the recorded agent (pid plus start time, this host; never pid <= 1):
  *          SIGTERM to it, its descendants and its own process group (only when it leads one), SIGKILL after the grace period.
+ *          Agents it launched for other tasks (detached: sessions of their own) are theirs, and left alone.
  * Exit:    0 done (also when nothing was active), 2 usage error, no session or unknown task.
  */
 import { launcherCommand } from './lib/launcher/dist.ts';
@@ -66,7 +67,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   const targeted = Object.entries(before.tasks)
     .filter(([name, task]) => ACTIVE_STATUSES.has(task.status) && (only === undefined || name === only))
     .map(([name, task]) => ({ name, task }));
-  for (const owner of [...ownersToStop(targeted), ...childrenToStop(targeted)]) snapshots.set(owner.key, snapshotTree(owner.identity));
+  for (const owner of [...ownersToStop(targeted), ...childrenToStop(targeted)])
+    snapshots.set(owner.key, snapshotTree(owner.identity, owner));
   const { cancelled, owners } = await updateState(paths, (tx) => {
     const state = tx.state!;
     const names = Object.entries(state.tasks)
@@ -94,7 +96,11 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   const outcomes = await Promise.all(
     owners.map(async (owner) => ({
       owner,
-      result: await terminateProcessTree(owner.identity, { graceMs, members: snapshots.get(owner.key) }),
+      result: await terminateProcessTree(owner.identity, {
+        graceMs,
+        members: snapshots.get(owner.key),
+        spareSessions: owner.spareSessions,
+      }),
     })),
   );
   const stopped = outcomes.filter(({ result }) => result.refused === null && !result.gone);
@@ -118,6 +124,12 @@ interface Owner {
   key: string;
   identity: RecordedIdentity;
   tasks: string[];
+  /**
+   * Leave out the processes below it that lead sessions of their own: for a task's owner (a spawn-agent
+   * or orchestrate process) those are agents it launched for other tasks, and the claude CLI it runs
+   * as, which is stopped as a root of its own. False for that CLI: its whole tree is the task's.
+   */
+  spareSessions: boolean;
 }
 
 /** Identity key of a task's owner: pid plus start time plus host. */
@@ -134,6 +146,7 @@ function childrenToStop(tasks: Array<{ name: string; task: TaskRecord }>): Owner
             key: `child|${task.agent_child.pid}|${task.agent_child.start ?? ''}|${task.agent_child.host ?? ''}`,
             identity: task.agent_child,
             tasks: [name],
+            spareSessions: false,
           },
         ]
       : [],
@@ -146,7 +159,12 @@ function ownersToStop(tasks: Array<{ name: string; task: TaskRecord }>): Owner[]
   for (const { name, task } of tasks) {
     if (task.pid === null || task.pid === process.pid) continue;
     const key = ownerKey(task);
-    const owner = owners.get(key) ?? { key, identity: { pid: task.pid, start: task.pid_start, host: task.host }, tasks: [] };
+    const owner = owners.get(key) ?? {
+      key,
+      identity: { pid: task.pid, start: task.pid_start, host: task.host },
+      tasks: [],
+      spareSessions: true,
+    };
     owner.tasks.push(name);
     owners.set(key, owner);
   }

@@ -43,8 +43,10 @@ async function orchestrate(
 describe('rate-limit-adaptive concurrency with the real claude CLI', () => {
   let stub: MessagesApiStub;
   beforeAll(async () => {
-    // More than 3 requests in flight: HTTP 429 with retry-after: 1. Each accepted answer takes 1 s.
-    stub = await startMessagesApiStub(markerReplies(), { maxInFlight: 3, retryAfterS: 1 });
+    // More than 3 requests in flight: HTTP 429 with retry-after: 1. An accepted `contended` answer is held until 12
+    // requests were refused meanwhile, or 5 s pass with none refused: each answer costs the agents that push in 12 429s
+    // however fast or slow they retry, so the two runs compare by contention, not by the machine's speed.
+    stub = await startMessagesApiStub(markerReplies(), { maxInFlight: 3, retryAfterS: 1, hold: { refusals: 12, quietMs: 5000 } });
   });
   afterAll(async () => {
     await stub.close();
@@ -53,13 +55,12 @@ describe('rate-limit-adaptive concurrency with the real claude CLI', () => {
   it('12 tasks with --max_workers 8 all complete; the limit drops and recovers; at least 3x fewer 429s than with --adaptive off', async () => {
     // Quick recovery for the test: grow after 2 s without a rate limit; one halving per 1.5 s burst.
     const env = { DTO_CAPACITY_QUIET_MS: '8000', DTO_CAPACITY_WINDOW_MS: '500' };
+    // Room for every refusal a task may meet with adaptation off (each 429 ends a try: CLAUDE_CODE_MAX_RETRIES=0).
     const flags = ['--workers', '8', '--retries', '20', '--backoff_ms', '0'];
     const before = stub.rateLimited;
-    // Answers 15 s late: with adaptation off, refused agents retry many times while 3 answers are held, on a slow
-    // machine too (at 6 s, a busy 2-core machine saw off/adaptive fall to 12/6 and 14/6, under the 3x bound).
-    const adaptive = await orchestrate(stub, (i) => `[[stub:slower:a${i}]]`, 12, flags, env);
+    const adaptive = await orchestrate(stub, (i) => `[[stub:contended:a${i}]]`, 12, flags, env);
     const adaptive429 = stub.rateLimited - before;
-    const off = await orchestrate(stub, (i) => `[[stub:slower:o${i}]]`, 12, [...flags, '--adaptive', 'off'], env);
+    const off = await orchestrate(stub, (i) => `[[stub:contended:o${i}]]`, 12, [...flags, '--adaptive', 'off'], env);
     const off429 = stub.rateLimited - before - adaptive429;
 
     const statuses = (state: typeof adaptive.state) => Object.values(state.tasks).map((task) => task.status);

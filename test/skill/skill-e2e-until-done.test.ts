@@ -1,6 +1,6 @@
 // SKILL.md's main path in the real claude CLI, in Claude Code's default permission mode with only the skill itself
 // allowed: start detached, wait with one background `poll-session --until_done`, end the turn, act on the wake-up.
-// Counts the main conversation's requests for a 40-task run of 2-3 minutes and one three times as long, next to what
+// Counts the main conversation's requests for a 40-task run of about 75 s and one three times as long, next to what
 // foreground slices of 90 s cost on the same runs; then a Monitor on `--attention` with one task failing.
 import { readFileSync } from 'node:fs';
 import { readFile, rm, stat } from 'node:fs/promises';
@@ -93,12 +93,13 @@ async function runMainPath(
   return { project, model, final, slices, trace };
 }
 
-// The two tests run at once: the long run takes about 7 minutes, and the Monitor run fits beside it.
+// The two tests run at once: the long run takes about 4 minutes, and the Monitor run fits beside it.
 describe.concurrent('SKILL.md in Claude Code: one background wait, a free conversation, no approvals (real CLI, default mode)', () => {
-  it('a 40-task run of 2-3 minutes and one three times as long cost the same few requests, 0 permission denials', async () => {
+  it('a 40-task run of about 75 s and one three times as long cost the same few requests, 0 permission denials', async () => {
     const [short, long] = await Promise.all([
-      runMainPath(homes[0]!, plan(40, 27_000), { slices: true }),
-      runMainPath(homes[1]!, plan(40, 81_000), { slices: true }),
+      // 5 waves of 15 s and of 45 s: one or two slices of 90 s, and at least three.
+      runMainPath(homes[0]!, plan(40, 15_000), { slices: true }),
+      runMainPath(homes[1]!, plan(40, 45_000), { slices: true }),
     ]);
     for (const run of [short, long]) {
       expect(run.final, run.trace).toMatchObject({ type: 'result', result: 'Done: the run ended and the report is read.' });
@@ -121,7 +122,7 @@ describe.concurrent('SKILL.md in Claude Code: one background wait, a free conver
     const sliced = [short.slices!, long.slices!].map((n) => n + SLICE_PATH_FIXED_REQUESTS);
     expect(sliced[1]).toBeGreaterThan(sliced[0]!);
     console.log(
-      `main-conversation requests: --until_done in the background ${short.model.requests} (2-3 min run), ` +
+      `main-conversation requests: --until_done in the background ${short.model.requests} (75 s run), ` +
         `${long.model.requests} (3x as long); foreground slices of 90 s ${sliced[0]} and ${sliced[1]}`,
     );
   }, 900_000);

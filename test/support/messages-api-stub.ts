@@ -4,8 +4,11 @@ import type { AddressInfo } from 'node:net';
 
 /** What the stub answers to one `POST /v1/messages`. */
 export type StubReply =
-  /** `delayMs`: wait that long before answering (the request stays open, as a slow model's would). */
-  | { type: 'text'; text: string; inputTokens?: number; outputTokens?: number; delayMs?: number }
+  /**
+   * `delayMs`: wait that long before answering (the request stays open, as a slow model's would).
+   * `held`: answer by counts, not by a clock: see {@link StubOptions.hold}.
+   */
+  | { type: 'text'; text: string; inputTokens?: number; outputTokens?: number; delayMs?: number; held?: boolean }
   /** A tool call; `id` (default `toolu_stub_N`) lets a scripted model find the call's tool_result later. */
   | { type: 'tool_use'; name: string; input: Record<string, unknown>; id?: string; delayMs?: number }
   | { type: 'error'; status: number; errorType: string; message: string }
@@ -44,6 +47,13 @@ export interface StubOptions {
   maxInFlight?: number;
   /** The `retry-after` of those 429s (s). @default 1 */
   retryAfterS?: number;
+  /**
+   * When a `held` answer is sent: once `refusals` requests were answered 429 since it was accepted,
+   * or once `quietMs` pass without a 429 (nobody is being refused), or at the latest after `maxMs`.
+   * A held answer is thus given `refusals` 429s to others however fast or slow the clients retry:
+   * a measure of contention that a slow machine does not shrink. @default refusals 12, quietMs 5000, maxMs 120000
+   */
+  hold?: { refusals?: number; quietMs?: number; maxMs?: number };
 }
 
 /**
@@ -61,6 +71,7 @@ export async function startMessagesApiStub(
   let inFlight = 0;
   let peakInFlight = 0;
   let rateLimited = 0;
+  const held = new Set<() => void>();
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -86,6 +97,7 @@ export async function startMessagesApiStub(
       }
       if (options.maxInFlight !== undefined && inFlight >= options.maxInFlight) {
         rateLimited++;
+        for (const check of [...held]) check();
         res.writeHead(429, { 'content-type': 'application/json', 'retry-after': String(options.retryAfterS ?? 1) });
         return void res.end(
           JSON.stringify({
@@ -97,9 +109,31 @@ export async function startMessagesApiStub(
       inFlight++;
       peakInFlight = Math.max(peakInFlight, inFlight);
       res.once('close', () => inFlight--);
-      answer(res, reply(request), model ?? 'claude-stub', requests.length);
+      const answered = reply(request);
+      if (answered.type === 'text' && answered.held) return hold(() => answer(res, answered, model ?? 'claude-stub', requests.length));
+      answer(res, answered, model ?? 'claude-stub', requests.length);
     });
   });
+  /** Sends a held answer per {@link StubOptions.hold}: after N refusals to others, a quiet spell, or the longest hold. */
+  const hold = (send: () => void) => {
+    const { refusals = 12, quietMs = 5000, maxMs = 120_000 } = options.hold ?? {};
+    const from = rateLimited;
+    let quiet: NodeJS.Timeout | undefined;
+    const release = () => {
+      held.delete(check);
+      clearTimeout(quiet);
+      clearTimeout(longest);
+      send();
+    };
+    const check = () => {
+      if (rateLimited - from >= refusals) return release();
+      clearTimeout(quiet);
+      quiet = setTimeout(release, quietMs).unref();
+    };
+    const longest = setTimeout(release, maxMs).unref();
+    held.add(check);
+    quiet = setTimeout(release, quietMs).unref();
+  };
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
@@ -121,6 +155,7 @@ export async function startMessagesApiStub(
 
 function answer(res: http.ServerResponse, reply: StubReply, model: string, n: number): void {
   if (reply.type === 'hang') return;
+  if (reply.type === 'text' && reply.held) return answer(res, { ...reply, held: false }, model, n);
   if ((reply.type === 'text' || reply.type === 'tool_use') && reply.delayMs) {
     const { delayMs: _delay, ...now } = reply;
     setTimeout(() => answer(res, now, model, n), reply.delayMs);
@@ -176,7 +211,8 @@ function answer(res: http.ServerResponse, reply: StubReply, model: string, n: nu
  * - `[[stub:hang_once:WORD]]`: no answer the first time this marker is seen, then like `answer`
  *   (a resumed conversation still carries the marker, so its request is the second);
  * - `[[stub:slow:WORD]]`: like `answer`, 6 s late (so concurrent agents' requests overlap);
- * - `[[stub:slower:WORD]]`: like `answer`, 15 s late (long overlaps: a refused agent retries several times meanwhile);
+ * - `[[stub:contended:WORD]]`: like `answer`, held by counts (see {@link StubOptions.hold}): sent once others were
+ *   refused N times meanwhile, or when nobody is being refused;
  * - `[[stub:priced:WORD]]`: like `answer` with 10,000 input and 1,000 output tokens (one turn of
  *   claude-haiku-4-5 at $1/$5 per MTok: $0.015), 0.3 s late;
  * - `[[stub:slow_tools:WORD]]`: a `Glob` tool call for the first 3 requests, then like `answer`; each answer 1.5 s
@@ -209,8 +245,8 @@ export function markerReplies(): (request: StubRequest) => StubReply {
         return count === 1 ? { type: 'hang' } : text;
       case 'slow':
         return { ...text, delayMs: 6000 };
-      case 'slower':
-        return { ...text, delayMs: 15_000 };
+      case 'contended':
+        return { ...text, held: true };
       case 'priced':
         return { ...text, inputTokens: 10_000, outputTokens: 1_000, delayMs: 300 };
       case 'slow_tools':

@@ -12,10 +12,12 @@ export const DEFAULT_KILL_GRACE_MS = 5000;
 interface ProcessRow {
   ppid: number;
   pgid: number;
+  /** Session id, when known (a process started `detached` leads a session of its own: sid === pid). */
+  sid: number | null;
   start: string;
 }
 
-/** Every live process: `/proc/<pid>/stat` fields 4, 5 and 22 on Linux, else `ps -A -o pid=,ppid=,pgid=,lstart=`. */
+/** Every live process: `/proc/<pid>/stat` fields 4, 5, 6 and 22 on Linux, else `ps -A -o pid=,ppid=,pgid=,sess=,lstart=`. */
 function processTable(): Map<number, ProcessRow> {
   const table = new Map<number, ProcessRow>();
   try {
@@ -23,7 +25,7 @@ function processTable(): Map<number, ProcessRow> {
       if (!/^\d+$/.test(entry)) continue;
       try {
         const rest = readProcStat(entry);
-        table.set(Number(entry), { ppid: Number(rest[1]), pgid: Number(rest[2]), start: rest[19]! });
+        table.set(Number(entry), { ppid: Number(rest[1]), pgid: Number(rest[2]), sid: Number(rest[3]), start: rest[19]! });
       } catch {
         // The process ended while we listed it.
       }
@@ -32,16 +34,23 @@ function processTable(): Map<number, ProcessRow> {
   } catch {
     // No /proc (macOS, BSD): ask ps.
   }
-  try {
-    for (const line of execFileSync('ps', ['-A', '-o', 'pid=,ppid=,pgid=,lstart='], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    }).split('\n')) {
-      const match = /^\s*(\d+)\s+(\d+)\s+(\d+)\s+(.+?)\s*$/.exec(line);
-      if (match) table.set(Number(match[1]), { ppid: Number(match[2]), pgid: Number(match[3]), start: match[4]! });
+  // `sess` is the session id on Linux and macOS; a ps that does not know it is asked without it.
+  for (const withSession of [true, false]) {
+    try {
+      const columns = withSession ? 'pid=,ppid=,pgid=,sess=,lstart=' : 'pid=,ppid=,pgid=,lstart=';
+      const pattern = withSession ? /^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(.+?)\s*$/ : /^\s*(\d+)\s+(\d+)\s+(\d+)\s+()(.+?)\s*$/;
+      const output = execFileSync('ps', ['-A', '-o', columns], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+      for (const line of output.split('\n')) {
+        const match = pattern.exec(line);
+        if (match) {
+          const sid = match[4] ? Number(match[4]) : null;
+          table.set(Number(match[1]), { ppid: Number(match[2]), pgid: Number(match[3]), sid, start: match[5]! });
+        }
+      }
+      return table;
+    } catch {
+      // Without ps only the recorded root can be reached.
     }
-  } catch {
-    // Without ps only the recorded root can be reached.
   }
   return table;
 }
@@ -54,7 +63,11 @@ export function listDescendants(pid: number): number[] {
   return descendantsIn(processTable(), [pid]).map((row) => row.pid);
 }
 
-function descendantsIn(table: Map<number, ProcessRow>, roots: number[]): Array<{ pid: number; start: string }> {
+/**
+ * The descendants of `roots` in `table`. With `spareSessions`, a descendant that leads a session of
+ * its own (started `detached`: an agent launched for another task) is left out, with its subtree.
+ */
+function descendantsIn(table: Map<number, ProcessRow>, roots: number[], spareSessions = false): Array<{ pid: number; start: string }> {
   const children = new Map<number, number[]>();
   for (const [child, row] of table) children.set(row.ppid, [...(children.get(row.ppid) ?? []), child]);
   const found: Array<{ pid: number; start: string }> = [];
@@ -64,6 +77,7 @@ function descendantsIn(table: Map<number, ProcessRow>, roots: number[]): Array<{
     for (const child of children.get(queue.shift()!) ?? []) {
       if (seen.has(child)) continue;
       seen.add(child);
+      if (spareSessions && table.get(child)!.sid === child) continue;
       found.push({ pid: child, start: table.get(child)!.start });
       queue.push(child);
     }
@@ -104,6 +118,13 @@ export interface TerminateOptions {
    * identity is checked. Lets the first SIGTERM go out without listing the process table again.
    */
   members?: ReadonlyMap<number, string>;
+  /**
+   * Leave out every descendant that leads a session of its own, with its subtree: the agents the
+   * root launched for other tasks (started `detached`, see agent-command.ts `startAgent`) are theirs,
+   * not the root's, though they stay its children while it lives. For cancel-session, which stops a
+   * task's owner and, as roots of their own, the processes it runs as (`agent_child`). Default false.
+   */
+  spareSessions?: boolean;
 }
 
 /**
@@ -111,14 +132,15 @@ export interface TerminateOptions {
  * verifiably ours and leads its own group, the group's members), with their start tokens, for a
  * later {@link terminateProcessTree} (`members`). Empty when the root is not verifiably ours.
  */
-export function snapshotTree(root: RecordedIdentity): Map<number, string> {
+export function snapshotTree(root: RecordedIdentity, options: { spareSessions?: boolean } = {}): Map<number, string> {
   const members = new Map<number, string>();
   if (root.start == null || signalRefusal(root) !== null) return members;
   const table = processTable();
   members.set(root.pid, root.start);
   if (table.get(root.pid)?.pgid === root.pid)
     for (const [other, row] of table) if (row.pgid === root.pid && other !== process.pid) members.set(other, row.start);
-  for (const child of descendantsIn(table, [root.pid])) if (child.pid !== process.pid) members.set(child.pid, child.start);
+  for (const child of descendantsIn(table, [root.pid], options.spareSessions))
+    if (child.pid !== process.pid) members.set(child.pid, child.start);
   return members;
 }
 
@@ -182,7 +204,7 @@ export async function terminateProcessTree(
     if (rootOurs()) known.push(pid);
     if (rootOurs() && recorded.start) members.set(pid, recorded.start);
     if (groupOurs()) for (const [other, row] of table) if (row.pgid === pid && other !== process.pid) members.set(other, row.start);
-    for (const child of descendantsIn(table, known)) if (child.pid !== process.pid) members.set(child.pid, child.start);
+    for (const child of descendantsIn(table, known, opts.spareSessions)) if (child.pid !== process.pid) members.set(child.pid, child.start);
   };
   const running = () => [...members].filter(([member, start]) => processStartTime(member) === start && isProcessRunning(member));
   // Each process gets each signal once (a second SIGTERM could land after its handler was removed).
