@@ -40,7 +40,7 @@ import { CONNECTION_ENV } from './lib/backend/connection.ts';
 // bullmq itself is loaded only when --backend bullmq is given (openRemoteBackend), so local runs start as fast as before.
 import { BACKEND_FLAGS, checkBackendOptions, openRemoteBackend, remoteExecutorFor } from './lib/backend/backend-options.ts';
 import { ISOLATION_MODES, withWorktreeIsolation } from './lib/isolation/isolated-executor.ts';
-import { checkRefComponent, openRepository } from './lib/isolation/worktree.ts';
+import { checkRefComponent, claimSessionId, openRepository } from './lib/isolation/worktree.ts';
 import { mergeReport, mergeRunLine } from './lib/isolation/merge-report.ts';
 import { heredocExample, readPlanInput, savePlanInput, STDIN_PLAN, withSavedPlan } from './lib/plan/plan-input.ts';
 
@@ -223,6 +223,8 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
     for (const task of plan.tasks) if (isolationOf(task) === 'worktree') checkRefComponent(task.id, `Task ${task.id}: the task name`);
     if (sessionIdFlag !== undefined) checkRefComponent(sessionIdFlag, 'The session id');
   }
+  // Another session (another --session_dir) with this id in the repository would share its branches and worktrees.
+  if (repo && sessionId !== undefined) await claimSessionId(repo, sessionId, paths.statePath, true);
   // The gate comes from this command line only (the user's own flag), never from a state or plan file.
   const check =
     options.merge_check === undefined

@@ -78,9 +78,9 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   guardBrokenOutput();
   if (!parseOrShowHelp(argv, spec)) return EXIT.ok;
   const options = agentOptions(argv, process.cwd());
-  // Refused before the task is registered: not a git repository, or one without a commit.
+  // Refused before the task is registered: not a git repository, one without a commit, a session id in use there.
   if (parseCommandLine(argv, spec).flags.isolation === 'worktree')
-    await checkIsolatedStart(process.cwd(), options.task.name, options.session.sessionId);
+    await checkIsolatedStart(process.cwd(), options.task.name, options.session.sessionId, options.paths);
   const result = await runBackgroundTask({ ...options, adoptToken: takeAdoptToken() });
   return result.status === 'completed' || (result.queued && !options.wait) ? EXIT.ok : EXIT.taskFailed;
 }

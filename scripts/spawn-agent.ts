@@ -106,9 +106,9 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
   guardBrokenOutput();
   if (!parseOrShowHelp(argv, spec)) return EXIT.ok;
   const options = await agentOptions(argv, process.cwd(), env);
-  // Refused before the task is registered: not a git repository, or one without a commit.
+  // Refused before the task is registered: not a git repository, one without a commit, a session id in use there.
   if (parseCommandLine(argv, spec).flags.isolation === 'worktree')
-    await checkIsolatedStart(options.agentCwd, options.task.name, options.session.sessionId);
+    await checkIsolatedStart(options.agentCwd, options.task.name, options.session.sessionId, options.paths);
   const result = await runBackgroundTask({ ...options, adoptToken: takeAdoptToken(env) });
   if (result.status === 'failed' && result.record?.error) process.stderr.write(`error: ${options.task.name}: ${result.record.error}\n`);
   return result.status === 'completed' || (result.queued && !options.wait) ? EXIT.ok : EXIT.taskFailed;

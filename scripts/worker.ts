@@ -97,6 +97,8 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
   const connection = connectionFrom(options.connection, env);
   if (!connection)
     throw usageError(`Missing --connection: pass the queue's server (postgres://... or redis://...), or set $${CONNECTION_ENV}.`);
+  // A secret: read once, then out of the environment every agent, gate and git command would inherit.
+  delete env[CONNECTION_ENV];
   const queueName = options.queue ?? DEFAULT_QUEUE;
   if (!QUEUE_NAME_PATTERN.test(queueName))
     throw usageError(`Expected --queue to match [A-Za-z0-9._-]{1,64}, got ${JSON.stringify(queueName)}.`);

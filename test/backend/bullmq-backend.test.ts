@@ -1,6 +1,6 @@
 // The BullMQ backend against a real PostgreSQL on loopback: 3 worker processes (3 "hosts") and the orchestrator in separate folders.
 import { existsSync } from 'node:fs';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,6 +12,9 @@ import { openBullmqBackend } from '../../scripts/lib/backend/bullmq-backend.ts';
 import { parseConnection } from '../../scripts/lib/backend/connection.ts';
 import type { SessionState } from '../../scripts/lib/state/schema.ts';
 import { agentContext } from '../support/agent-context.ts';
+import { FAKE_CLAUDE_DIR } from '../support/claude-fixtures.ts';
+
+const FAKE_CLAUDE = path.join(FAKE_CLAUDE_DIR, 'claude');
 
 const workers: WorkerProc[] = [];
 const dirs: string[] = [];
@@ -246,6 +249,40 @@ describe.skipIf(serverSkipReason('postgres') !== null)('BullMQ backend on Postgr
     expect(state.tasks.C1!.error).toContain('needs a claude agent but worker host-m runs mock agents (start a worker with --agent claude)');
     expect(state.tasks.C2!.status).toBe('skipped');
     expect(group[0]!.lines.map((l) => l.event)).toEqual(['refused']);
+  });
+
+  it("worker --agent claude started as documented (connection exported) keeps the connection out of its agents' environment", async () => {
+    const queue = uniqueQueue('env');
+    const log = await mkdtemp(path.join(os.tmpdir(), 'dto-fake-claude-log-'));
+    dirs.push(log);
+    const env = { CLAUDE_BIN: FAKE_CLAUDE, FAKE_CLAUDE_LOG: log };
+    const group = [
+      await startWorkerProc({
+        name: 'host-env',
+        queue,
+        concurrency: 1,
+        url: server!.url,
+        dirs,
+        workers,
+        agent: { kind: 'claude', args: ['--skip_preflight'], env },
+      }),
+    ];
+    const project = await tempProject();
+    await writeFile(path.join(project.dir, 'plan.yaml'), 'tasks:\n  - { id: E1, goal: "do E1" }\n');
+    const result = await run('orchestrate', ['plan.yaml', '--agent', 'claude', '--backend', 'bullmq', '--queue', queue], project.dir, {
+      DTO_BULLMQ_CONNECTION: server!.url,
+    });
+    await stopWorkers(group);
+    expect(result.exitCode, result.all).toBe(0);
+    const calls = await Promise.all(
+      (await readdir(log)).map(async (file) => JSON.parse(await readFile(path.join(log, file), 'utf8')) as { env: Record<string, string> }),
+    );
+    expect(calls.length).toBeGreaterThanOrEqual(1);
+    for (const call of calls) {
+      expect(call.env.CLAUDE_BIN).toBe(FAKE_CLAUDE); // The environment was recorded, and is the worker's.
+      expect(call.env.DTO_BULLMQ_CONNECTION).toBeUndefined();
+      expect(JSON.stringify(call.env)).not.toContain(server!.password);
+    }
   });
 
   it('cancel-session on the orchestrating host stops the agent running on a worker', async () => {

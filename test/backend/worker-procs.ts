@@ -25,7 +25,7 @@ export interface WorkerProc {
 export const FAST_STALL = ['--lock_ms', '5000', '--stalled_interval_ms', '1000'];
 
 /**
- * Starts `worker --agent mock` in a new temporary folder with the connection in its environment, and
+ * Starts `worker --agent mock` (or `options.agent`) in a new temporary folder with the connection in its environment, and
  * waits for its banner (connected, pulling). The folder goes into `dirs`, the process into `workers`
  * (for the caller's afterAll).
  */
@@ -36,6 +36,8 @@ export async function startWorkerProc(options: {
   url: string;
   dirs: string[];
   workers: WorkerProc[];
+  /** `claude` (with `args` such as `--skip_preflight`) instead of the mock agent; `env` added to the worker's. */
+  agent?: { kind: 'claude'; args: string[]; env: Record<string, string> };
 }): Promise<WorkerProc> {
   const { name } = options;
   const dir = await mkdtemp(path.join(os.tmpdir(), `dto-worker-${name}-`));
@@ -44,7 +46,8 @@ export async function startWorkerProc(options: {
     'worker',
     [
       '--agent',
-      'mock',
+      options.agent?.kind ?? 'mock',
+      ...(options.agent?.args ?? []),
       '--concurrency',
       String(options.concurrency),
       '--cwd',
@@ -56,7 +59,7 @@ export async function startWorkerProc(options: {
       ...FAST_STALL,
     ],
     dir,
-    { DTO_BULLMQ_CONNECTION: options.url },
+    { ...options.agent?.env, DTO_BULLMQ_CONNECTION: options.url },
   );
   const worker: WorkerProc = { name, dir, proc, lines: [], stderr: [] };
   let buffered = '';

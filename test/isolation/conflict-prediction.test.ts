@@ -2,7 +2,8 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { snapshotWorktree } from '../../scripts/lib/isolation/worktree.ts';
+import { openRepository } from '../../scripts/lib/isolation/worktree.ts';
+import { snapshotWorktree } from '../../scripts/lib/isolation/worktree-git.ts';
 import { renderStatusBlock } from '../../scripts/lib/progress/status-block.ts';
 import { buildStatusView } from '../../scripts/lib/progress/status-view.ts';
 import { run, start } from '../support/project.ts';
@@ -71,7 +72,7 @@ describe('conflict prediction while isolated agents run', () => {
     await writeFile(path.join(repo.dir, 'new.txt'), 'new\n');
     await repo.git(['add', 'tracked.txt']);
     const before = await repo.snapshot();
-    const commit = await snapshotWorktree(repo.dir, ['.agent']);
+    const commit = await snapshotWorktree(await openRepository(repo.dir), repo.dir, ['.agent']);
     expect(await repo.snapshot()).toEqual(before);
     expect(await repo.git(['rev-parse', `${commit}^`])).toBe(before.head);
     expect(await repo.git(['show', `${commit}:new.txt`])).toBe('new');

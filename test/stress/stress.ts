@@ -12,6 +12,8 @@ import { execa, type ResultPromise } from 'execa';
 
 /** The parts of vitest's JSON report (`--reporter=json`) read here. */
 interface JsonReport {
+  numPassedTests: number;
+  numFailedTests: number;
   testResults: Array<{
     name: string;
     status: string;
@@ -46,6 +48,7 @@ function startLoad(count: number): () => void {
 
 /** One vitest run of `files` (all when empty); @returns the tests that failed, or a whole file that failed to run. */
 async function runOnce(files: readonly string[], reportPath: string): Promise<Failure[]> {
+  const began = Date.now();
   const run = await execa('npx', ['vitest', 'run', '--reporter=dot', '--reporter=json', `--outputFile.json=${reportPath}`, ...files], {
     cwd: ROOT,
     reject: false,
@@ -57,6 +60,9 @@ async function runOnce(files: readonly string[], reportPath: string): Promise<Fa
   } catch {
     return [{ key: '(vitest)', message: `no report (exit ${String(run.exitCode)})` }];
   }
+  process.stdout.write(
+    `[stress] ${report.numPassedTests} passed, ${report.numFailedTests} failed in ${Math.round((Date.now() - began) / 1000)} s\n`,
+  );
   const failures: Failure[] = [];
   for (const file of report.testResults) {
     const name = path.relative(ROOT, file.name);

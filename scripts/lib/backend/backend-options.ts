@@ -39,6 +39,9 @@ export interface RemoteSettings {
  * {@link CONNECTION_ENV}) and takes no claude flags (each worker host sets its own:
  * `worker --agent claude ...`); local takes neither --connection nor --queue.
  *
+ * With bullmq, {@link CONNECTION_ENV} is then removed from `env` (a secret: no process started
+ * from here inherits it).
+ *
  * @param claudeFlagNames - the command's claude-only flags (refused with bullmq when given).
  * @returns the remote settings, or null for the local backend.
  * @throws OrchestratorError usage (exit 2); messages show the connection redacted only.
@@ -60,6 +63,9 @@ export function checkBackendOptions(
     throw usageError(
       `--backend bullmq needs the queue's server: pass --connection postgres://... or redis://..., or set $${CONNECTION_ENV}.`,
     );
+  // A secret: read once, then out of the environment the processes started from here inherit (a worker started
+  // for the run gets it explicitly).
+  delete env[CONNECTION_ENV];
   const queueName = options.queue ?? DEFAULT_QUEUE;
   if (!QUEUE_NAME_PATTERN.test(queueName))
     throw usageError(`Expected --queue to match [A-Za-z0-9._-]{1,64}, got ${JSON.stringify(queueName)}.`);

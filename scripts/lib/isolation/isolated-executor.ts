@@ -11,7 +11,7 @@ import { mergeOntoIntegration, predictMerge, type MergeCheck } from './merge-que
 import {
   addWorktree,
   checkRefComponent,
-  commitLeftovers,
+  claimSessionId,
   copyIncludedFiles,
   diffStat,
   ensureIntegrationBranch,
@@ -19,10 +19,10 @@ import {
   openRepository,
   removeWorktree,
   sessionBranches,
-  snapshotWorktree,
   withGitLock,
   type Repository,
 } from './worktree.ts';
+import { collectAgentWork, HeadMovedError, pinWorktree, snapshotWorktree } from './worktree-git.ts';
 
 /** How tasks of a session share the code: in the user's tree (`none`) or each in a git worktree of its own. */
 export const ISOLATION_MODES = ['none', 'worktree'] as const;
@@ -230,6 +230,7 @@ async function prepareWorktree(
   places: { worktree: string; meta: string },
 ): Promise<TaskMeta> {
   return withGitLock(repo, async () => {
+    if (options.paths) await claimSessionId(repo, ctx.session_id, options.paths.statePath);
     const made = await ensureIntegrationBranch(repo, integration);
     if (made.created && options.paths) await recordIntegration(options.paths, ctx.session_id, integration, made.tip, made.tip);
     const tip = made.tip;
@@ -243,7 +244,9 @@ async function prepareWorktree(
       // An attempt that did not end, failed, or did not merge: keep its work on a branch of its own.
       if (await isWorktree(repo, places.worktree)) {
         await rm(path.join(places.worktree, INPUTS_DIR), { recursive: true, force: true });
-        await commitLeftovers(places.worktree, `${ctx.taskName}: work left by an interrupted attempt`).catch(() => undefined);
+        const message = `${ctx.taskName}: work left by an interrupted attempt`;
+        await collectAgentWork(repo, places.worktree, branch, message).catch(() => undefined);
+        await pinWorktree(repo, places.worktree);
         await removeWorktree(repo, places.worktree, { force: true });
       }
       const base = previous?.base ?? tip;
@@ -256,6 +259,7 @@ async function prepareWorktree(
         await git(repo.root, ['update-ref', '-d', `refs/heads/${branch}`, branchTip]);
       }
     } else if (await isWorktree(repo, places.worktree)) {
+      await pinWorktree(repo, places.worktree);
       await removeWorktree(repo, places.worktree, { force: true });
     }
     await rm(places.worktree, { recursive: true, force: true });
@@ -286,9 +290,16 @@ async function landWork(
   // Under the worktrees lock, as every other look at the list: other tasks may be adding theirs right now.
   const present = await withGitLock(repo, () => isWorktree(repo, meta.worktree));
   const message = `${ctx.taskName} (${ctx.agent}, session ${ctx.session_id})`;
-  const tip = present
-    ? (await commitLeftovers(meta.worktree, message)).tip
-    : (await resolveCommit(repo.root, `refs/heads/${meta.branch}`))!;
+  let tip: string;
+  try {
+    const work = present ? await collectAgentWork(repo, meta.worktree, meta.branch, message) : null;
+    if (work?.movedFrom) log(options, `${ctx.taskName}: its agent had moved HEAD to ${work.movedFrom}; its work there is the task's`);
+    tip = work?.tip ?? (await resolveCommit(repo.root, `refs/heads/${meta.branch}`))!;
+  } catch (error) {
+    if (!(error instanceof HeadMovedError)) throw error;
+    const merge = mergeRecord(meta, 'not_merged', { worktree: meta.worktree });
+    return { ...outcome, status: 'failed', error: error.message, record: { ...outcome.record, merge } };
+  }
   const stat = await diffStat(repo.root, meta.base, tip);
   const diff_stat = { files: stat.files, insertions: stat.insertions, deletions: stat.deletions };
   const expected = options.expectChanges ? options.expectChanges(ctx) : ctx.files.length > 0;
@@ -390,7 +401,7 @@ function startConflictPredictor(
   const check = async () => {
     const tip = await resolveCommit(repo.root, `refs/heads/${integration}`);
     if (!tip || stopped) return;
-    const prediction = await predictMerge(repo, tip, await snapshotWorktree(worktree, [INPUTS_DIR]));
+    const prediction = await predictMerge(repo, tip, await snapshotWorktree(repo, worktree, [INPUTS_DIR]));
     const conflicts = prediction.clean ? [] : prediction.conflicts;
     if (stopped || conflicts.join('\0') === last) return;
     last = conflicts.join('\0');
@@ -423,12 +434,19 @@ export function isolatedFromFlag(mode: IsolationMode, executor: AgentExecutor, r
 
 /**
  * What a spawn script with `--isolation worktree` refuses before it registers its task (usage
- * errors, exit 2): `repoDir` not in a git repository or one without a commit, and a task name or
- * session id git cannot use in a branch name.
+ * errors, exit 2): `repoDir` not in a git repository or one without a commit, a task name or
+ * session id git cannot use in a branch name, and a session id another session (another
+ * `--session_dir`) already uses in that repository.
  * @throws OrchestratorError naming the value and what to do.
  */
-export async function checkIsolatedStart(repoDir: string, taskName: string, sessionId: string | undefined): Promise<void> {
-  await openRepository(repoDir);
+export async function checkIsolatedStart(
+  repoDir: string,
+  taskName: string,
+  sessionId: string | undefined,
+  paths?: SessionPaths,
+): Promise<void> {
+  const repo = await openRepository(repoDir);
   checkRefComponent(taskName, 'The task name');
   if (sessionId !== undefined) checkRefComponent(sessionId, 'The session id');
+  if (sessionId !== undefined && paths) await claimSessionId(repo, sessionId, paths.statePath, true);
 }

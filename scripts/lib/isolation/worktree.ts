@@ -1,12 +1,10 @@
 // The repository an isolated session works in: its branch names, the git-level lock, worktrees, commits and diff stats.
-import { randomUUID } from 'node:crypto';
-import { cp, lstat, mkdir, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { cp, lstat, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OrchestratorError } from '../cli/errors.ts';
 import { withLock } from '../state/lock.ts';
-import { commitIdentity, git, GitError, resolveCommit } from './git.ts';
+import { git, GitError, resolveCommit } from './git.ts';
 
 /** Default first component of every branch the orchestrator creates (`dto/<session>/...`). */
 export const DEFAULT_BRANCH_PREFIX = 'dto';
@@ -128,6 +126,32 @@ export async function withGitLock<T>(repo: Repository, fn: () => Promise<T>, kin
 }
 
 /**
+ * Claims the session id's branch and worktree names (`<prefix>/<session>/...`, `<worktrees>/<session>/`)
+ * for the session whose state is `statePath`, in `<worktrees>/<session>/owner`: two sessions with one
+ * id (each with its own `--session_dir`) would share them, and the second would take over the first
+ * one's live worktrees. A claim whose state file no longer exists is taken over. Call it under
+ * {@link withGitLock}, or before anything is registered (a look only, with `look`).
+ * @throws OrchestratorError `usage` naming the other session's folder and what to do.
+ */
+export async function claimSessionId(repo: Repository, sessionId: string, statePath: string, look = false): Promise<void> {
+  const file = path.join(repo.worktreesDir, sessionId, 'owner');
+  const mine = path.resolve(statePath);
+  const owner = (await readFile(file, 'utf8').catch(() => '')).trim();
+  if (owner === mine) return;
+  if (owner !== '' && (await lstat(owner).catch(() => null))) {
+    throw new OrchestratorError(
+      'usage',
+      `The session id ${JSON.stringify(sessionId)} is already used in this repository by the session at ${path.dirname(owner)} ` +
+        `(its branches ${DEFAULT_BRANCH_PREFIX}/${sessionId}/... and worktrees). Give this run another --session_id, ` +
+        'or run it with that --session_dir.',
+    );
+  }
+  if (look) return;
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, `${mine}\n`);
+}
+
+/**
  * Creates the integration branch from the user's HEAD unless it exists (a compare-and-swap against
  * "no such ref", so two processes never both create it).
  * @returns the branch's base (HEAD when created, else the existing branch's first commit is not
@@ -186,47 +210,6 @@ export async function addWorktree(repo: Repository, dir: string, branch: string,
 export async function removeWorktree(repo: Repository, dir: string, options: { force?: boolean } = {}): Promise<void> {
   if (await isWorktree(repo, dir)) await git(repo.root, ['worktree', 'remove', ...(options.force ? ['--force'] : []), dir]);
   await git(repo.root, ['worktree', 'prune']);
-}
-
-/**
- * Commits everything the agent left in its worktree (`add -A`, then a commit with hooks off, no
- * signing, and the configured identity or the orchestrator's own), if anything changed.
- * @returns the branch tip afterwards, and whether a commit was made.
- */
-export async function commitLeftovers(dir: string, message: string): Promise<{ tip: string; committed: boolean }> {
-  await git(dir, ['add', '-A']);
-  const staged = await git(dir, ['diff', '--cached', '--quiet'], { ok: [0, 1] });
-  if (staged.exitCode === 1) {
-    await git(dir, ['-c', 'core.hooksPath=/dev/null', 'commit', '--quiet', '--no-verify', '--no-gpg-sign', '-m', message], {
-      env: await commitIdentity(dir),
-    });
-  }
-  return { tip: (await resolveCommit(dir, 'HEAD'))!, committed: staged.exitCode === 1 };
-}
-
-/**
- * A commit of what a worktree holds right now, made without touching it: its files (tracked and
- * new, `.gitignore` honoured, `exclude` left out) are added to a temporary index (`GIT_INDEX_FILE`,
- * so the agent's own index, HEAD and files stay as they are), written as a tree and committed on
- * top of HEAD. Nothing points at the commit: it is a loose object git collects later.
- * @param exclude - paths relative to the worktree to leave out (e.g. the copied dependency results).
- * @returns the commit id.
- * @throws GitError when git fails.
- */
-export async function snapshotWorktree(dir: string, exclude: readonly string[] = []): Promise<string> {
-  const index = path.join(os.tmpdir(), `dto-snapshot-${randomUUID()}.index`);
-  const env = { GIT_INDEX_FILE: index };
-  try {
-    await git(dir, ['read-tree', 'HEAD'], { env });
-    await git(dir, ['add', '-A', '--', '.', ...exclude.map((p) => `:(exclude)${p}`)], { env });
-    const tree = (await git(dir, ['write-tree'], { env })).stdout.trim();
-    const commit = await git(dir, ['commit-tree', tree, '-p', 'HEAD', '-m', 'snapshot for a conflict prediction'], {
-      env: { ...env, ...(await commitIdentity(dir)) },
-    });
-    return commit.stdout.trim();
-  } finally {
-    await rm(index, { force: true });
-  }
 }
 
 /** What a task changed: files, inserted and deleted lines (binary files count as files only). */
