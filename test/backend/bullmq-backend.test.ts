@@ -285,6 +285,24 @@ describe.skipIf(serverSkipReason('postgres') !== null)('BullMQ backend on Postgr
     }
   });
 
+  it("a rerun with the same --session_id runs its agents again: never handed the earlier run's finished job", async () => {
+    const queue = uniqueQueue('rerun');
+    const group = [await startWorker('host-r', queue, 1)];
+    // Two checkouts (or hosts) running the same plan with the same session id on one queue, one after the other.
+    const once = async () => {
+      const project = await tempProject();
+      await writeFile(path.join(project.dir, 'plan.yaml'), 'tasks:\n  - { id: R1, goal: "do R1", delay_ms: 10 }\n');
+      const args = ['plan.yaml', '--agent', 'mock', '--backend', 'bullmq', '--queue', queue, '--session_id', 'again'];
+      return run('orchestrate', args, project.dir, { DTO_BULLMQ_CONNECTION: server!.url });
+    };
+    const first = await once();
+    expect(first.exitCode, first.all).toBe(0);
+    const second = await once();
+    expect(second.exitCode, second.all).toBe(0);
+    await stopWorkers(group);
+    expect(group[0]!.lines.map((l) => `${l.event} ${l.task}`)).toEqual(['started R1', 'completed R1', 'started R1', 'completed R1']);
+  });
+
   it('cancel-session on the orchestrating host stops the agent running on a worker', async () => {
     const queue = uniqueQueue('cancel');
     const group = [await startWorker('host-x', queue, 1)];

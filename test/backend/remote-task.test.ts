@@ -92,12 +92,12 @@ describe('runRemoteTask (the BullMQ executor) against a scripted queue', () => {
     expect(outcome.frontmatter).toMatchObject({ host: 'w1' });
   });
 
-  it('adds the job once under <session>:<task>:<attempt> with the task as data, never a command', async () => {
+  it('adds the job once under <session>@<opened>@<task>@<attempt> with the task as data, never a command', async () => {
     const { queue, added } = scriptedQueue([{ state: 'completed', progress: progress('w1', 1), returnvalue: result('w1', 1) }]);
     const { ctx } = fakeContext();
-    await run(queue, ctx);
+    await run(queue, { ...ctx, session_created_at: '2026-12-06T03:17:47.123Z' });
     expect(added.length).toBe(1);
-    expect(added[0]!.opts).toMatchObject({ jobId: 'S1:T1:1', attempts: 1 });
+    expect(added[0]!.opts).toMatchObject({ jobId: 'S1@20261206031747123@T1@1', attempts: 1 });
     expect(added[0]!.data).toMatchObject({
       v: 1,
       session_id: 'S1',

@@ -45,9 +45,12 @@ describe('isolated runs resumed after SIGKILL', () => {
     await writeFile(path.join(repo.dir, 'plan.yaml'), plan.join('\n'));
     const before = await repo.snapshot();
     const child = start('orchestrate', ['plan.yaml', '--agent', 'mock', '--isolation', 'worktree'], repo.dir);
-    for (let i = 0; i < 300; i++) {
+    // Killed once two tasks completed, however long the start takes (a loaded machine once needed more than 6 s).
+    const deadline = Date.now() + 120_000;
+    for (;;) {
       const state = await repo.state().catch(() => null);
       if (state && Object.values(state.tasks).filter((t) => t.status === 'completed').length >= 2) break;
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`two tasks never completed: ${JSON.stringify(state?.tasks)}`);
       await delay(20);
     }
     child.kill('SIGKILL');

@@ -21,7 +21,7 @@ describe('orchestrate SIGKILLed mid-run, then --resume', () => {
     await writeFile(path.join(project.dir, 'plan.yaml'), plan.join('\n'));
     const child = start('orchestrate', ['plan.yaml', '--agent', 'mock', '--workers', '2', '--quiet'], project.dir);
     let atKill = null as Awaited<ReturnType<typeof project.state>>;
-    for (let i = 0; i < 1500; i++) {
+    for (const deadline = Date.now() + 120_000; Date.now() < deadline && child.exitCode === null;) {
       const state = await project.state().catch(() => null);
       const tasks = state ? Object.values(state.tasks) : [];
       if (tasks.filter((t) => t.status === 'completed').length >= 2 && tasks.some((t) => t.status === 'running')) {

@@ -252,7 +252,8 @@ beforeAll(async () => {
   await execa('git', ['init', '-q'], { cwd: project });
   stub = await startMessagesApiStub(model.reply);
   claude = interactiveClaude({ cwd: project, home: plugin.home, stub, args: ['--allowedTools', `Skill(${SKILL})`] });
-}, 120_000);
+  // The plugin install (a copy, two CLI starts, scripts/build) took over 2 minutes under load.
+}, 300_000);
 
 afterAll(async () => {
   await stopAndCheck();

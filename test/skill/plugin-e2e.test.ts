@@ -25,16 +25,17 @@ const PLAN = {
   ],
 };
 
-let home: string;
+let home: string | undefined;
 let stub: MessagesApiStub | undefined;
 
 beforeAll(async () => {
   // The plugin from a local marketplace, its node_modules linked and scripts/build run where its commands point.
   ({ home } = await installPluginCopy('dto-plugin-e2e-home-'));
-}, 120_000);
+  // Under load (two busy cores beside the suite) the copy, two CLI starts and scripts/build took over 2 minutes.
+}, 300_000);
 afterAll(async () => {
   await stub?.close();
-  await rm(home, { recursive: true, force: true });
+  if (home) await rm(home, { recursive: true, force: true, maxRetries: 5 });
 });
 
 describe('/orchestrate followed by a model in the real CLI (plugin from a local marketplace, default permission mode)', () => {
@@ -57,7 +58,7 @@ describe('/orchestrate followed by a model in the real CLI (plugin from a local 
         cwd: project,
         input: `/${PLUGIN}:orchestrate ${MARKER} --workers 3 --rehearse`,
         stub,
-        home,
+        home: home!,
         maxTurns: 40,
         allowedTools: `Skill(${PLUGIN})`,
         permissionMode: 'default',

@@ -9,22 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { REAL_CLAUDE } from '../support/claude-fixtures.ts';
 import { startMessagesApiStub, stubEnv, type MessagesApiStub } from '../support/messages-api-stub.ts';
+import { offlinePluginEnv } from '../support/plugin-install.ts';
 import { ROOT, codeBlocks, isSourceEntry } from '../support/skill-blocks.ts';
 
 const PLUGIN = 'distributed-task-orchestrator';
 const SKILL_ID = `${PLUGIN}:${PLUGIN}`;
 const COMMAND_ID = `${PLUGIN}:orchestrate`;
-
-/** Environment for the CLI's offline plugin commands: a HOME of its own, no traffic. */
-function offlineEnv(home: string): Record<string, string> {
-  return {
-    HOME: home,
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-    DISABLE_AUTOUPDATER: '1',
-    DISABLE_TELEMETRY: '1',
-  };
-}
 
 let home: string;
 let stub: MessagesApiStub;
@@ -35,7 +25,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await stub.close();
-  await rm(home, { recursive: true, force: true });
+  await rm(home, { recursive: true, force: true, maxRetries: 5 });
 });
 
 describe('plugin manifests', () => {
@@ -44,7 +34,7 @@ describe('plugin manifests', () => {
     async (target) => {
       const result = await execa(REAL_CLAUDE, ['plugin', 'validate', '--strict', '--json', target], {
         cwd: ROOT,
-        env: offlineEnv(home),
+        env: offlinePluginEnv(home),
         extendEnv: false,
         reject: false,
       });
@@ -107,7 +97,7 @@ describe('installed from a local marketplace into a temp HOME (pinned CLI, loopb
       if (!isSourceEntry(entry)) continue;
       await cp(path.join(ROOT, entry), path.join(repo, entry), { recursive: true });
     }
-    const env = offlineEnv(home);
+    const env = offlinePluginEnv(home);
     const add = await execa(REAL_CLAUDE, ['plugin', 'marketplace', 'add', repo], { cwd: home, env, extendEnv: false, reject: false });
     expect(add.exitCode, add.stdout + add.stderr).toBe(0);
     const install = await execa(REAL_CLAUDE, ['plugin', 'install', `${PLUGIN}@${PLUGIN}`], {
@@ -117,7 +107,8 @@ describe('installed from a local marketplace into a temp HOME (pinned CLI, loopb
       reject: false,
     });
     expect(install.exitCode, install.stdout + install.stderr).toBe(0);
-  });
+    // Two CLI starts and a copy of the repository: under load (two busy cores beside the suite) over a minute.
+  }, 300_000);
 
   it('the CLI lists the skill and the /orchestrate command in system/init', async () => {
     const project = await mkdtemp(path.join(os.tmpdir(), 'dto-plugin-project-'));

@@ -28,6 +28,26 @@ export interface InstalledPlugin {
 }
 
 /**
+ * The environment `claude plugin ...` runs in for a test: a temporary HOME and no traffic anywhere. Claude Code
+ * 2.1.330 installs a plugin's dependencies itself (`npm ci --ignore-scripts --workspaces=false --no-audit --no-fund`
+ * when the plugin ships package.json and a lockfile, for up to 60 s); npm is told to stay offline
+ * (`npm_config_offline`, an empty cache of its own), so that step fails at once instead of downloading from the
+ * registry, and the test links this repository's node_modules instead.
+ */
+export function offlinePluginEnv(home: string): Record<string, string> {
+  return {
+    HOME: home,
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+    DISABLE_AUTOUPDATER: '1',
+    DISABLE_TELEMETRY: '1',
+    npm_config_offline: 'true',
+    npm_config_cache: path.join(home, '.npm-offline-cache'),
+    npm_config_update_notifier: 'false',
+  };
+}
+
+/**
  * Installs a copy of this repository as a plugin into a new temporary HOME, as the README's plugin install does:
  * copies the source entries (not `node_modules`, `.git`, `.agent`, `dist` or test build folders) to
  * `<home>/src/distributed-task-orchestrator`, runs `claude plugin marketplace add <that folder>` and
@@ -46,13 +66,7 @@ export async function installPluginCopy(prefix: string): Promise<InstalledPlugin
     if (!isSourceEntry(entry)) continue;
     await cp(path.join(ROOT, entry), path.join(repo, entry), { recursive: true });
   }
-  const env = {
-    HOME: home,
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-    DISABLE_AUTOUPDATER: '1',
-    DISABLE_TELEMETRY: '1',
-  };
+  const env = offlinePluginEnv(home);
   for (const args of [
     ['plugin', 'marketplace', 'add', repo],
     ['plugin', 'install', `${PLUGIN}@${PLUGIN}`],

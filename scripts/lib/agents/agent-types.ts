@@ -13,6 +13,11 @@ export interface AgentContext {
   /** 1-based attempt number of this run. */
   attempt: number;
   session_id: string;
+  /**
+   * When the session was opened (the state's `created_at`): tells it from an earlier session that had
+   * the same id (another folder, another host), e.g. in the BullMQ backend's job ids. Optional.
+   */
+  session_created_at?: string;
   /** The directory the agent works in (the user's project). */
   cwd: string;
   /** Absolute path the result file will be written to (by the lifecycle, not the runner). */

@@ -138,7 +138,7 @@ export interface RemoteTaskOptions {
 }
 
 /**
- * Runs one attempt of a task as the job `<session>:<task>:<attempt>` and follows it: a start after
+ * Runs one attempt of a task as the job `<session>@<opened>@<task>@<attempt>` (job-data.ts `jobIdFor`) and follows it: a start after
  * the first (the job stalled because its host died and another worker took it) counts as another
  * attempt (`ctx.markRunning`); a claude agent's live figures are passed on (`ctx.recordProgress`).
  * The job's return value becomes the outcome, whose body the lifecycle writes to the result file;
@@ -148,7 +148,7 @@ export interface RemoteTaskOptions {
  */
 export async function runRemoteTask(options: RemoteTaskOptions): Promise<AgentOutcome> {
   const { ctx, knobs, runner, wakeups } = options;
-  const jobId = jobIdFor(ctx.session_id, ctx.taskName, ctx.attempt);
+  const jobId = jobIdFor(ctx.session_id, ctx.taskName, ctx.attempt, ctx.session_created_at);
   const data: TaskJobData = {
     v: JOB_VERSION,
     session_id: ctx.session_id,

@@ -104,11 +104,17 @@ export const TaskJobResultSchema = z.object({
 export type TaskJobResult = z.infer<typeof TaskJobResultSchema>;
 
 /**
- * The id of a task's job: `<session>:<task>:<attempt>`, so one attempt is never added twice
- * (BullMQ ignores an `add` whose job id exists). Session ids and task names hold no `:`.
+ * The id of a task's job: `<session>@<opened>@<task>@<attempt>`, so one attempt is never added twice
+ * (BullMQ ignores an `add` whose job id exists: a resumed run follows the job it added before), while
+ * a later session with the same id (another folder or host; finished jobs are kept) gets jobs of its
+ * own instead of an earlier run's results. `<opened>` is the session's `created_at` in digits
+ * (`2026-12-06T03:17:47.123Z` -> `20261206031747123`), or `0` when unknown. `@` never occurs in session
+ * ids or task names, and no `:` is used (BullMQ refuses custom ids with a `:`, but for an old
+ * three-part form it plans to drop).
  */
-export function jobIdFor(sessionId: string, task: string, attempt: number): string {
-  return `${sessionId}:${task}:${attempt}`;
+export function jobIdFor(sessionId: string, task: string, attempt: number, createdAt?: string): string {
+  const opened = createdAt?.replace(/\D/g, '') || '0';
+  return `${sessionId}@${opened}@${task}@${attempt}`;
 }
 
 /** Parses a progress value read from a job, or null when it is not one of ours (a number, an old layout). */

@@ -122,6 +122,7 @@ export async function executeClaimedTask(options: ExecuteOptions): Promise<Execu
     files: record.files,
     attempt: record.attempts,
     session_id: state.session_id,
+    session_created_at: state.created_at,
     cwd: options.agentCwd,
     resultPath: options.resultPath,
     dependencyResults: Object.fromEntries(
