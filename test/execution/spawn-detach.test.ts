@@ -9,7 +9,8 @@ const spawn = (dir: string, ...args: string[]) => run('spawn-agent-mock', ['--se
 describe('spawn-agent-mock --detach', () => {
   it('returns before its task ends; the task runs in another process; queued dependants start when it completes', async () => {
     const project = await tempProject('dto-detach-spawn-');
-    const first = await spawn(project.dir, '--max_workers', '2', '--task_name', 'scan', '--goal', 'scan', '--delay_ms', '1500');
+    // Long enough that `report` registers while `scan` still runs, on a loaded machine too (1.5 s once was not).
+    const first = await spawn(project.dir, '--max_workers', '2', '--task_name', 'scan', '--goal', 'scan', '--delay_ms', '10000');
     expect(first.exitCode, first.all).toBe(0);
     expect(first.stdout).toMatch(/^scan runs in the background \(Agent-01, session det\), in a process of its own\.$/m);
     // The command returned while its task still runs, owned by a process that is not the command.

@@ -1,6 +1,6 @@
 // The life of one background task: register it and, in the same transaction, take the session's scheduling
 // decision: run it in place if it may start, else leave it queued (no process of its own) and exit.
-import type { AgentLaunch, AgentScript } from './agent-command.ts';
+import { validateAgentLaunch, type AgentLaunch, type AgentScript } from './agent-command.ts';
 import { errorMessage, OrchestratorError } from '../cli/errors.ts';
 import type { AgentExecutor } from '../agents/agent-types.ts';
 import { taskLine } from '../progress/event-lines.ts';
@@ -118,6 +118,8 @@ export async function runBackgroundTask(options: BackgroundTaskOptions): Promise
       registerTask(tx, state, { ...task, pid: options.detach ? null : process.pid, depTimeoutMs: options.depTimeoutMs });
       const applied = applyDecision(tx, state, process.pid, paths.statePath);
       const own = taskOf(state, task.name)!;
+      if (own.status === 'pending' || own.status === 'waiting' || (options.detach && own.status === 'running'))
+        refuseUnreplayable(task, paths.statePath);
       if (own.status === 'pending' || own.status === 'waiting') {
         // Queued: nobody owns it until the process that starts it; no pid, so no lease to renew.
         Object.assign(own, ownerFields(null), { heartbeat_at: null });
@@ -147,6 +149,28 @@ export async function runBackgroundTask(options: BackgroundTaskOptions): Promise
   const ended = await waitForEnd(paths, task.name, sessionId);
   if (ended.state) log(taskLine(ended.state, task.name));
   return { status: ended.record?.status ?? 'cancelled', record: ended.record, sessionId, queued: true };
+}
+
+/**
+ * A task about to be left to another process (queued, or `--detach`) is started later from its
+ * recorded launch, which never names an executable, lifts permissions or passes claude options
+ * other than a few (agent-command.ts `validateAgentLaunch`): one that could not be replayed is
+ * refused now, inside the registering transaction, so nothing is written.
+ * @throws OrchestratorError `usage` naming the flag and what to do instead.
+ */
+function refuseUnreplayable(task: BackgroundTaskOptions['task'], statePath: string): void {
+  if (!task.launch) return;
+  try {
+    validateAgentLaunch(task.launch, task.name, statePath);
+  } catch (error) {
+    throw new OrchestratorError(
+      'usage',
+      `${task.name} would have to wait for a slot (or run detached), and such a task is started later from its recorded flags, ` +
+        `which are refused: ${errorMessage(error)}. Set CLAUDE_BIN in the environment instead of --claude_bin, ` +
+        'choose another --permission_mode, or start it when a slot is free (poll-session shows the running tasks).',
+      { cause: error },
+    );
+  }
 }
 
 /** Takes over a task claimed for a launch with `token`, then runs it; a claim that is gone (cancelled, timed out) is left alone. */
