@@ -95,7 +95,8 @@ export function identityOf(pid: number): ProcessIdentity | null {
  *
  * - `'alive'`: same host, the pid exists and its start time matches (or no start time was
  *   recorded and the pid exists: the best that can be said then).
- * - `'gone'`: same host and the pid does not exist, or exists with another start time (reused).
+ * - `'gone'`: same host and the pid does not exist, or exists with another start time (reused), or
+ *   is a zombie (it exited; only its parent has not collected its status yet).
  * - `'unknown'`: recorded on another host; nothing on this machine can tell.
  *
  * Never treats pid <= 1 as ours: such a record is `'gone'` (pid 1 is init, and 0 or negative
@@ -105,7 +106,7 @@ export function checkIdentity(recorded: { pid: number; start?: string | null; ho
   if (!Number.isInteger(recorded.pid) || recorded.pid <= 1) return 'gone';
   if (recorded.host && recorded.host !== HOST) return 'unknown';
   const now = processStartTime(recorded.pid);
-  if (now === null) return 'gone';
+  if (now === null || isZombie(recorded.pid)) return 'gone';
   if (recorded.start == null) return 'alive';
   return now === recorded.start ? 'alive' : 'gone';
 }
@@ -117,7 +118,8 @@ const verified = new Map<number, { start: string; at: number }>();
 /**
  * {@link checkIdentity} for frequent liveness checks (waiting agents look at every active task
  * each second): a pid whose start time matched within the last {@link IDENTITY_RECHECK_MS} and
- * that still exists (`kill(pid, 0)`, ~2 µs instead of ~45 µs for reading /proc) counts as alive.
+ * that still exists (`kill(pid, 0)`, ~2 µs instead of ~45 µs for reading /proc) counts as alive
+ * (a zombie too, until the next full check).
  * A pid reused within that window is noticed up to that much later: fine for noticing dead agents,
  * never used before a signal (signals call {@link checkIdentity} itself).
  */
