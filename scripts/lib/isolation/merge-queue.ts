@@ -1,6 +1,8 @@
 // Merging a task's branch onto the integration branch without any checkout: merge-tree, an optional gate, commit-tree, compare-and-swap.
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import { terminateProcessTree } from '../execution/process-tree.ts';
 import { commitIdentity, git, isAncestor, resolveCommit } from './git.ts';
 import { copyIncludedFiles, removeWorktree, withGitLock, type Repository } from './worktree.ts';
 
@@ -123,24 +125,65 @@ async function runGate(
   try {
     // The gate needs what the tasks had: .env, node_modules (the include list).
     await copyIncludedFiles(repo, dir);
-    const { execa } = await import('execa');
-    const result = await execa('sh', ['-c', check.command], {
-      cwd: dir,
-      reject: false,
-      all: true,
-      timeout: check.timeoutMs,
-      stdin: 'ignore',
-      env: { DTO_MERGE_CANDIDATE: commit },
-    });
-    const output = String(result.all ?? '');
-    const tail = output.length > GATE_TAIL_CHARS ? `...${output.slice(-GATE_TAIL_CHARS)}` : output;
+    const result = await runGateCommand(check, dir, commit);
     const ok = result.exitCode === 0 && !result.timedOut;
     return {
       ok,
-      output: result.timedOut ? `${tail}\n(timed out after ${check.timeoutMs / 1000} s)` : tail,
-      exitCode: result.exitCode ?? null,
+      output: result.timedOut ? `${result.tail}\n(timed out after ${check.timeoutMs / 1000} s)` : result.tail,
+      exitCode: result.exitCode,
     };
   } finally {
     await withGitLock(repo, () => removeWorktree(repo, dir, { force: true }));
+  }
+}
+
+/**
+ * Runs the gate's `sh -c` in a process group of its own (detached), keeping only the last
+ * {@link GATE_TAIL_CHARS} characters of its output (stdout and stderr interleaved), so a gate that
+ * prints hundreds of MB costs no memory. At `timeoutMs`, and when `sh` exits, the group and every
+ * descendant still running are stopped (process-tree.ts `terminateProcessTree`: SIGTERM, SIGKILL
+ * after 2 s): a child the gate left running can neither hold its output open, and with it the
+ * merge lock, nor live on.
+ * @returns the exit code (null when killed by a signal), whether the time limit ended it, and the tail.
+ */
+async function runGateCommand(
+  check: MergeCheck,
+  cwd: string,
+  commit: string,
+): Promise<{ exitCode: number | null; timedOut: boolean; tail: string }> {
+  const { execa } = await import('execa');
+  const child = execa('sh', ['-c', check.command], {
+    cwd,
+    reject: false,
+    all: true,
+    buffer: false,
+    detached: true,
+    stdin: 'ignore',
+    env: { DTO_MERGE_CANDIDATE: commit },
+  });
+  const decoder = new StringDecoder('utf8');
+  let tail = '';
+  let dropped = false;
+  child.all?.on('data', (chunk: Buffer) => {
+    tail += decoder.write(chunk);
+    if (tail.length > GATE_TAIL_CHARS) {
+      tail = tail.slice(-GATE_TAIL_CHARS);
+      dropped = true;
+    }
+  });
+  let timedOut = false;
+  const stop = () =>
+    child.pid === undefined ? Promise.resolve() : terminateProcessTree(child.pid, { graceMs: 2000 }).then(() => undefined);
+  const timer = setTimeout(() => {
+    timedOut = true;
+    void stop();
+  }, check.timeoutMs);
+  child.once('exit', () => void stop());
+  try {
+    const result = await child;
+    tail += decoder.end();
+    return { exitCode: result.exitCode ?? null, timedOut, tail: dropped ? `...${tail.slice(-GATE_TAIL_CHARS)}` : tail };
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -1,0 +1,56 @@
+// The merge gate (`--merge_check`) as a hostile command: children that outlive its time limit, and output far larger
+// than the tail that is kept.
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { AgentExecutor } from '../../scripts/lib/agents/agent-types.ts';
+import { isProcessRunning } from '../../scripts/lib/execution/process-tree.ts';
+import { withWorktreeIsolation } from '../../scripts/lib/isolation/isolated-executor.ts';
+import { openRepository } from '../../scripts/lib/isolation/worktree.ts';
+import { agentContext } from '../support/agent-context.ts';
+import { tempRepo } from './git-repo.ts';
+
+/** An agent that writes one file. */
+const writer: AgentExecutor = async (ctx) => {
+  await writeFile(path.join(ctx.cwd, `${ctx.taskName}.txt`), 'work\n');
+  return { status: 'completed', body: 'done' };
+};
+
+async function gated(command: string, timeoutMs: number) {
+  const repo = await tempRepo();
+  const executor = withWorktreeIsolation(writer, { repo: await openRepository(repo.dir), check: { command, timeoutMs } });
+  const ctx = agentContext(repo.dir, { taskName: 'g', session_id: 'S1', resultPath: path.join(repo.dir, '.agent/results/g.md') });
+  return { repo, outcome: await executor(ctx) };
+}
+
+describe('the merge gate', () => {
+  it('at its time limit stops its whole tree, not only sh: children that keep its output open neither hold the merge nor live on', async () => {
+    const pids = path.join((await tempRepo()).dir, 'gate-pids');
+    const { outcome } = await gated(`sleep 120 & echo $! > ${pids}; (sleep 120; echo late) & echo $! >> ${pids}; wait`, 1500);
+    expect(outcome.status).toBe('merge_failed');
+    expect(outcome.record?.merge?.gate_output).toMatch(/timed out after 1\.5 s/);
+    // Returned at all: before, the merge waited for the children's 120 s, past this test's limit.
+    const children = (await readFile(pids, 'utf8')).trim().split('\n').map(Number);
+    expect(children).toHaveLength(2);
+    expect(children.filter((pid) => isProcessRunning(pid))).toEqual([]);
+  }, 60_000);
+
+  it('a passing gate that prints 130 MB on one line keeps only the tail, and the task merges', async () => {
+    const { outcome, repo } = await gated("head -c 130000000 /dev/zero | tr '\\\\0' a; echo; echo the end", 120_000);
+    expect(outcome.status, outcome.error ?? undefined).toBe('completed');
+    expect(outcome.record?.merge?.status).toBe('merged');
+    expect(await repo.git(['show', 'dto/S1/integration:g.txt'])).toBe('work');
+  }, 120_000);
+
+  it('a failing gate printing 120 MB in lines reports the last lines, in bounded memory', async () => {
+    const before = process.memoryUsage().rss;
+    const { outcome } = await gated("yes 'a line of gate output' | head -c 120000000; echo 'the last line'; exit 3", 120_000);
+    const grown = process.memoryUsage().rss - before;
+    expect(outcome.status).toBe('merge_failed');
+    const output = outcome.record?.merge?.gate_output ?? '';
+    expect(output.length).toBeLessThanOrEqual(2100);
+    expect(output.trimEnd().endsWith('the last line')).toBe(true);
+    // Keeping the whole output costs about 900 MB; a tail, next to nothing.
+    expect(grown).toBeLessThan(200 * 1024 * 1024);
+  }, 120_000);
+});
