@@ -65,7 +65,8 @@ describe('orchestrate --isolation worktree (plan runner)', () => {
     const plan = [
       'tasks:',
       task('first', 'delay_ms: 10, append: { "shared.txt": "first\\n" }'),
-      task('second', 'delay_ms: 600, append: { "shared.txt": "second\\n" }'),
+      // Ends well after `first` merged, however slow worktree adds are on a loaded machine (600 ms once was not).
+      task('second', 'delay_ms: 5000, append: { "shared.txt": "second\\n" }'),
       task('other', 'delay_ms: 10, write: { "other.txt": "other\\n" }'),
       task('after', 'depends_on: [second], delay_ms: 10, write: { "after.txt": "x" }'),
     ];

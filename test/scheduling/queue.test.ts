@@ -170,8 +170,11 @@ describe('queued background tasks', () => {
 
   it('background agents and a plan in the same session share one worker limit', async () => {
     const project = await tempProject();
-    const task = (id: string) => `  - { id: ${id}, goal: "do ${id}", depends_on: [], delay_ms: 2500 }`;
-    await writeFile(path.join(project.dir, 'plan.yaml'), ['tasks:', ...['p1', 'p2', 'p3', 'p4', 'p5', 'p6'].map(task)].join('\n'));
+    // The first three hold every slot long enough for the background tasks to register meanwhile, on a loaded machine
+    // too (at 2.5 s each the whole plan once ended first); the background tasks (P0) take the slots they free.
+    const task = (id: string, ms: number) => `  - { id: ${id}, goal: "do ${id}", depends_on: [], delay_ms: ${ms} }`;
+    const plan = [...['p1', 'p2', 'p3'].map((id) => task(id, 20_000)), ...['p4', 'p5', 'p6'].map((id) => task(id, 500))];
+    await writeFile(path.join(project.dir, 'plan.yaml'), ['tasks:', ...plan].join('\n'));
     const runner = start('orchestrate', ['plan.yaml', '--agent', 'mock', '--workers', '3', '--session_id', 'mixed'], project.dir);
     await waitFor(project, (s) => s.session_id === 'mixed' && Object.values(s.tasks).some((t) => t.status === 'running'));
     const background = await Promise.all(
