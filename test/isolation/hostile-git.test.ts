@@ -129,3 +129,15 @@ describe('two sessions with the same --session_id in one repository', () => {
     expect(await repo.extraWorktrees()).toEqual([]);
   });
 });
+
+describe('a repository whose post-checkout hook fails (a husky hook, an LFS hook without git-lfs)', () => {
+  it('still gets its worktrees: the orchestrator checks out with hooks off, and the agent works', async () => {
+    const repo = await tempRepo();
+    const hook = path.join(repo.dir, '.git/hooks/post-checkout');
+    await writeFile(hook, '#!/bin/sh\necho "this hook fails" >&2\nexit 1\n', { mode: 0o755 });
+    const executor = withWorktreeIsolation(agent([{ write: 'hooked.txt', text: 'done\n' }]), { repo: await openRepository(repo.dir) });
+    const outcome = await executor(context(repo.dir, 'hooked'));
+    expect(outcome.status, outcome.error ?? undefined).toBe('completed');
+    expect(await repo.git(['show', 'dto/S1/integration:hooked.txt'])).toBe('done');
+  });
+});

@@ -120,7 +120,7 @@ async function runGate(
 ): Promise<{ ok: boolean; output: string; exitCode: number | null }> {
   const dir = path.join(repo.worktreesDir, '.gate', `${commit.slice(0, 12)}-${randomBytes(3).toString('hex')}`);
   await withGitLock(repo, async () => {
-    await git(repo.root, ['worktree', 'add', '--quiet', '--detach', dir, commit]);
+    await git(repo.root, ['-c', 'core.hooksPath=/dev/null', 'worktree', 'add', '--quiet', '--detach', dir, commit]);
   });
   try {
     // The gate needs what the tasks had: .env, node_modules (the include list).

@@ -195,12 +195,14 @@ export async function isWorktree(repo: Repository, dir: string): Promise<boolean
 
 /**
  * Adds a worktree at `dir` on a new branch `branch` starting at commit `base`:
- * `git worktree add --no-track -b <branch> <dir> <base>`. Call it under {@link withGitLock}.
+ * `git worktree add --no-track -b <branch> <dir> <base>`, with hooks off (`core.hooksPath=/dev/null`).
+ * Call it under {@link withGitLock}.
  * @throws GitError when git refuses (the branch or folder already exists).
  */
 export async function addWorktree(repo: Repository, dir: string, branch: string, base: string): Promise<void> {
   await mkdir(path.dirname(dir), { recursive: true });
-  await git(repo.root, ['worktree', 'add', '--quiet', '--no-track', '-b', branch, dir, base]);
+  // Hooks off, as for the orchestrator's commits: a failing post-checkout hook (husky, LFS without git-lfs) would fail every task.
+  await git(repo.root, ['-c', 'core.hooksPath=/dev/null', 'worktree', 'add', '--quiet', '--no-track', '-b', branch, dir, base]);
 }
 
 /**
