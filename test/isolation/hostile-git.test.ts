@@ -141,3 +141,25 @@ describe('a repository whose post-checkout hook fails (a husky hook, an LFS hook
     expect(await repo.git(['show', 'dto/S1/integration:hooked.txt'])).toBe('done');
   });
 });
+
+describe('a worktree left by a run SIGKILLed inside git (locked "initializing", a stale index.lock)', () => {
+  it('does not fail the task for good: the next attempt clears it and runs', async () => {
+    const repo = await tempRepo();
+    const opened = await openRepository(repo.dir);
+    const failing: AgentExecutor = async (ctx) => {
+      await writeFile(path.join(ctx.cwd, 'half.txt'), 'half\n');
+      return { status: 'failed', error: 'killed', body: '' };
+    };
+    expect((await withWorktreeIsolation(failing, { repo: opened })(context(repo.dir, 'killed'))).status).toBe('failed');
+    // What a SIGKILL leaves: git's own lock of a worktree being added, and the index lock of a commit under way.
+    const admin = path.join(repo.dir, '.git/worktrees/killed');
+    expect(existsSync(admin)).toBe(true);
+    await writeFile(path.join(admin, 'locked'), 'initializing');
+    await writeFile(path.join(admin, 'index.lock'), '');
+    const again = withWorktreeIsolation(agent([{ write: 'whole.txt', text: 'whole\n' }]), { repo: opened });
+    const outcome = await again({ ...context(repo.dir, 'killed'), attempt: 2 });
+    expect(outcome.status, outcome.error ?? undefined).toBe('completed');
+    expect(await repo.git(['show', 'dto/S1/integration:whole.txt'])).toBe('whole');
+    expect(await repo.extraWorktrees()).toEqual([]);
+  });
+});

@@ -22,7 +22,7 @@ import {
   withGitLock,
   type Repository,
 } from './worktree.ts';
-import { collectAgentWork, HeadMovedError, pinWorktree, snapshotWorktree } from './worktree-git.ts';
+import { clearInterruptedGit, collectAgentWork, HeadMovedError, pinWorktree, snapshotWorktree } from './worktree-git.ts';
 
 /** How tasks of a session share the code: in the user's tree (`none`) or each in a git worktree of its own. */
 export const ISOLATION_MODES = ['none', 'worktree'] as const;
@@ -243,6 +243,7 @@ async function prepareWorktree(
     if (branchTip) {
       // An attempt that did not end, failed, or did not merge: keep its work on a branch of its own.
       if (await isWorktree(repo, places.worktree)) {
+        await clearInterruptedGit(repo, places.worktree);
         await rm(path.join(places.worktree, INPUTS_DIR), { recursive: true, force: true });
         const message = `${ctx.taskName}: work left by an interrupted attempt`;
         await collectAgentWork(repo, places.worktree, branch, message).catch(() => undefined);
@@ -259,6 +260,7 @@ async function prepareWorktree(
         await git(repo.root, ['update-ref', '-d', `refs/heads/${branch}`, branchTip]);
       }
     } else if (await isWorktree(repo, places.worktree)) {
+      await clearInterruptedGit(repo, places.worktree);
       await pinWorktree(repo, places.worktree);
       await removeWorktree(repo, places.worktree, { force: true });
     }

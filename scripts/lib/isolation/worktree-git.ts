@@ -48,6 +48,31 @@ export async function pinWorktree(repo: Repository, dir: string): Promise<Pinned
   return (args, options) => git(dir, ['--git-dir', gitDir, '--work-tree', dir, ...args], options);
 }
 
+/**
+ * Clears what a process SIGKILLed inside git leaves in a task's worktree: git's own lock of a
+ * worktree being added (`locked` reading `initializing`) and the index lock of a commit under way
+ * (`index.lock`), both in the worktree's admin folder. Only for a worktree whose attempt is over
+ * (a re-run of its task, under the worktrees lock): no git command of ours runs in it then, and an
+ * agent's git does not outlive its agent's process tree.
+ * @returns what was removed (file names), for the log.
+ */
+export async function clearInterruptedGit(repo: Repository, dir: string): Promise<string[]> {
+  const gitDir = await worktreeGitDir(repo, dir);
+  if (gitDir === null || gitDir === repo.commonDir) return [];
+  const cleared: string[] = [];
+  const locked = path.join(gitDir, 'locked');
+  if ((await readFile(locked, 'utf8').catch(() => '')).trim() === 'initializing') {
+    await rm(locked, { force: true });
+    cleared.push('locked');
+  }
+  const indexLock = path.join(gitDir, 'index.lock');
+  if ((await readFile(indexLock).catch(() => null)) !== null) {
+    await rm(indexLock, { force: true });
+    cleared.push('index.lock');
+  }
+  return cleared;
+}
+
 /** What {@link collectAgentWork} found. */
 export interface AgentWork {
   /** The task branch's tip afterwards: every commit of the agent's, its leftovers committed on top. */
