@@ -1,5 +1,6 @@
 // The merge gate (`--merge_check`) as a hostile command: children that outlive its time limit, and output far larger
 // than the tail that is kept.
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -53,4 +54,17 @@ describe('the merge gate', () => {
     // Keeping the whole output costs about 900 MB; a tail, next to nothing.
     expect(grown).toBeLessThan(200 * 1024 * 1024);
   }, 120_000);
+});
+
+describe("a gate's scratch worktree left by a run killed during the gate", () => {
+  it('is removed by the next merge that holds the merge lock, registration and folder', async () => {
+    const repo = await tempRepo();
+    const stale = path.join(repo.dir, '.agent/worktrees/.gate/0123456789ab-c0ffee');
+    await repo.git(['worktree', 'add', '--quiet', '--detach', stale, 'HEAD']);
+    const executor = withWorktreeIsolation(writer, { repo: await openRepository(repo.dir), check: { command: 'true', timeoutMs: 60_000 } });
+    const outcome = await executor(agentContext(repo.dir, { taskName: 'next', session_id: 'S1' }));
+    expect(outcome.status, outcome.error ?? undefined).toBe('completed');
+    expect(await repo.extraWorktrees()).toEqual([]);
+    expect(existsSync(stale)).toBe(false);
+  });
 });

@@ -1,5 +1,6 @@
 // Merging a task's branch onto the integration branch without any checkout: merge-tree, an optional gate, commit-tree, compare-and-swap.
 import { randomBytes } from 'node:crypto';
+import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { terminateProcessTree } from '../execution/process-tree.ts';
@@ -80,6 +81,7 @@ export async function mergeOntoIntegration(repo: Repository, options: MergeOptio
   return withGitLock(
     repo,
     async () => {
+      await removeStaleGates(repo);
       for (let attempt = 1; attempt <= CAS_TRIES; attempt++) {
         const tip = await resolveCommit(repo.root, ref);
         const branchTip = await resolveCommit(repo.root, `refs/heads/${options.branch}`);
@@ -108,6 +110,29 @@ export async function mergeOntoIntegration(repo: Repository, options: MergeOptio
   );
 }
 
+/** Where gates' scratch worktrees live: `<worktrees>/.gate/<commit>-<random>`. */
+function gatesDir(repo: Repository): string {
+  return path.join(repo.worktreesDir, '.gate');
+}
+
+/**
+ * Removes gates' scratch worktrees left by a run killed during its gate (registration and folder).
+ * Called under the merge lock, which every gate runs under: any scratch worktree found then is
+ * stale, since no other gate can be running.
+ */
+async function removeStaleGates(repo: Repository): Promise<void> {
+  const entries = await readdir(gatesDir(repo)).catch(() => [] as string[]);
+  if (entries.length === 0) return;
+  await withGitLock(repo, async () => {
+    for (const entry of entries) {
+      const dir = path.join(gatesDir(repo), entry);
+      await removeWorktree(repo, dir, { force: true }).catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    }
+    await git(repo.root, ['worktree', 'prune']);
+  });
+}
+
 /**
  * Runs the gate in a scratch worktree of `commit` (detached, removed afterwards), with `sh -c` and
  * the user's command. Called under the merge lock; the scratch worktree's add and removal take the
@@ -118,7 +143,7 @@ async function runGate(
   commit: string,
   check: MergeCheck,
 ): Promise<{ ok: boolean; output: string; exitCode: number | null }> {
-  const dir = path.join(repo.worktreesDir, '.gate', `${commit.slice(0, 12)}-${randomBytes(3).toString('hex')}`);
+  const dir = path.join(gatesDir(repo), `${commit.slice(0, 12)}-${randomBytes(3).toString('hex')}`);
   await withGitLock(repo, async () => {
     await git(repo.root, ['-c', 'core.hooksPath=/dev/null', 'worktree', 'add', '--quiet', '--detach', dir, commit]);
   });
