@@ -8,7 +8,8 @@ import type { AgentContext, AgentExecutor } from '../../scripts/lib/agents/agent
 import { git } from '../../scripts/lib/isolation/git.ts';
 import { withWorktreeIsolation } from '../../scripts/lib/isolation/isolated-executor.ts';
 import { openRepository } from '../../scripts/lib/isolation/worktree.ts';
-import { readState } from '../../scripts/lib/state/state-store.ts';
+import { readState, updateState } from '../../scripts/lib/state/state-store.ts';
+import { openSession } from '../../scripts/lib/scheduling/transitions.ts';
 import { resolveSessionPaths } from '../../scripts/lib/state/session-paths.ts';
 import { agentContext } from '../support/agent-context.ts';
 import { start } from '../support/project.ts';
@@ -161,5 +162,32 @@ describe('a worktree left by a run SIGKILLed inside git (locked "initializing", 
     expect(outcome.status, outcome.error ?? undefined).toBe('completed');
     expect(await repo.git(['show', 'dto/S1/integration:whole.txt'])).toBe('whole');
     expect(await repo.extraWorktrees()).toEqual([]);
+  });
+});
+
+describe('an integration branch deleted mid-run', () => {
+  it('is restored at the last recorded tip: a later task starts from the earlier merges and lands on them', async () => {
+    const repo = await tempRepo();
+    const opened = await openRepository(repo.dir);
+    const paths = repo.paths;
+    await updateState(paths, (tx) => void openSession(tx, { sessionId: 'S1' }));
+    const first = await withWorktreeIsolation(agent([{ write: 'one.txt', text: 'one\n' }]), { repo: opened, paths })(
+      context(repo.dir, 'one'),
+    );
+    expect(first.status, first.error ?? undefined).toBe('completed');
+    const recorded = (await repo.state())!.integration!;
+    await repo.git(['branch', '-D', 'dto/S1/integration']);
+    let seen: string[] = [];
+    const reader: AgentExecutor = async (ctx) => {
+      seen = (await git(ctx.cwd, ['ls-files'])).stdout.split('\n');
+      await writeFile(path.join(ctx.cwd, 'two.txt'), 'two\n');
+      return { status: 'completed', body: 'done' };
+    };
+    const second = await withWorktreeIsolation(reader, { repo: opened, paths })(context(repo.dir, 'two'));
+    expect(second.status, second.error ?? undefined).toBe('completed');
+    expect(seen).toContain('one.txt');
+    const tree = (await repo.git(['ls-tree', '-r', '--name-only', 'dto/S1/integration'])).split('\n');
+    expect(tree.sort()).toEqual(['.gitignore', 'README.md', 'one.txt', 'two.txt']);
+    expect(await repo.git(['merge-base', '--is-ancestor', recorded.tip, 'dto/S1/integration']).then(() => true)).toBe(true);
   });
 });

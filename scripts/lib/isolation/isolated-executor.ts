@@ -5,7 +5,7 @@ import { errorMessage } from '../cli/errors.ts';
 import type { AgentContext, AgentExecutor, AgentOutcome } from '../agents/agent-types.ts';
 import type { TaskMerge } from '../state/model.ts';
 import type { SessionPaths } from '../state/session-paths.ts';
-import { updateState } from '../state/state-store.ts';
+import { readState, updateState } from '../state/state-store.ts';
 import { git, isAncestor, resolveCommit } from './git.ts';
 import { mergeOntoIntegration, predictMerge, type MergeCheck } from './merge-queue.ts';
 import {
@@ -231,6 +231,7 @@ async function prepareWorktree(
 ): Promise<TaskMeta> {
   return withGitLock(repo, async () => {
     if (options.paths) await claimSessionId(repo, ctx.session_id, options.paths.statePath);
+    await restoreIntegration(repo, options, ctx.session_id, integration);
     const made = await ensureIntegrationBranch(repo, integration);
     if (made.created && options.paths) await recordIntegration(options.paths, ctx.session_id, integration, made.tip, made.tip);
     const tip = made.tip;
@@ -309,6 +310,7 @@ async function landWork(
   if (outcome.status !== 'completed') {
     return { ...outcome, record: { ...outcome.record, merge: mergeRecord(meta, 'not_merged', { worktree: meta.worktree, diff_stat }) } };
   }
+  if (stat.files > 0) await restoreIntegration(repo, options, ctx.session_id, integration);
   const result =
     stat.files === 0
       ? null
@@ -364,6 +366,24 @@ function log(options: IsolationOptions, line: string): void {
 
 function lastLines(text: string, count: number): string {
   return text.trimEnd().split('\n').slice(-count).join(' | ');
+}
+
+/**
+ * Puts back a session's integration branch that was deleted mid-run, at the tip last recorded in
+ * the state (`integration.tip`; a compare-and-swap against "no such ref"), so later tasks start
+ * from, and merge onto, the earlier merges instead of a branch made afresh from HEAD.
+ */
+async function restoreIntegration(repo: Repository, options: IsolationOptions, sessionId: string, branch: string): Promise<void> {
+  if (!options.paths) return;
+  const state = await readState(options.paths).catch(() => null);
+  const recorded = state?.session_id === sessionId ? state.integration : null;
+  if (!recorded || recorded.branch !== branch) return;
+  const ref = `refs/heads/${branch}`;
+  if ((await resolveCommit(repo.root, ref)) !== null || (await resolveCommit(repo.root, recorded.tip)) === null) return;
+  const made = await git(repo.root, ['update-ref', '-m', 'dto: restore a deleted integration branch', ref, recorded.tip, ''], {
+    ok: [0, 1, 128],
+  });
+  if (made.exitCode === 0) log(options, `${branch} was deleted; restored at its last recorded tip ${recorded.tip.slice(0, 12)}`);
 }
 
 /** Records the integration branch in the session (`integration`): created with `base`, or a new `tip`. */
