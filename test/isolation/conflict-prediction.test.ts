@@ -16,14 +16,15 @@ describe('conflict prediction while isolated agents run', () => {
     const plan = [
       'tasks:',
       '  - { id: fast, goal: "append fast", delay_ms: 400, append: { "shared.txt": "fast\\n" } }',
-      // Edits halfway (at 4 s), long after `fast` merged, then works 4 s more: the prediction has time to show.
-      '  - { id: slow, goal: "append slow", delay_ms: 8000, append: { "shared.txt": "slow\\n" } }',
+      // Edits halfway (at 10 s), long after `fast` merged, then works 10 s more: the prediction has time to show, on a
+      // loaded machine too (with 4 s and 4 s, one once ended before a check had run).
+      '  - { id: slow, goal: "append slow", delay_ms: 20000, append: { "shared.txt": "slow\\n" } }',
     ];
     await writeFile(path.join(repo.dir, 'plan.yaml'), plan.join('\n'));
     const runner = start('orchestrate', ['plan.yaml', '--agent', 'mock', '--workers', '2', '--isolation', 'worktree'], repo.dir, {
       DTO_CONFLICT_CHECK_MS: '300',
     });
-    const seen = await waitForState(repo, (s) => (s.tasks.slow?.predicted_conflicts ?? []).length > 0, 20_000);
+    const seen = await waitForState(repo, (s) => (s.tasks.slow?.predicted_conflicts ?? []).length > 0, 60_000);
     expect(seen.tasks.slow).toMatchObject({ status: 'running', predicted_conflicts: ['shared.txt'] });
     expect(seen.tasks.fast).toMatchObject({ status: 'completed', predicted_conflicts: [] });
     // What a person reading the status table (poll-session --verbose) sees while the agent still works: the table of the
@@ -38,7 +39,7 @@ describe('conflict prediction while isolated agents run', () => {
     const state = (await repo.state())!;
     expect(state.tasks.slow).toMatchObject({ status: 'merge_failed', predicted_conflicts: [] });
     expect(state.tasks.slow!.merge!.conflicts).toEqual(['shared.txt']);
-  }, 60_000);
+  }, 120_000);
 
   it('predicts nothing for work that merges cleanly', async () => {
     const repo = await tempRepo({ 'a.txt': 'a\n', 'b.txt': 'b\n' });
