@@ -98,7 +98,8 @@ describe('poll-session slice length', () => {
 
   it('exits 3 with one "Still running" line when the slice ends before the tasks, then shows only what is new', async () => {
     const project = await tempProject('dto-slice-');
-    const agent = start('spawn-agent-mock', ['--task_name', 'slow', '--goal', 'g', '--delay_ms', '2500'], project.dir);
+    // Runs long enough for the first slice to start and end before it, on a loaded machine too (2.5 s once was not).
+    const agent = start('spawn-agent-mock', ['--task_name', 'slow', '--goal', 'g', '--delay_ms', '12000'], project.dir);
     await until(async () => (await project.state())?.tasks.slow?.status === 'running');
     const first = await run('poll-session', ['--timeout', '0.3'], project.dir);
     expect(first.exitCode, first.all).toBe(3);
