@@ -64,7 +64,8 @@ describe('leases in the queue', () => {
     });
     const mock = (name: string, ...args: string[]) =>
       start('spawn-agent-mock', ['--task_name', name, '--goal', `goal ${name}`, '--session_id', 'lease3', '--quiet', ...args], project.dir);
-    const first = mock('first', '--delay_ms', '1500');
+    // Runs long enough for `second` to register behind it, on a loaded machine too (1.5 s once ended first).
+    const first = mock('first', '--delay_ms', '12000');
     await waitFor(project, (s) => s.tasks.first?.status === 'running', 30_000);
     const waiter = mock('second', '--delay_ms', '10', '--wait');
     await waitFor(project, (s) => s.tasks.second?.status === 'waiting', 30_000);
