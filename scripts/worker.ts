@@ -22,7 +22,7 @@ import { RUNNERS } from './lib/state/model.ts';
 import { MANY_TASK_CLAUDE_FLAGS, readClaudeSettings } from './lib/agents/claude-options.ts';
 import { checkClaudeReady } from './lib/agents/claude-preflight.ts';
 import { createClaudeExecutor } from './lib/agents/claude-agent.ts';
-import { CONNECTION_ENV, connectionFrom } from './lib/backend/connection.ts';
+import { CONNECTION_ENV, takeConnection } from './lib/backend/connection.ts';
 import { DEFAULT_QUEUE, QUEUE_NAME_PATTERN, STALL_TIMING } from './lib/backend/bullmq-engine.ts';
 import { startTaskWorker } from './lib/backend/task-worker.ts';
 
@@ -94,11 +94,9 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
   const parsed = parseOptionsOrShowHelp(argv, spec);
   if (!parsed) return EXIT.ok;
   const { options } = parsed;
-  const connection = connectionFrom(options.connection, env);
+  const connection = takeConnection(options.connection, env);
   if (!connection)
     throw usageError(`Missing --connection: pass the queue's server (postgres://... or redis://...), or set $${CONNECTION_ENV}.`);
-  // A secret: read once, then out of the environment every agent, gate and git command would inherit.
-  delete env[CONNECTION_ENV];
   const queueName = options.queue ?? DEFAULT_QUEUE;
   if (!QUEUE_NAME_PATTERN.test(queueName))
     throw usageError(`Expected --queue to match [A-Za-z0-9._-]{1,64}, got ${JSON.stringify(queueName)}.`);

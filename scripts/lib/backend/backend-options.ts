@@ -9,7 +9,7 @@ import type { RunnerKind } from '../state/model.ts';
 import type { SessionPaths } from '../state/session-paths.ts';
 import { readState } from '../state/state-store.ts';
 import type { BullmqBackend, RemoteTaskKnobs } from './bullmq-backend.ts';
-import { CONNECTION_ENV, connectionFrom, type BackendConnection } from './connection.ts';
+import { CONNECTION_ENV, takeConnection, type BackendConnection } from './connection.ts';
 
 /** The backends `orchestrate --backend` accepts. */
 export const BACKENDS = ['local', 'bullmq'] as const;
@@ -39,8 +39,7 @@ export interface RemoteSettings {
  * {@link CONNECTION_ENV}) and takes no claude flags (each worker host sets its own:
  * `worker --agent claude ...`); local takes neither --connection nor --queue.
  *
- * With bullmq, {@link CONNECTION_ENV} is then removed from `env` (a secret: no process started
- * from here inherits it).
+ * With bullmq, {@link CONNECTION_ENV} is then removed from `env` (connection.ts `takeConnection`).
  *
  * @param claudeFlagNames - the command's claude-only flags (refused with bullmq when given).
  * @returns the remote settings, or null for the local backend.
@@ -58,14 +57,11 @@ export function checkBackendOptions(
     if (misplaced.length > 0) throw usageError(`${misplaced.join(', ')} only apply to --backend bullmq: add it, or drop them.`);
     return null;
   }
-  const connection = connectionFrom(options.connection, env);
+  const connection = takeConnection(options.connection, env);
   if (!connection)
     throw usageError(
       `--backend bullmq needs the queue's server: pass --connection postgres://... or redis://..., or set $${CONNECTION_ENV}.`,
     );
-  // A secret: read once, then out of the environment the processes started from here inherit (a worker started
-  // for the run gets it explicitly).
-  delete env[CONNECTION_ENV];
   const queueName = options.queue ?? DEFAULT_QUEUE;
   if (!QUEUE_NAME_PATTERN.test(queueName))
     throw usageError(`Expected --queue to match [A-Za-z0-9._-]{1,64}, got ${JSON.stringify(queueName)}.`);

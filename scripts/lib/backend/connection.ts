@@ -81,6 +81,17 @@ export function connectionFrom(flagValue: string | undefined, env: NodeJS.Proces
 }
 
 /**
+ * {@link connectionFrom}, then {@link CONNECTION_ENV} removed from `env`: a secret is read once, and no
+ * process started afterwards (agents, gates, git) inherits it. A process that needs it gets it explicitly.
+ * @returns the parsed connection, or null when neither is set.
+ */
+export function takeConnection(flagValue: string | undefined, env: NodeJS.ProcessEnv = process.env): BackendConnection | null {
+  const connection = connectionFrom(flagValue, env);
+  delete env[CONNECTION_ENV];
+  return connection;
+}
+
+/**
  * A driver's error message with the connection's secrets removed (the whole URL and its password,
  * raw and URL-encoded), so it can be printed.
  */

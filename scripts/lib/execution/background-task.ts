@@ -118,9 +118,9 @@ export async function runBackgroundTask(options: BackgroundTaskOptions): Promise
       registerTask(tx, state, { ...task, pid: options.detach ? null : process.pid, depTimeoutMs: options.depTimeoutMs });
       const applied = applyDecision(tx, state, process.pid, paths.statePath);
       const own = taskOf(state, task.name)!;
-      if (own.status === 'pending' || own.status === 'waiting' || (options.detach && own.status === 'running'))
-        refuseUnreplayable(task, paths.statePath);
-      if (own.status === 'pending' || own.status === 'waiting') {
+      const queued = own.status === 'pending' || own.status === 'waiting';
+      if (queued || (options.detach && own.status === 'running')) refuseUnreplayable(task, paths.statePath);
+      if (queued) {
         // Queued: nobody owns it until the process that starts it; no pid, so no lease to renew.
         Object.assign(own, ownerFields(null), { heartbeat_at: null });
       }

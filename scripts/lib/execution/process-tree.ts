@@ -47,7 +47,8 @@ function processTable(): Map<number, ProcessRow> {
           table.set(Number(match[1]), { ppid: Number(match[2]), pgid: Number(match[3]), sid, start: match[5]! });
         }
       }
-      return table;
+      // A ps whose `sess` is not a number (a kernel address on some BSDs) matched nothing: ask without it.
+      if (table.size > 0) return table;
     } catch {
       // Without ps only the recorded root can be reached.
     }

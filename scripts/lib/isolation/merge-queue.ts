@@ -197,8 +197,9 @@ async function runGateCommand(
     }
   });
   let timedOut = false;
-  const stop = () =>
-    child.pid === undefined ? Promise.resolve() : terminateProcessTree(child.pid, { graceMs: 2000 }).then(() => undefined);
+  // Once: the time limit's SIGTERM makes sh exit, which would stop the tree a second time.
+  let stopping: Promise<unknown> | null = null;
+  const stop = () => (stopping ??= child.pid === undefined ? Promise.resolve() : terminateProcessTree(child.pid, { graceMs: 2000 }));
   const timer = setTimeout(() => {
     timedOut = true;
     void stop();

@@ -13,16 +13,22 @@ export type PinnedGit = (args: readonly string[], options?: GitOptions) => Promi
 /**
  * The administrative folder of the worktree at `dir` (`<common dir>/worktrees/<id>`, whose `gitdir`
  * file names `<dir>/.git`), found from the repository's side, never from the worktree's own `.git`
- * file (which an agent may have deleted or rewritten); the common dir itself for the main worktree.
+ * file alone (which an agent may have deleted or rewritten: what it names is taken only when that
+ * folder's `gitdir` names this worktree, else every entry is read); the common dir for the main worktree.
  * @returns the absolute folder, or null when git has no such worktree registered (pruned).
  */
 export async function worktreeGitDir(repo: Repository, dir: string): Promise<string | null> {
   if (path.resolve(dir) === path.resolve(repo.root)) return repo.commonDir;
   const admin = path.join(repo.commonDir, 'worktrees');
   const wanted = path.join(path.resolve(dir), '.git');
+  const names = async (entry: string) =>
+    path.resolve(admin, entry, (await readFile(path.join(admin, entry, 'gitdir'), 'utf8').catch(() => '')).trim()) === wanted;
+  // Usually the worktree's own `.git` file names its folder: taken only when that folder says it is this worktree's.
+  const claimed = /^gitdir: (.+)$/m.exec(await readFile(wanted, 'utf8').catch(() => ''))?.[1]?.trim();
+  const claimedDir = claimed ? path.resolve(dir, claimed) : null;
+  if (claimedDir && path.dirname(claimedDir) === admin && (await names(path.basename(claimedDir)))) return claimedDir;
   for (const entry of await readdir(admin).catch(() => [] as string[])) {
-    const gitdir = await readFile(path.join(admin, entry, 'gitdir'), 'utf8').catch(() => '');
-    if (path.resolve(gitdir.trim()) === wanted) return path.join(admin, entry);
+    if (await names(entry)) return path.join(admin, entry);
   }
   return null;
 }
