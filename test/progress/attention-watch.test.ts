@@ -31,7 +31,8 @@ async function startRun(dir: string, session: string, failing: string, slowMs: n
 describe('poll-session --attention: one watch per session folder', () => {
   it('a second watch says another one reports and exits 0; after the first is SIGKILLed a new watch takes over without repeating', async () => {
     const project = await tempProject('dto-watch-lease-');
-    await startRun(project.dir, 'lease-run', 'a', 6000);
+    // The slow task outlasts the test's waits on any machine: it ends by cancel-session, once the watches are checked.
+    await startRun(project.dir, 'lease-run', 'a', 600_000);
     const first = start('poll-session', ['--attention', '--timeout', '60'], project.dir);
     let printed = '';
     first.stdout.on('data', (chunk: Buffer) => (printed += chunk.toString()));
@@ -46,14 +47,16 @@ describe('poll-session --attention: one watch per session folder', () => {
 
     first.kill('SIGKILL');
     await first;
+    const cancelled = await run('cancel-session', ['--task', 'slow'], project.dir);
+    expect(cancelled.exitCode, cancelled.all).toBe(0);
     // The killed watch's lease names a process that is gone: the next watch takes it, and its cursor says the failure was told.
     const third = await run('poll-session', ['--attention', '--timeout', '60'], project.dir);
     expect(third.exitCode, third.all).toBe(1);
     expect(third.stdout).not.toMatch(/Another watch|a failed/);
     expect(third.stdout.trimEnd().split('\n')).toEqual([
-      expect.stringMatching(/^\[attention\] All 2 tasks ended: 1 completed, 1 failed \(exit 1\)\./),
+      expect.stringMatching(/^\[attention\] All 2 tasks ended: 0 completed, 1 failed, 1 cancelled \(exit 1\)\./),
     ]);
-  }, 60_000);
+  }, 90_000);
 });
 
 describe('poll-session --attention --keep_watching (the plugin monitor)', () => {

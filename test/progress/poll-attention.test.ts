@@ -168,7 +168,8 @@ describe('poll-session --attention on a fixed session', () => {
     const pass = { state: fortyState(), now: 0, replacing: new Set<string>() };
     const pause = (s: number) =>
       ev(s, 'capacity', { old_limit: 4, new_limit: 2, max_workers: 8, pause_until: at(900), why: 'paused until' });
-    sink.start(pass, [pause(1), pause(2)]);
+    sink.history([pause(1), pause(2)], pass);
+    sink.start(pass);
     sink.event(pause(3), pass);
     expect(writes).toHaveLength(1);
   });

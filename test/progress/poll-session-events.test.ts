@@ -28,12 +28,35 @@ describe('event reader (events.jsonl by byte offset)', () => {
   it('returns only what was appended since the last read; a missing file is an empty log', async () => {
     const file = await eventsFile();
     const reader = openEventReader(file);
-    expect(await reader.read()).toEqual({ events: [], rotated: false, invalidLines: 0 });
+    expect(await reader.read()).toEqual({ events: [], rotated: false, invalidLines: 0, bytes: 0 });
     await writeFile(file, line(ev('session_started')) + line(ev('registered', 'a')));
     expect((await reader.read()).events.map((e) => e.type)).toEqual(['session_started', 'registered']);
     expect((await reader.read()).events).toEqual([]);
     await appendFile(file, line(ev('started', 'a')));
     expect((await reader.read()).events.map((e) => e.type)).toEqual(['started']);
+    await reader.close();
+  });
+
+  it('reads a large log a batch at a time with maxBytes: every event once, in order, and a last line without newline only at the end', async () => {
+    const file = await eventsFile();
+    const events = Array.from({ length: 3000 }, (_, i) => ev('started', `t${i}`, { error: 'x'.repeat(i % 200) }));
+    const text = events.map(line).join('') + JSON.stringify(ev('completed', 'last'));
+    await writeFile(file, text);
+    const reader = openEventReader(file);
+    const seen: string[] = [];
+    let batches = 0;
+    let read = 0;
+    for (;;) {
+      const batch = await reader.read({ until: Infinity, maxBytes: 64 * 1024, final: true });
+      seen.push(...batch.events.map((e) => e.task!));
+      if (batch.bytes === 0) break;
+      expect(batch.bytes).toBeLessThanOrEqual(64 * 1024);
+      read += batch.bytes;
+      batches += 1;
+    }
+    expect(read).toBe(Buffer.byteLength(text));
+    expect(batches).toBe(Math.ceil(Buffer.byteLength(text) / (64 * 1024)));
+    expect(seen).toEqual([...events.map((e) => e.task!), 'last']);
     await reader.close();
   });
 
@@ -43,7 +66,7 @@ describe('event reader (events.jsonl by byte offset)', () => {
     const whole = Buffer.from(line(ev('failed', 'a', { error: 'échec: ⚠️ timeout' })));
     const cut = whole.indexOf(Buffer.from('⚠️')) + 1;
     await writeFile(file, whole.subarray(0, cut));
-    expect(await reader.read()).toEqual({ events: [], rotated: false, invalidLines: 0 });
+    expect(await reader.read()).toEqual({ events: [], rotated: false, invalidLines: 0, bytes: cut });
     await appendFile(file, whole.subarray(cut));
     const { events } = await reader.read();
     expect(events.map((e) => e.error)).toEqual(['échec: ⚠️ timeout']);

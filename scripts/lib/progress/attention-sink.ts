@@ -16,6 +16,12 @@ export const ATTENTION_PREFIX = '[attention] ';
  */
 export const ATTENTION_LINE_BYTES = 400;
 
+/**
+ * Lines of history (events before the watch, not shown by an earlier one) printed at most: each wakes the model, so a
+ * first watch on a long run says how many earlier ones it left out (aggregate lists every failure) instead.
+ */
+export const ATTENTION_HISTORY_LINES = 10;
+
 /** Longest reason quoted on a line (bytes of UTF-8). */
 const REASON_BYTES = 200;
 
@@ -57,7 +63,7 @@ export interface AttentionOptions {
 
 /**
  * `--attention`: one line per event that needs the model ({@link attentionLine}), those already in
- * the log first (what the cursor has not seen), each written as soon as it is read; then one final
+ * the log first (what the cursor has not seen, at most {@link ATTENTION_HISTORY_LINES}), then each as soon as it is read; then one final
  * line: every task ended with the counts and the next command, or the limit reached with the command
  * that re-arms the watch (exit 3).
  */
@@ -65,6 +71,10 @@ export function createAttentionSink(options: AttentionOptions): ProgressSink {
   const pauses = new Set<string>();
   return createEventLineSink({
     write: options.write,
+    historyLines: ATTENTION_HISTORY_LINES,
+    omitted: (count) =>
+      `${ATTENTION_PREFIX}${count} earlier line${count === 1 ? '' : 's'} left out (the last ${ATTENTION_HISTORY_LINES} follow): ` +
+      `${options.nextCommand} lists every failure.`,
     line: (event, pass) => {
       const line = attentionLine(event, pass.state, pass.replacing);
       if (line === null || event.type !== 'capacity') return line;

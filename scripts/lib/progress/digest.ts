@@ -42,6 +42,7 @@ export interface DigestOptions {
 export function createDigestSink(options: DigestOptions): ProgressSink {
   return {
     tickMs: 60_000,
+    history() {},
     start() {},
     event() {},
     tick() {},

@@ -3,7 +3,9 @@ import { EXIT, OrchestratorError } from '../cli/errors.ts';
 import type { SessionEvent } from '../state/events.ts';
 import { openEventReader, type EventPosition } from '../state/event-reader.ts';
 import { isProcessAlive } from '../execution/process-util.ts';
-import { RunTracker, type BatchCompletedEvent, type ProgressEvent } from './run-tracker.ts';
+import { RunTracker, type ProgressEvent } from './run-tracker.ts';
+import { feed, readHistory } from './history.ts';
+import { TimelineBuilder } from '../report/timeline.ts';
 import { TERMINAL_STATUSES, type SessionState } from '../state/model.ts';
 import { exitCodeFor, isReplacementPending, summarize } from '../report/session-summary.ts';
 import type { SessionPaths } from '../state/session-paths.ts';
@@ -25,14 +27,19 @@ export interface PassInfo {
   now: number;
   /** Failed tasks whose replacement agent is on its way (treated as active). */
   replacing: ReadonlySet<string>;
-  /** The current session's events read so far, oldest first. */
-  events?: readonly SessionEvent[];
+  /** The current session's timeline, built from the events read so far. */
+  timeline?: TimelineBuilder;
 }
 
 /** Where poll-session's output goes: event lines, the live board, or JSON lines (see poll-sinks.ts). */
 export interface ProgressSink {
-  /** Once, with the first state and every event already in the log (with derived batch events). */
-  start(pass: PassInfo, history: readonly ProgressEvent[]): void;
+  /**
+   * The events already in the log when the follow began (what a cursor showed before excepted), with derived batch
+   * events, a batch at a time and oldest first, before {@link start}: a sink keeps what it shows of them in bounded memory.
+   */
+  history(events: readonly ProgressEvent[], pass: PassInfo): void;
+  /** Once, after the history, with the first state. */
+  start(pass: PassInfo): void;
   /** Each new event, in order. */
   event(event: ProgressEvent, pass: PassInfo): void;
   /** After every pass: time to refresh what depends on the clock. */
@@ -105,8 +112,8 @@ export async function followSession(options: FollowOptions): Promise<number> {
   const reader = openEventReader(paths.eventsPath);
   const tracker = new RunTracker();
   const replacements = new Map<string, { pid: number | undefined; since: number }>();
-  /** The current session's events read so far (for the summary's timeline). */
-  const sessionEvents: SessionEvent[] = [];
+  /** The current session's timeline, from the events read so far (for the summary). */
+  const timeline = new TimelineBuilder();
   let started = false;
   let sessionId: string | null = null;
   const saveCursor = cursorSaver(options.cursor, reader, tracker, () => sessionId);
@@ -114,7 +121,7 @@ export async function followSession(options: FollowOptions): Promise<number> {
     state,
     now: clock(),
     replacing: pendingReplacements(state, replacements, clock()),
-    events: sessionEvents,
+    timeline,
   });
   try {
     for (;;) {
@@ -125,16 +132,16 @@ export async function followSession(options: FollowOptions): Promise<number> {
         if (sessionId !== null && state.session_id !== sessionId) replacements.clear();
         sessionId = state.session_id;
         let held: ReadonlySet<string> = new Set();
-        const derived = (events: readonly SessionEvent[]) => feed(events, tracker, sessionEvents, held);
+        const derived = (events: readonly SessionEvent[]) => feed(events, tracker, timeline, held);
         if (!started) {
           // Events a previous call already showed: known to the tracker, not shown again.
           const shown = options.cursor ? await options.cursor.load(state.session_id) : null;
-          if (shown !== null) derived((await reader.read({ until: shown })).events);
+          if (shown !== null) await readHistory(reader, shown, (events) => void derived(events));
           // What happened before this poller came (or since the previous call): the sink shows it as history.
-          const history = (await reader.read()).events;
           const first = passOf(state);
           held = heldTasks(first, options.replaceDead);
-          sink.start(first, derived(history));
+          await readHistory(reader, Infinity, (events) => sink.history(derived(events), first));
+          sink.start(first);
           started = true;
         }
         // The session's scheduling decision, taken only when it would change something: deaths to record,
@@ -211,24 +218,6 @@ function cursorSaver(
   };
 }
 
-/** Applies events to the tracker and to the session's events; returns them with the batch completions they bring, in time order. */
-function feed(
-  events: readonly SessionEvent[],
-  tracker: RunTracker,
-  sessionEvents: SessionEvent[],
-  held: ReadonlySet<string>,
-): ProgressEvent[] {
-  for (const event of events) {
-    tracker.apply(event);
-    if (event.session_id !== sessionEvents[0]?.session_id) sessionEvents.length = 0;
-    sessionEvents.push(event);
-  }
-  return mergeByTime(
-    events,
-    tracker.completedBatches((name) => held.has(name)),
-  );
-}
-
 /**
  * Failed tasks whose replacement agent has been started and has not re-registered them yet, and
  * that are still worth waiting for: within the grace period and with the replacement process alive
@@ -284,17 +273,6 @@ async function settle(
   for (let i = 0; i < 40 && !agrees(); i++) {
     await new Promise((resolve) => setTimeout(resolve, 25));
     out.push(...derived((await reader.read()).events));
-  }
-  return out;
-}
-
-/** Puts each derived event right after the last event at or before its time, so history reads in order. */
-export function mergeByTime(events: readonly SessionEvent[], derived: readonly BatchCompletedEvent[]): ProgressEvent[] {
-  const out: ProgressEvent[] = [...events];
-  for (const extra of derived) {
-    let at = out.length;
-    while (at > 0 && Date.parse(out[at - 1]!.ts) > Date.parse(extra.ts)) at -= 1;
-    out.splice(at, 0, extra);
   }
   return out;
 }

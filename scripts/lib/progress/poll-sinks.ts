@@ -5,6 +5,7 @@ import { formatEventLine, type LineContext } from './event-lines.ts';
 import type { PassInfo, PollOutcome, ProgressSink } from './poll-loop.ts';
 import { buildReportData } from '../report/report-data.ts';
 import type { ProgressEvent } from './run-tracker.ts';
+import { HistoryTail } from './history.ts';
 import { renderSummary, summarize } from '../report/session-summary.ts';
 import { renderStatusBlock } from './status-block.ts';
 import { buildStatusView } from './status-view.ts';
@@ -66,6 +67,7 @@ export function createLineSink(options: SinkOptions & { tableEvery?: number; tab
   };
   return {
     tickMs: everyMs,
+    history() {},
     start(pass) {
       table(pass);
     },
@@ -112,15 +114,29 @@ export interface SliceSinkOptions extends SinkOptions {
 export function createSliceSink(options: SliceSinkOptions): ProgressSink {
   return createEventLineSink({
     write: options.write,
+    historyLines: SLICE_HISTORY_LINES,
+    omitted: (count) =>
+      `[poll] ${count} earlier line${count === 1 ? '' : 's'} left out (the last ${SLICE_HISTORY_LINES} follow); ` +
+      'every event is in events.jsonl beside the state, and poll-session --json prints them all.',
     line: (event, pass) => (event.type === 'registered' ? null : formatEventLine(event, lineContext(pass))),
     last: (pass, outcome, exitCode) => sliceSummaryLine(pass, outcome, exitCode, options),
   });
 }
 
+/**
+ * History lines a slice prints at most: a first call on a long run (no cursor yet, or --from_start) shows the
+ * last ones and says how many it left out, instead of megabytes a model would have to read.
+ */
+export const SLICE_HISTORY_LINES = 40;
+
 /** Options of {@link createEventLineSink}. */
 export interface EventLineSinkOptions {
   /** Writes text as is; each call is one whole line. */
   write: (text: string) => void;
+  /** The history's lines printed at most (the last ones); unlimited when absent. */
+  historyLines?: number;
+  /** The line printed before a cut history, given how many lines were left out. */
+  omitted?: (count: number) => string;
   /** The line of an event (without newline), or null to print nothing for it. */
   line: (event: ProgressEvent, pass: PassInfo) => string | null;
   /** The line that ends the output, or null for none. */
@@ -128,18 +144,27 @@ export interface EventLineSinkOptions {
 }
 
 /**
- * A sink that prints one line per event `line` keeps (the history first, then each new event as it comes), nothing
- * on ticks, and the line `last` gives at the end: the slices and the `--attention` watch.
+ * A sink that prints one line per event `line` keeps (the history first, at most `historyLines` of it, then each new
+ * event as it comes), nothing on ticks, and the line `last` gives at the end: the slices and the `--attention` watch.
  */
 export function createEventLineSink(options: EventLineSinkOptions): ProgressSink {
   const print = (event: ProgressEvent, pass: PassInfo) => {
     const line = options.line(event, pass);
     if (line !== null) options.write(`${line}\n`);
   };
+  const tail = new HistoryTail(options.historyLines ?? Infinity);
   return {
     tickMs: 60_000,
-    start(pass, history) {
-      for (const event of history) print(event, pass);
+    history(events, pass) {
+      for (const event of events) {
+        const line = options.line(event, pass);
+        if (line !== null) tail.push(line);
+      }
+    },
+    start() {
+      const lines = tail.lines();
+      if (tail.omitted > 0 && options.omitted) options.write(`${options.omitted(tail.omitted)}\n`);
+      for (const line of lines) options.write(`${line}\n`);
     },
     event: print,
     tick() {},
@@ -208,10 +233,10 @@ export function createBoardSink(options: {
   };
   return {
     tickMs: 1000,
-    start(pass, history) {
-      for (const event of history) remember(event, pass);
-      draw(pass);
+    history(events, pass) {
+      for (const event of events) remember(event, pass);
     },
+    start: draw,
     event(event, pass) {
       remember(event, pass);
       draw(pass);
@@ -235,9 +260,10 @@ export function createJsonSink(options: SinkOptions & { once?: boolean }): Progr
   const line = (value: unknown) => options.write(`${JSON.stringify(value)}\n`);
   return {
     tickMs: 60_000,
-    start(_pass, history) {
-      if (!options.once) for (const event of history) line(event);
+    history(events) {
+      if (!options.once) for (const event of events) line(event);
     },
+    start() {},
     event(event) {
       line(event);
     },

@@ -3,7 +3,7 @@ import type { SessionEvent } from '../state/events.ts';
 import { criticalPath, topologicalBatches } from '../scheduling/graph.ts';
 import { getTask, hasTask, type Priority, type SessionState, type TaskRecord, type TaskStatus } from '../state/model.ts';
 import { summarize } from './session-summary.ts';
-import { buildTimeline, type TimelineSegment } from './timeline.ts';
+import { buildTimeline, type TimelineBuilder, type TimelineSegment } from './timeline.ts';
 import { mergeReport, type MergeReport } from '../isolation/merge-report.ts';
 import { budgetPicture } from '../scheduling/budget.ts';
 import { effectiveLimit } from '../scheduling/capacity.ts';
@@ -93,6 +93,8 @@ export interface ReportData {
 export interface ReportOptions {
   /** The session's events (from events.jsonl), for a timeline per attempt; null or absent uses the state alone. */
   events?: readonly SessionEvent[] | null;
+  /** The timeline built as the events were read (a follower's), used instead of `events`. */
+  timeline?: TimelineBuilder;
   /** The time of the report, ms since the epoch (default now): `generated_at` and the end of runs still going. */
   now?: number;
   /** Failed tasks whose replacement is on its way (counted as not finished). */
@@ -178,7 +180,7 @@ export function buildReportData(state: SessionState, options: ReportOptions = {}
       .map((task) => ({ task: task.task, agent: task.agent, status: task.status, error: task.error, attempts: task.attempts })),
     batches,
     tasks,
-    timeline: buildTimeline(state, options.events ?? null, now),
+    timeline: options.timeline ? options.timeline.build(state, now) : buildTimeline(state, options.events ?? null, now),
     ...optionalMerge(state),
     ...limitsReport(state),
   };

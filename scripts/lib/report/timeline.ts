@@ -31,6 +31,100 @@ function closingOutcome(type: string): SegmentOutcome | undefined {
   return CLOSING.get(type);
 }
 
+/** A run opened by a `started` event; `agent` is the event's (the task's record names it when absent). */
+interface OpenRun {
+  start: string;
+  attempt: number | null;
+  agent: string | undefined;
+}
+
+/**
+ * The timeline built one event at a time, so a follower keeps one entry per run instead of the whole log
+ * (poll-session on a log of hundreds of MB). Events of one session are kept: with `sessionId` given, other
+ * sessions' events are ignored; without it, the first event's session is followed and a new session starts over.
+ */
+export class TimelineBuilder {
+  #session: string | null;
+  readonly #fixed: boolean;
+  #closed: Array<{ task: string; run: OpenRun; end: string; outcome: SegmentOutcome }> = [];
+  #open = new Map<string, OpenRun>();
+
+  constructor(sessionId?: string) {
+    this.#session = sessionId ?? null;
+    this.#fixed = sessionId !== undefined;
+  }
+
+  /** Takes one event (any type; only starts, registrations and ends count). */
+  add(event: SessionEvent): void {
+    if (!event.task) return;
+    const outcome = event.type === 'registered' ? 'failed' : closingOutcome(event.type);
+    if (event.type !== 'started' && outcome === undefined) return;
+    if (event.session_id !== this.#session) {
+      if (this.#fixed) return;
+      this.#session = event.session_id;
+      this.#closed = [];
+      this.#open.clear();
+    }
+    if (event.type === 'started') {
+      this.#close(event.task, event.ts, 'retrying');
+      this.#open.set(event.task, {
+        start: event.ts,
+        attempt: typeof event.attempt === 'number' ? event.attempt : null,
+        agent: event.agent,
+      });
+    } else {
+      this.#close(event.task, event.ts, outcome!);
+    }
+  }
+
+  #close(task: string, end: string, outcome: SegmentOutcome): void {
+    const run = this.#open.get(task);
+    if (!run) return;
+    this.#open.delete(task);
+    this.#closed.push({ task, run, end, outcome });
+  }
+
+  /**
+   * The timeline against `state`, sorted by start time then task name: each run of a task the state knows is a
+   * segment; a run not ended by an event ends at the record's `ended_at` or, still going, at `now`; a task with
+   * no events falls back to its record's `started_at`/`ended_at`. Events of another session than the state's count for nothing.
+   * @param now - ms since the epoch.
+   */
+  build(state: SessionState, now: number): TimelineSegment[] {
+    const mine = this.#session === state.session_id;
+    const segments: TimelineSegment[] = [];
+    for (const { task, run, end, outcome } of mine ? this.#closed : []) {
+      const known = getTask(state.tasks, task);
+      if (known) segments.push({ ...runSegment(task, run.agent ?? known.agent, run.attempt, run.start, end), outcome });
+    }
+    for (const [task, run] of mine ? this.#open : []) {
+      const record = getTask(state.tasks, task);
+      if (!record) continue;
+      const ended = record.ended_at && Date.parse(record.ended_at) >= Date.parse(run.start) ? record.ended_at : null;
+      const outcome: SegmentOutcome = ended ? (CLOSING.get(record.status) ?? 'failed') : 'running';
+      segments.push({
+        ...runSegment(task, run.agent ?? record.agent, run.attempt, run.start, ended ?? new Date(now).toISOString()),
+        outcome,
+      });
+    }
+    const seen = new Set(segments.map((segment) => segment.task));
+    for (const [task, record] of Object.entries(state.tasks)) {
+      if (seen.has(task) || !record.started_at) continue;
+      const outcome: SegmentOutcome = record.ended_at ? (CLOSING.get(record.status) ?? 'failed') : 'running';
+      segments.push({
+        ...runSegment(task, record.agent, record.attempts || null, record.started_at, record.ended_at ?? new Date(now).toISOString()),
+        outcome,
+      });
+    }
+    return segments.sort(
+      (a, b) =>
+        Date.parse(a.start) - Date.parse(b.start) ||
+        (a.task < b.task ? -1 : a.task > b.task ? 1 : 0) ||
+        (a.attempt ?? 0) - (b.attempt ?? 0),
+    );
+  }
+}
+
 /**
  * Builds the timeline, sorted by start time then task name.
  *
@@ -42,54 +136,9 @@ function closingOutcome(type: string): SegmentOutcome | undefined {
  * @param now - ms since the epoch, the end of runs that have not ended.
  */
 export function buildTimeline(state: SessionState, events: readonly SessionEvent[] | null, now: number): TimelineSegment[] {
-  const segments: TimelineSegment[] = [];
-  const open = new Map<string, { start: string; attempt: number | null; agent: string }>();
-  const close = (task: string, end: string, outcome: SegmentOutcome) => {
-    const run = open.get(task);
-    if (!run) return;
-    open.delete(task);
-    segments.push({
-      task,
-      agent: run.agent,
-      attempt: run.attempt,
-      start: run.start,
-      end,
-      duration_ms: Math.max(0, Date.parse(end) - Date.parse(run.start)),
-      outcome,
-    });
-  };
-  for (const event of events ?? []) {
-    const known = event.task ? getTask(state.tasks, event.task) : undefined;
-    if (event.session_id !== state.session_id || !event.task || !known) continue;
-    const agent = event.agent ?? known.agent;
-    if (event.type === 'started') {
-      close(event.task, event.ts, 'retrying');
-      open.set(event.task, { start: event.ts, attempt: typeof event.attempt === 'number' ? event.attempt : null, agent });
-    } else if (event.type === 'registered') {
-      close(event.task, event.ts, 'failed');
-    } else if (closingOutcome(event.type)) {
-      close(event.task, event.ts, closingOutcome(event.type)!);
-    }
-  }
-  for (const [task, run] of open) {
-    const record = getTask(state.tasks, task)!;
-    const ended = record.ended_at && Date.parse(record.ended_at) >= Date.parse(run.start) ? record.ended_at : null;
-    const outcome: SegmentOutcome = ended ? (CLOSING.get(record.status) ?? 'failed') : 'running';
-    segments.push({ ...runSegment(task, run.agent, run.attempt, run.start, ended ?? new Date(now).toISOString()), outcome });
-  }
-  const seen = new Set(segments.map((segment) => segment.task));
-  for (const [task, record] of Object.entries(state.tasks)) {
-    if (seen.has(task) || !record.started_at) continue;
-    const outcome: SegmentOutcome = record.ended_at ? (CLOSING.get(record.status) ?? 'failed') : 'running';
-    segments.push({
-      ...runSegment(task, record.agent, record.attempts || null, record.started_at, record.ended_at ?? new Date(now).toISOString()),
-      outcome,
-    });
-  }
-  return segments.sort(
-    (a, b) =>
-      Date.parse(a.start) - Date.parse(b.start) || (a.task < b.task ? -1 : a.task > b.task ? 1 : 0) || (a.attempt ?? 0) - (b.attempt ?? 0),
-  );
+  const builder = new TimelineBuilder(state.session_id);
+  for (const event of events ?? []) builder.add(event);
+  return builder.build(state, now);
 }
 
 function runSegment(task: string, agent: string, attempt: number | null, start: string, end: string): Omit<TimelineSegment, 'outcome'> {

@@ -39,6 +39,8 @@ export interface EventBatch {
   rotated: boolean;
   /** Complete lines that were not JSON objects, skipped (a torn line at the end of a rotated file counts too). */
   invalidLines: number;
+  /** Bytes read from the file by this call (0: nothing new up to the limit). */
+  bytes: number;
 }
 
 /** Reads an append-only JSON-lines file a little at a time. */
@@ -76,6 +78,11 @@ export interface ReadOptions {
    * a whole event; a torn one is counted in `invalidLines` and dropped.
    */
   final?: boolean;
+  /**
+   * With `until`: stop after about this many bytes (whole 64 KiB chunks, at least one), so a large log can be
+   * read a batch at a time in bounded memory; call again while {@link EventBatch.bytes} is not 0.
+   */
+  maxBytes?: number;
 }
 
 const CHUNK_BYTES = 64 * 1024;
@@ -117,19 +124,25 @@ export function openEventReader(eventsPath: string): EventReader {
   };
 
   /** Reads everything from the offset to the end of the open file (or to `until`) into complete lines. */
-  const drain = async (out: EventBatch, until = Infinity, final = false): Promise<void> => {
+  const drain = async (out: EventBatch, until = Infinity, final = false, maxBytes = Infinity): Promise<void> => {
     if (!handle) return;
     // Chunks joined once at the end: a whole log read in one call costs linear time, not quadratic.
     const chunks = [pending];
-    for (;;) {
+    const from = offset;
+    /** The end (of the file, or `until`) was reached, not only `maxBytes`. */
+    let atEnd = false;
+    while (offset - from < maxBytes) {
       const want = Math.min(CHUNK_BYTES, until - offset);
-      if (want <= 0) break;
-      const buffer = Buffer.allocUnsafe(want);
-      const { bytesRead } = await handle.read(buffer, 0, want, offset);
-      if (bytesRead === 0) break;
+      const buffer = Buffer.allocUnsafe(Math.max(want, 0));
+      const bytesRead = want <= 0 ? 0 : (await handle.read(buffer, 0, want, offset)).bytesRead;
+      if (bytesRead === 0) {
+        atEnd = true;
+        break;
+      }
       offset += bytesRead;
       chunks.push(buffer.subarray(0, bytesRead));
     }
+    out.bytes += offset - from;
     if (chunks.length > 1) pending = Buffer.concat(chunks);
     let start = 0;
     for (let nl = pending.indexOf(0x0a, start); nl !== -1; nl = pending.indexOf(0x0a, start)) {
@@ -137,7 +150,7 @@ export function openEventReader(eventsPath: string): EventReader {
       start = nl + 1;
     }
     pending = pending.subarray(start);
-    if (final && pending.length > 0) {
+    if (final && atEnd && pending.length > 0) {
       parseLine(pending.toString('utf8'), out);
       pending = Buffer.alloc(0);
     }
@@ -152,10 +165,10 @@ export function openEventReader(eventsPath: string): EventReader {
 
   return {
     async read(readOptions = {}) {
-      const out: EventBatch = { events: [], rotated: false, invalidLines: 0 };
+      const out: EventBatch = { events: [], rotated: false, invalidLines: 0, bytes: 0 };
       if (!handle && !(await openCurrent())) return out;
       if (readOptions.until !== undefined) {
-        await drain(out, readOptions.until, readOptions.final);
+        await drain(out, readOptions.until, readOptions.final, readOptions.maxBytes);
         return out;
       }
       await drain(out);
