@@ -55,7 +55,7 @@ describe('a running agent stopped past its lease', () => {
       expect(reaped).toEqual(['sleeper']);
       const failed = (await readState(project.paths))!.tasks.sleeper!;
       expect(failed).toMatchObject({ status: 'failed', agent_died: true, attempts: 1 });
-      expect(failed.error).toMatch(/^agent heartbeat stale for \d+ s \(lease 3 s\)$/);
+      expect(failed.error).toMatch(/^agent heartbeat stale for \d+ s \(lease 3 s\): its process \(pid \d+\) is stopped$/);
       // Judged by its lease, not signalled: the stopped process is still there.
       expect(isProcessAlive(oldPid)).toBe(true);
       await updateState(project.paths, (tx) => {

@@ -141,29 +141,32 @@ describe('orchestrate --isolation worktree (plan runner)', () => {
     const plan = [
       'tasks:',
       task('first', 'delay_ms: 10, append: { "shared.txt": "first\\n" }'),
+      // Whichever of the two merges later conflicts (a loaded machine can add first's worktree late): the state says which.
       task('second', 'delay_ms: 500, append: { "shared.txt": "second\\n" }'),
-      task('after', 'depends_on: [second], delay_ms: 10, write: { "after.txt": "x" }'),
+      task('after', 'depends_on: [first, second], delay_ms: 10, write: { "after.txt": "x" }'),
     ];
     await writeFile(path.join(repo.dir, 'plan.yaml'), plan.join('\n'));
     const args = ['plan.yaml', '--agent', 'mock', '--workers', '2', '--isolation', 'worktree'];
     expect((await run('orchestrate', args, repo.dir)).exitCode).toBe(1);
     const failed = (await repo.state())!;
-    const oldBranch = failed.tasks.second!.merge!.branch;
+    const [winner, loser] = failed.tasks.second!.status === 'merge_failed' ? ['first', 'second'] : ['second', 'first'];
+    expect([failed.tasks[winner]!.status, failed.tasks[loser]!.status]).toEqual(['completed', 'merge_failed']);
+    const oldBranch = failed.tasks[loser]!.merge!.branch;
     const oldTip = await repo.git(['rev-parse', oldBranch]);
 
     const resumed = await run('orchestrate', [...args, '--resume'], repo.dir);
     expect(resumed.exitCode).toBe(1);
-    expect((await repo.state())!.tasks.second!.attempts).toBe(1);
+    expect((await repo.state())!.tasks[loser]!.attempts).toBe(1);
 
     const retried = await run('orchestrate', [...args, '--retry_merge'], repo.dir);
     expect(retried.exitCode, retried.all).toBe(0);
     const state = (await repo.state())!;
     expect(Object.values(state.tasks).map((t) => t.status)).toEqual(['completed', 'completed', 'completed']);
-    expect(state.tasks.second!.attempts).toBe(2);
-    expect(await repo.git(['show', `${state.integration!.branch}:shared.txt`])).toBe('base\nfirst\nsecond');
+    expect(state.tasks[loser]!.attempts).toBe(2);
+    expect(await repo.git(['show', `${state.integration!.branch}:shared.txt`])).toBe(`base\n${winner}\n${loser}`);
     // The conflicting attempt's work is kept on a branch of its own.
     expect(await repo.git(['rev-parse', `${oldBranch}-attempt-1`])).toBe(oldTip);
-    const result = await readFile(path.join(repo.dir, '.agent/results/second.md'), 'utf8');
+    const result = await readFile(path.join(repo.dir, `.agent/results/${loser}.md`), 'utf8');
     expect(result).toContain('conflicted with work merged meanwhile, in: shared.txt');
     expect(result).toContain(`${oldBranch}-attempt-1`);
     expect(await repo.extraWorktrees()).toEqual([]);

@@ -12,10 +12,11 @@ describe('leases in the queue', () => {
   it('a launch claimed but never taken over does not keep its slot: the next task starts within about one lease', async () => {
     const project = await tempProject('dto-lease-');
     const LEASE_MS = 4000;
-    // A task claimed for a launch whose agent never came (it crashed before taking the task over).
+    // A task claimed for a launch whose agent never came (it crashed before taking the task over). The claim holds a
+    // long lease until `next` has queued behind it (a loaded machine takes seconds to start a script), then one of 4 s.
     await updateState(project.paths, (tx) => {
       const state = openSession(tx, { sessionId: 'lease', maxWorkers: 1 });
-      state.lease_ms = LEASE_MS;
+      state.lease_ms = 600_000;
       registerTask(tx, state, { name: 'lost', goal: 'g', runner: 'mock', pid: null });
       setStatus(tx, state, 'lost', 'running', { adoption_token: 'never-presented' });
     });
@@ -24,14 +25,18 @@ describe('leases in the queue', () => {
       ['--task_name', 'next', '--goal', 'goal next', '--session_id', 'lease', '--delay_ms', '10'],
       project.dir,
     );
-    expect(queued.exitCode).toBe(0);
+    expect(queued.exitCode, queued.all).toBe(0);
     expect(queued.stdout).toContain('next is queued');
+    const claimedAt = await updateState(project.paths, (tx) => {
+      tx.state!.lease_ms = LEASE_MS;
+      tx.state!.tasks.lost!.heartbeat_at = tx.now.toISOString();
+      return tx.now.getTime();
+    });
     const poll = await run('poll-session', ['--timeout', String((10 * LEASE_MS) / 1000)], project.dir);
     expect(poll.exitCode).toBe(1);
     const state = await waitFor(project, (s) => s.tasks.next?.status === 'completed', 10 * LEASE_MS);
     expect(state.tasks.lost).toMatchObject({ status: 'failed', agent_died: true });
     expect(state.tasks.lost!.error).toMatch(/^launched agent never took the task over in \d+ s \(lease 4 s\)$/);
-    const claimedAt = Date.parse(state.tasks.lost!.started_at!);
     const startedAt = Date.parse(state.tasks.next!.started_at!);
     expect((startedAt - claimedAt) / LEASE_MS).toBeGreaterThan(1);
     expect((startedAt - claimedAt) / LEASE_MS).toBeLessThan(2.5);

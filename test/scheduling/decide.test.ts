@@ -1,6 +1,6 @@
 // The one scheduling decision: literal session states in, exact decisions out.
 import { describe, expect, it } from 'vitest';
-import { decide, type Decision, type IdentityCheck } from '../../scripts/lib/scheduling/scheduling.ts';
+import { decide, STARVED_LEASES, type Decision, type IdentityCheck, type RunStateCheck } from '../../scripts/lib/scheduling/scheduling.ts';
 import type { TaskRecordInput } from '../../scripts/lib/state/schema.ts';
 import { session, t } from '../support/literal-session.ts';
 
@@ -13,6 +13,8 @@ interface Row {
   tasks: Record<string, Partial<TaskRecordInput>>;
   owner?: number;
   identity?: IdentityCheck;
+  /** Whether a live owner is stopped; default unknown (the lease alone decides). */
+  runState?: RunStateCheck;
   now?: Date;
   expected: Decision;
 }
@@ -119,6 +121,38 @@ const rows: Row[] = [
     },
   },
   {
+    name: 'keeps a live owner that is not stopped past its lease (a starved machine), fails it once stopped',
+    maxWorkers: 2,
+    tasks: {
+      starved: { status: 'running', pid: 100, heartbeat_at: t(-40) },
+      stopped: { status: 'running', pid: 200, heartbeat_at: t(-40) },
+      next: {},
+    },
+    runState: (pid) => (pid === 200 ? 'stopped' : 'running'),
+    expected: {
+      ...none,
+      fail: [{ name: 'stopped', reason: 'agent heartbeat stale for 50 s (lease 30 s): its process (pid 200) is stopped', died: true }],
+      start: ['next'],
+    },
+  },
+  {
+    name: `takes a live, running owner for hung after ${STARVED_LEASES} leases without a renewal`,
+    maxWorkers: 1,
+    tasks: { hung: { status: 'running', pid: 100, heartbeat_at: t(10 - STARVED_LEASES * 30 - 1) }, next: {} },
+    runState: () => 'running',
+    expected: {
+      ...none,
+      fail: [
+        {
+          name: 'hung',
+          reason: `agent heartbeat stale for ${STARVED_LEASES * 30 + 1} s (lease 30 s): its process (pid 100) is alive but renewed nothing for ${STARVED_LEASES} leases, taken for hung`,
+          died: true,
+        },
+      ],
+      start: ['next'],
+    },
+  },
+  {
     name: 'never takes a queued task (no pid, no lease) for dead',
     maxWorkers: 1,
     tasks: {
@@ -157,7 +191,13 @@ const rows: Row[] = [
 describe('decide: the one scheduling decision', () => {
   it.each(rows)('$name', (row) => {
     const state = session(row.maxWorkers, row.tasks);
-    expect(decide(state, { now: row.now ?? NOW, owner: row.owner, identity: row.identity ?? alive })).toEqual(row.expected);
+    const options = {
+      now: row.now ?? NOW,
+      owner: row.owner,
+      identity: row.identity ?? alive,
+      runState: row.runState ?? (() => 'unknown' as const),
+    };
+    expect(decide(state, options)).toEqual(row.expected);
   });
 
   it('never starts more tasks than the free slots, whatever the queue', () => {

@@ -93,6 +93,18 @@ describe('session lock ownership', () => {
     expect(await readdir(project.paths.dir)).toEqual([]);
   });
 
+  it("removes a killed waiter's prepared file at a process's first take of the lock, with no take-over (a --resume after a crash)", async () => {
+    const project = await tempProject();
+    await mkdir(project.paths.dir, { recursive: true });
+    const child = spawn('true');
+    await new Promise((resolve) => child.on('exit', resolve));
+    // A waiter killed while waiting leaves `<lock>.<pid>.<token>.new`; the lock itself is free.
+    const left = `${path.basename(project.paths.lockPath)}.${child.pid!}.0123456789abcdef01234567.new`;
+    await writeFile(path.join(project.paths.dir, left), '{}');
+    expect(await withLock(project.paths.lockPath, async () => 'entered')).toBe('entered');
+    expect(await readdir(project.paths.dir)).toEqual([]);
+  });
+
   it('a waiter acting on an old look (the dead lock already replaced by a live one) leaves the live lock alone, even if another process grabs the lock meanwhile', async () => {
     const project = await tempProject();
     await mkdir(project.paths.dir, { recursive: true });

@@ -41,6 +41,33 @@ export function isZombie(pid: number): boolean {
   }
 }
 
+/** Whether a live process can run: `stopped` (SIGSTOP, SIGTSTP, a debugger), `running` (running or sleeping), or `unknown`. */
+export type RunState = 'stopped' | 'running' | 'unknown';
+
+/**
+ * Whether a process of this machine is stopped or may run: the state letter of `/proc/<pid>/stat` (`T` stopped by a
+ * signal, `t` by a tracer; see proc(5)), or the first letter of `ps -o stat=` where there is no /proc (POSIX `ps`:
+ * `T` stopped). A stopped process cannot renew a lease; a running or sleeping one may only be slow.
+ * @returns `unknown` when the process is gone, a zombie, or cannot be read.
+ */
+export function processRunState(pid: number): RunState {
+  if (!Number.isInteger(pid) || pid <= 1) return 'unknown';
+  let letter: string | undefined;
+  try {
+    letter = readProcStat(pid)[0];
+  } catch {
+    if (procMounted()) return 'unknown';
+    try {
+      const { execFileSync } = process.getBuiltinModule('node:child_process');
+      letter = execFileSync('ps', ['-o', 'stat=', '-p', String(pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()[0];
+    } catch {
+      return 'unknown'; // ps exits 1 when no such process.
+    }
+  }
+  if (letter === undefined || letter === '' || letter === 'Z' || letter === 'X') return 'unknown';
+  return letter === 'T' || letter === 't' ? 'stopped' : 'running';
+}
+
 /**
  * Reads the start-time token of a live process.
  * @returns the token, or null when the process does not exist (or cannot be inspected).

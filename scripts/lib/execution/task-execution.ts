@@ -99,14 +99,20 @@ export async function executeClaimedTask(options: ExecuteOptions): Promise<Execu
     const current = s ? taskOf(s, name) : undefined;
     if (current && ownsTask(current) && SLOT_STATUSES.has(current.status)) current.heartbeat_at = tx.now.toISOString();
   };
+  /** A renewal still waiting for the lock: the next tick does not queue a second one behind it (on a starved machine they piled up). */
+  let beating = false;
   const heartbeat = setInterval(
     () => {
+      if (beating) return;
+      beating = true;
       // With `schedule`, each tick also takes the session's scheduling decision in the same write, so
       // the deaths of other agents are noticed and their slots given on while anything runs.
       const beat = options.schedule ? schedulePass(paths, { prelude: renew }) : updateState(paths, (tx) => renew(tx, tx.state));
-      void beat.catch(() => {
-        // A missed heartbeat is retried at the next tick; the lease allows for several.
-      });
+      void beat
+        .catch(() => {
+          // A missed heartbeat is retried at the next tick; the lease allows for several.
+        })
+        .finally(() => (beating = false));
     },
     Math.max(1000, Math.floor(state.lease_ms / 3)),
   );

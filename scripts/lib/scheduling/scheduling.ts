@@ -1,6 +1,6 @@
 // Pure scheduling rules over a session state: dependencies, the worker limit, priorities, file conflicts and leases,
 // and the one scheduling decision (decide) every process of a session takes its turns from.
-import { checkIdentityCached } from '../execution/process-identity.ts';
+import { checkIdentityCached, processRunState, type RunState } from '../execution/process-identity.ts';
 import { isProcessAlive } from '../execution/process-util.ts';
 import { ACTIVE_STATUSES, PRIORITIES, TERMINAL_STATUSES, type SessionState, type TaskRecord } from '../state/model.ts';
 import { budgetAdmits, budgetPicture, budgetReached, budgetStopReason } from './budget.ts';
@@ -46,6 +46,16 @@ export function compareForSlot(a: TaskRecord, b: TaskRecord): number {
   return PRIORITIES.indexOf(a.priority) - PRIORITIES.indexOf(b.priority) || registrationIndex(a) - registrationIndex(b);
 }
 
+/** Tells whether a live owner process is stopped or may run (see `processRunState`). */
+export type RunStateCheck = (pid: number) => RunState;
+
+/**
+ * How many leases a live owner that is not stopped may go without renewing before it is taken for hung. A renewal
+ * is a state write under the session lock: on a starved machine (200 agents on 2 cores) it can wait past one lease
+ * (31 s for a 30 s lease was seen) while the process is fine. A stopped process, or one of another host, gets one lease.
+ */
+export const STARVED_LEASES = 4;
+
 /** Tells whether the recorded owner of a task is still that process (see `checkIdentity`). */
 export type IdentityCheck = (recorded: { pid: number; start?: string | null; host?: string | null }) => 'alive' | 'gone' | 'unknown';
 
@@ -57,16 +67,20 @@ export type IdentityCheck = (recorded: { pid: number; start?: string | null; hos
  * hand-edited state). Dead too when its lease expired: `heartbeat_at` older than `lease_ms`, for a
  * running or retrying task, for a launch claimed but never taken over (`adoption_token`, no pid
  * yet), and for a waiting task whose owner renews its heartbeat while it waits. A queued task
- * (waiting, no pid) has no owner and never dies.
+ * (waiting, no pid) has no owner and never dies. An owner verified alive on this host is looked at before its
+ * lease is declared expired: stopped, it is dead; running or sleeping, it is only slow until
+ * {@link STARVED_LEASES} leases have passed without a renewal (then it is taken for hung).
  *
  * @param identity - the identity check (injectable for tests). @default checkIdentityCached (a
  *   verified pid is re-read from /proc at most every 5 s while it exists; see process-identity.ts)
+ * @param runState - whether a live owner is stopped (injectable for tests). @default processRunState
  */
 export function deathReason(
   state: SessionState,
   record: TaskRecord,
   now: Date,
   identity: IdentityCheck = checkIdentityCached,
+  runState: RunStateCheck = processRunState,
 ): string | null {
   if (!ACTIVE_STATUSES.has(record.status)) return null;
   if (record.pid === null) {
@@ -83,12 +97,18 @@ export function deathReason(
       ? `agent process exited without reporting (pid ${record.pid} now belongs to another process)`
       : 'agent process exited without reporting';
   }
-  if (record.heartbeat_at) {
-    const age = now.getTime() - Date.parse(record.heartbeat_at);
-    const who = SLOT_STATUSES.has(record.status) ? 'agent' : `${record.status} agent`;
-    if (age > state.lease_ms) return `${who} heartbeat stale for ${Math.round(age / 1000)} s (lease ${state.lease_ms / 1000} s)`;
-  }
-  return null;
+  if (!record.heartbeat_at) return null;
+  const age = now.getTime() - Date.parse(record.heartbeat_at);
+  if (!(age > state.lease_ms)) return null;
+  const who = SLOT_STATUSES.has(record.status) ? 'agent' : `${record.status} agent`;
+  const stale = `${who} heartbeat stale for ${Math.round(age / 1000)} s (lease ${state.lease_ms / 1000} s)`;
+  // Of another host (or unreadable), the lease is all there is to go by.
+  if (verdict !== 'alive') return stale;
+  const run = runState(record.pid);
+  if (run === 'stopped') return `${stale}: its process (pid ${record.pid}) is stopped`;
+  if (run === 'unknown') return stale;
+  if (age <= STARVED_LEASES * state.lease_ms) return null;
+  return `${stale}: its process (pid ${record.pid}) is alive but renewed nothing for ${STARVED_LEASES} leases, taken for hung`;
 }
 
 /** Options of {@link decide}. */
@@ -103,6 +123,8 @@ export interface DecideOptions {
   owner?: number;
   /** Tells whether a recorded owner is alive (default {@link checkIdentityCached}; tests inject one). */
   identity?: IdentityCheck;
+  /** Tells whether a live owner is stopped (default {@link processRunState}; tests inject one). */
+  runState?: RunStateCheck;
 }
 
 /** What the session should do now (see {@link decide}). */
@@ -148,7 +170,7 @@ export function decide(state: SessionState, options: DecideOptions): Decision {
   for (const [name, task] of entries) status.set(name, task.status);
   const all: Decision = { start: [], skip: [], fail: [], wait: [], stop: [] };
   for (const [name, task] of entries) {
-    const reason = deathReason(state, task, now, identity);
+    const reason = deathReason(state, task, now, identity, options.runState);
     if (reason !== null) {
       all.fail.push({ name, reason, died: true });
       status.set(name, 'failed');

@@ -337,8 +337,13 @@ async function sweepDeadWaiters(lockPath: string): Promise<void> {
   }
 }
 
-/** One acquisition in this many (at random) also sweeps killed waiters' files: a readdir, so not every time. */
+/**
+ * One acquisition in this many (at random) also sweeps killed waiters' files: a readdir, so not every time. The first
+ * acquisition of each lock by a process sweeps always, so a run started after a crash (a --resume) leaves none behind.
+ */
 const SWEEP_ONE_IN = 32;
+/** The locks this process has swept at least once. */
+const sweptLocks = new Set<string>();
 
 /** The name of a temporary file a lock holder writes beside `target`: removed by whoever takes over its lock if it dies. */
 export function tempPathFor(target: string, token: string): string {
@@ -490,7 +495,10 @@ async function acquire(
       if (created) {
         lockStats.acquired += 1;
         if (woken) lockStats.takenOnRelease += 1;
-        if (tookOver || Math.random() < 1 / SWEEP_ONE_IN) await sweepDeadWaiters(lockPath);
+        if (tookOver || !sweptLocks.has(lockPath) || Math.random() < 1 / SWEEP_ONE_IN) {
+          sweptLocks.add(lockPath);
+          await sweepDeadWaiters(lockPath);
+        }
         if (created === 'created') {
           // The heartbeat must refresh the lock file itself, not the prepared file.
           await handle.close().catch(() => {});
