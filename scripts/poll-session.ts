@@ -128,7 +128,8 @@ export const spec = {
   ],
   notes: [
     'A slice off a terminal prints only what changed since the previous call for this session (a cursor in',
-    '<session_dir>/poll-cursor.<session_id>.json); --from_start prints everything again. It ends with one line, e.g.',
+    '<session_dir>/poll-cursor.<session_id>.json); --from_start prints everything again. A first call on a long run prints',
+    'the last 40 lines and one saying how many it left out (--json prints them all). It ends with one line, e.g.',
     `"[poll] 7/20 completed, 3 running, 10 waiting, 0 failed; 4m12s elapsed. Still running: run the same command again (exit 3)." or`,
     `"[poll] All 20 tasks ended: 19 completed, 1 failed; 31m02s elapsed. Next: ${launcherCommand('aggregate')} (exit 1)."`,
     `--until_done (Bash, run_in_background: true; its default limit is 1,800,000 ms, hence ${DEFAULT_UNTIL_DONE_S} s) prints, at the end only:`,

@@ -56,6 +56,30 @@ describe('the merge gate', () => {
   }, 120_000);
 });
 
+describe('a task cancelled while its merge is in the gate', () => {
+  it('merges nothing: the gate is stopped, the integration branch keeps its tip, and the work stays on its branch', async () => {
+    const repo = await tempRepo();
+    const marks = path.join((await tempRepo()).dir, 'gate');
+    // The gate says it started and gives its pid, then would pass after 8 s.
+    const check = { command: `echo $$ > ${marks}.pid; touch ${marks}.started; sleep 8`, timeoutMs: 60_000 };
+    const executor = withWorktreeIsolation(writer, { repo: await openRepository(repo.dir), check });
+    const controller = new AbortController();
+    const ctx = agentContext(repo.dir, { taskName: 'g', session_id: 'S1', signal: controller.signal });
+    const running = executor(ctx);
+    for (let i = 0; i < 600 && !existsSync(`${marks}.started`); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(existsSync(`${marks}.started`)).toBe(true);
+    const tip = await repo.git(['rev-parse', 'dto/S1/integration']);
+    controller.abort(new Error('cancelled by cancel-session'));
+    const outcome = await running;
+    expect(outcome.status).toBe('failed');
+    expect(outcome.error).toBe('cancelled during its merge: nothing merged, work kept on branch dto/S1/tasks/g');
+    expect(outcome.record?.merge).toMatchObject({ status: 'not_merged', commit: null });
+    expect(await repo.git(['rev-parse', 'dto/S1/integration'])).toBe(tip);
+    expect(await repo.git(['show', 'dto/S1/tasks/g:g.txt'])).toBe('work');
+    expect(isProcessRunning(Number(await readFile(`${marks}.pid`, 'utf8')))).toBe(false);
+  }, 60_000);
+});
+
 describe("a gate's scratch worktree left by a run killed during the gate", () => {
   it('is removed by the next merge that holds the merge lock, registration and folder', async () => {
     const repo = await tempRepo();

@@ -19,7 +19,8 @@ const mock = (project: Project, name: string, ...args: string[]) =>
     project.dir,
   );
 
-const waitFor = (project: Project, predicate: (state: SessionState) => boolean, timeoutMs = 20_000) =>
+// 60 s: only a failure waits that long; a run beside 100 agents starting at once once took over 20 s to register its first task.
+const waitFor = (project: Project, predicate: (state: SessionState) => boolean, timeoutMs = 60_000) =>
   waitForState(project, predicate, timeoutMs);
 
 describe('background mode scheduling across processes', () => {

@@ -19,7 +19,7 @@ interface Row {
   expected: Decision;
 }
 
-const none = { start: [], skip: [], fail: [], wait: [], stop: [] };
+const none = { start: [], skip: [], fail: [], wait: [], stop: [], requeue: [] };
 
 const rows: Row[] = [
   {
@@ -103,7 +103,7 @@ const rows: Row[] = [
     },
   },
   {
-    name: 'fails a running task whose lease expired and a launch claim nobody took over',
+    name: 'fails a running task whose lease expired, and queues again a launch claim whose process was never started',
     maxWorkers: 2,
     tasks: {
       hung: { status: 'running', pid: 100, heartbeat_at: t(-40) },
@@ -113,11 +113,11 @@ const rows: Row[] = [
     },
     expected: {
       ...none,
-      start: ['next'],
-      fail: [
-        { name: 'hung', reason: 'agent heartbeat stale for 50 s (lease 30 s)', died: true },
-        { name: 'claimed', reason: 'launched agent never took the task over in 35 s (lease 30 s)', died: true },
-      ],
+      // Queued again in its place (registered before `next`), it takes the slot `hung` freed.
+      start: ['claimed'],
+      wait: [{ name: 'next', on: [] }],
+      fail: [{ name: 'hung', reason: 'agent heartbeat stale for 50 s (lease 30 s)', died: true }],
+      requeue: [{ name: 'claimed', reason: 'launched agent never took the task over in 35 s (lease 30 s)' }],
     },
   },
   {
@@ -146,6 +146,30 @@ const rows: Row[] = [
         {
           name: 'hung',
           reason: `agent heartbeat stale for ${STARVED_LEASES * 30 + 1} s (lease 30 s): its process (pid 100) is alive but renewed nothing for ${STARVED_LEASES} leases, taken for hung`,
+          died: true,
+        },
+      ],
+      start: ['next'],
+    },
+  },
+  {
+    name: 'keeps a launch claim past its lease while its started process lives and is not stopped; fails a gone or stopped one',
+    maxWorkers: 3,
+    tasks: {
+      slow: { status: 'running', pid: null, adoption_token: 'a', heartbeat_at: t(-25), launched: { pid: 300, start: '1', host: null } },
+      gone: { status: 'running', pid: null, adoption_token: 'b', heartbeat_at: t(9), launched: { pid: 400, start: '1', host: null } },
+      stopped: { status: 'running', pid: null, adoption_token: 'c', heartbeat_at: t(-25), launched: { pid: 200, start: '1', host: null } },
+      next: {},
+    },
+    identity: ({ pid }) => (pid === 400 ? 'gone' : 'alive'),
+    runState: (pid) => (pid === 200 ? 'stopped' : 'running'),
+    expected: {
+      ...none,
+      fail: [
+        { name: 'gone', reason: 'launched agent (pid 400) exited before taking the task over, after 1 s (lease 30 s)', died: true },
+        {
+          name: 'stopped',
+          reason: 'launched agent never took the task over in 35 s (lease 30 s): its process (pid 200) is stopped',
           died: true,
         },
       ],

@@ -29,4 +29,21 @@ describe('a lease past its time, judged with the process', () => {
     await new Promise((resolve) => child.once('exit', resolve));
     expect(processRunState(pid)).toBe('unknown');
   });
+
+  it('keeps a launch claim whose started process is alive past its lease (a slow start), fails it at once when that process is gone', async () => {
+    const child = spawn('sleep', ['60'], { stdio: 'ignore' });
+    const pid = child.pid!;
+    const launched = { pid, start: processStartTime(pid), host: HOST };
+    const state = session(2, { late: { status: 'running', pid: null, adoption_token: 'x', heartbeat_at: t(-40), launched } });
+    const now = new Date(t(10));
+    try {
+      expect(deathReason(state, state.tasks.late!, now)).toBeNull();
+    } finally {
+      child.kill('SIGKILL');
+    }
+    await new Promise((resolve) => child.once('exit', resolve));
+    expect(deathReason(state, state.tasks.late!, now)).toBe(
+      `launched agent (pid ${pid}) exited before taking the task over, after 50 s (lease 30 s)`,
+    );
+  });
 });

@@ -182,7 +182,7 @@ async function adoptTask(options: BackgroundTaskOptions, token: string, log: (li
     if (!state || !record || record.status !== 'running' || record.adoption_token !== token || record.pid !== null) {
       return { ok: false as const, record: record ?? null, sessionId: state?.session_id ?? '' };
     }
-    Object.assign(record, ownerFields(process.pid), { adoption_token: null, heartbeat_at: tx.now.toISOString() });
+    Object.assign(record, ownerFields(process.pid), { adoption_token: null, launched: null, heartbeat_at: tx.now.toISOString() });
     return { ok: true as const, state: parseStateJson(JSON.stringify(state)) };
   });
   if (!taken.ok) {

@@ -1,5 +1,6 @@
 // Acting on the one scheduling decision: record it under the lock, and start the agents of queued background tasks.
 import { randomUUID } from 'node:crypto';
+import { identityOf } from './process-identity.ts';
 import { startAgent, validateAgentLaunch, type AgentLaunch } from './agent-command.ts';
 import { errorMessage } from '../cli/errors.ts';
 import { decide, taskOf, type Decision } from '../scheduling/scheduling.ts';
@@ -57,6 +58,18 @@ export function applyDecision(
     setStatus(tx, state, name, 'failed', { reason, ...(died ? { agent_died: true } : {}) });
     applied.failed.push(name);
   }
+  for (const { name, reason } of decision.requeue) {
+    // Its claim counted an attempt that never ran: take it back, and wait for a slot again.
+    const task = taskOf(state, name)!;
+    setStatus(tx, state, name, 'waiting', {
+      attempts: Math.max(0, task.attempts - 1),
+      adoption_token: null,
+      heartbeat_at: null,
+      started_at: null,
+      waiting_on: [],
+      error: `queued again: ${reason}`,
+    });
+  }
   for (const { name, reason } of decision.skip) {
     setStatus(tx, state, name, 'skipped', { reason });
     applied.skipped.push(name);
@@ -107,16 +120,20 @@ export async function launchAdoptions(paths: SessionPaths, adoptions: readonly A
   const started: Array<{ task: string; pid: number }> = [];
   for (const { name, token, launch } of adoptions) {
     const outcome = await startAgent(launch, { [ADOPT_TOKEN_ENV]: token });
+    // Read now, while the new process surely is ours: its identity tells a slow start from a lost one.
+    const launched = 'pid' in outcome ? identityOf(outcome.pid) : null;
     if ('pid' in outcome) started.push({ task: name, pid: outcome.pid });
     const failure = 'error' in outcome ? outcome.error : null;
-    if (failure !== null) {
-      await updateState(paths, (tx) => {
-        const task = tx.state ? taskOf(tx.state, name) : undefined;
-        if (task?.status === 'running' && task.adoption_token === token) {
-          setStatus(tx, tx.state!, name, 'failed', { reason: `its agent could not be started: ${failure}`, adoption_token: null });
-        }
-      });
-    }
+    await updateState(paths, (tx) => {
+      const task = tx.state ? taskOf(tx.state, name) : undefined;
+      // Still the claim this process made, not yet taken over.
+      if (task?.status !== 'running' || task.adoption_token !== token || task.pid !== null) return;
+      if (failure !== null) {
+        setStatus(tx, tx.state!, name, 'failed', { reason: `its agent could not be started: ${failure}`, adoption_token: null });
+      } else if (launched !== null) task.launched = launched;
+    }).catch(() => {
+      // Not recorded: the claim is then judged by its lease alone, as before a launch was recorded.
+    });
   }
   return started;
 }

@@ -321,7 +321,18 @@ async function landWork(
           check: options.check,
           onMerged: (commit) =>
             options.paths ? recordIntegration(options.paths, ctx.session_id, integration, null, commit) : Promise.resolve(),
+          signal: ctx.signal,
         });
+  if (result?.status === 'cancelled') {
+    // Cancelled during its merge (waiting for the lock, or in the gate): nothing landed, the work stays on its branch.
+    const merge = mergeRecord(meta, 'not_merged', { worktree: present ? meta.worktree : null, diff_stat });
+    return {
+      ...outcome,
+      status: 'failed',
+      error: `cancelled during its merge: nothing merged, work kept on branch ${meta.branch}`,
+      record: { ...outcome.record, merge },
+    };
+  }
   if (result === null || result.status === 'merged') {
     if (present) await withGitLock(repo, () => removeWorktree(repo, meta.worktree));
     const merge = mergeRecord(meta, result ? 'merged' : 'empty', {

@@ -27,7 +27,9 @@ export interface MergeCheck {
 export type MergeResult =
   | { status: 'merged'; commit: string; already: boolean }
   | { status: 'conflict'; conflicts: string[]; tip: string }
-  | { status: 'gate_failed'; output: string; exitCode: number | null; tip: string };
+  | { status: 'gate_failed'; output: string; exitCode: number | null; tip: string }
+  /** The task was cancelled (its signal aborted) before the swap: nothing was merged, the gate was stopped. */
+  | { status: 'cancelled'; tip: string };
 
 /**
  * Predicts whether `branch` merges cleanly onto `tip` (`git merge-tree --write-tree --name-only`,
@@ -60,6 +62,8 @@ export interface MergeOptions {
    * tip (the session's `integration.tip`) are written in merge order.
    */
   onMerged?: (commit: string) => Promise<void>;
+  /** The task's cancel: aborted, the gate is stopped and nothing is swapped in (`cancelled`). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -70,7 +74,9 @@ export interface MergeOptions {
  * (a paused process, a second session writer) gets a refusal and recomputes on the new tip.
  *
  * A branch whose tip is already an ancestor of the integration tip is not merged again
- * (`already: true`): a run resumed after SIGKILL between the swap and the state write.
+ * (`already: true`): a run resumed after SIGKILL between the swap and the state write. A task cancelled while it
+ * waits for the lock or while its gate runs (`signal`) merges nothing (`cancelled`): the gate's tree is stopped and
+ * the swap, the only write, is not made.
  *
  * @returns merged (the integration branch's new tip), conflict (the paths), or gate_failed (the
  *   output tail and exit code); the integration branch is unchanged unless merged.
@@ -94,8 +100,10 @@ export async function mergeOntoIntegration(repo: Repository, options: MergeOptio
         const commit = (
           await git(repo.root, ['commit-tree', predicted.tree, '-p', tip, '-p', branchTip, '-m', options.message], { env: identity })
         ).stdout.trim();
+        if (options.signal?.aborted) return { status: 'cancelled', tip };
         if (options.check) {
-          const gate = await runGate(repo, commit, options.check);
+          const gate = await runGate(repo, commit, options.check, options.signal);
+          if (options.signal?.aborted) return { status: 'cancelled', tip };
           if (!gate.ok) return { status: 'gate_failed', output: gate.output, exitCode: gate.exitCode, tip };
         }
         const swapped = await git(repo.root, ['update-ref', '-m', options.message, ref, commit, tip], { ok: [0, 1, 128] });
@@ -142,6 +150,7 @@ async function runGate(
   repo: Repository,
   commit: string,
   check: MergeCheck,
+  signal?: AbortSignal,
 ): Promise<{ ok: boolean; output: string; exitCode: number | null }> {
   const dir = path.join(gatesDir(repo), `${commit.slice(0, 12)}-${randomBytes(3).toString('hex')}`);
   await withGitLock(repo, async () => {
@@ -150,7 +159,7 @@ async function runGate(
   try {
     // The gate needs what the tasks had: .env, node_modules (the include list).
     await copyIncludedFiles(repo, dir);
-    const result = await runGateCommand(check, dir, commit);
+    const result = await runGateCommand(check, dir, commit, signal);
     const ok = result.exitCode === 0 && !result.timedOut;
     return {
       ok,
@@ -175,6 +184,7 @@ async function runGateCommand(
   check: MergeCheck,
   cwd: string,
   commit: string,
+  signal?: AbortSignal,
 ): Promise<{ exitCode: number | null; timedOut: boolean; tail: string }> {
   const { execa } = await import('execa');
   const child = execa('sh', ['-c', check.command], {
@@ -205,11 +215,16 @@ async function runGateCommand(
     void stop();
   }, check.timeoutMs);
   child.once('exit', () => void stop());
+  // Cancelled: the gate's answer no longer matters.
+  const onAbort = () => void stop();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  if (signal?.aborted) onAbort();
   try {
     const result = await child;
     tail += decoder.end();
     return { exitCode: result.exitCode ?? null, timedOut, tail: dropped ? `...${tail.slice(-GATE_TAIL_CHARS)}` : tail };
   } finally {
     clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
   }
 }

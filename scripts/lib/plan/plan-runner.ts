@@ -290,6 +290,6 @@ async function nextChange(
     const state = await readState(paths).catch(() => null);
     if (!state || state.session_id !== sessionId) return;
     const decision = decide(state, { now: new Date(), owner: process.pid });
-    if (decision.start.length + decision.skip.length + decision.fail.length + decision.stop.length > 0) return;
+    if (decision.start.length + decision.skip.length + decision.fail.length + decision.stop.length + decision.requeue.length > 0) return;
   }
 }

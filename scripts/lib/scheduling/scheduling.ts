@@ -1,6 +1,6 @@
 // Pure scheduling rules over a session state: dependencies, the worker limit, priorities, file conflicts and leases,
 // and the one scheduling decision (decide) every process of a session takes its turns from.
-import { checkIdentityCached, processRunState, type RunState } from '../execution/process-identity.ts';
+import { checkIdentityCached, isZombie, processRunState, type RunState } from '../execution/process-identity.ts';
 import { isProcessAlive } from '../execution/process-util.ts';
 import { ACTIVE_STATUSES, PRIORITIES, TERMINAL_STATUSES, type SessionState, type TaskRecord } from '../state/model.ts';
 import { budgetAdmits, budgetPicture, budgetReached, budgetStopReason } from './budget.ts';
@@ -83,17 +83,12 @@ export function deathReason(
   runState: RunStateCheck = processRunState,
 ): string | null {
   if (!ACTIVE_STATUSES.has(record.status)) return null;
-  if (record.pid === null) {
-    if (record.adoption_token === null || !record.heartbeat_at) return null;
-    const age = now.getTime() - Date.parse(record.heartbeat_at);
-    return age > state.lease_ms
-      ? `launched agent never took the task over in ${Math.round(age / 1000)} s (lease ${state.lease_ms / 1000} s)`
-      : null;
-  }
+  if (record.pid === null) return claimDeathReason(state, record, now, identity, runState);
   const verdict = identity({ pid: record.pid, start: record.pid_start, host: record.host });
   if (verdict === 'gone') {
     if (record.pid <= 1) return `agent process exited without reporting (pid ${record.pid} can never be an agent)`;
-    return isProcessAlive(record.pid)
+    // A zombie (exited, not yet collected by its parent) is the agent itself, not a reused pid.
+    return isProcessAlive(record.pid) && !isZombie(record.pid)
       ? `agent process exited without reporting (pid ${record.pid} now belongs to another process)`
       : 'agent process exited without reporting';
   }
@@ -109,6 +104,32 @@ export function deathReason(
   if (run === 'unknown') return stale;
   if (age <= STARVED_LEASES * state.lease_ms) return null;
   return `${stale}: its process (pid ${record.pid}) is alive but renewed nothing for ${STARVED_LEASES} leases, taken for hung`;
+}
+
+/**
+ * Why a launch claim (no pid yet, an `adoption_token`) is dead, or null: past its lease, unless the process started
+ * for it (`launched`) is alive on this host and not stopped, for up to {@link STARVED_LEASES} leases (a slow start on
+ * a loaded machine: starting a script can take seconds of CPU it does not get). A launched process that is gone is
+ * dead at once.
+ */
+function claimDeathReason(
+  state: SessionState,
+  record: TaskRecord,
+  now: Date,
+  identity: IdentityCheck,
+  runState: RunStateCheck,
+): string | null {
+  if (record.adoption_token === null || !record.heartbeat_at) return null;
+  const age = now.getTime() - Date.parse(record.heartbeat_at);
+  const seconds = `${Math.round(age / 1000)} s (lease ${state.lease_ms / 1000} s)`;
+  const verdict = record.launched ? identity(record.launched) : 'unknown';
+  if (verdict === 'gone') return `launched agent (pid ${record.launched!.pid}) exited before taking the task over, after ${seconds}`;
+  if (!(age > state.lease_ms)) return null;
+  const stale = `launched agent never took the task over in ${seconds}`;
+  if (verdict !== 'alive') return stale;
+  const run = runState(record.launched!.pid);
+  if (run === 'stopped') return `${stale}: its process (pid ${record.launched!.pid}) is stopped`;
+  return run === 'running' && age <= STARVED_LEASES * state.lease_ms ? null : stale;
 }
 
 /** Options of {@link decide}. */
@@ -139,6 +160,11 @@ export interface Decision {
   wait: Array<{ name: string; on: string[] }>;
   /** Running tasks to stop (`cancelled`): the budget is spent and the session says `on_budget: stop`. */
   stop: Array<{ name: string; reason: string }>;
+  /**
+   * Launch claims past their lease with no process ever recorded for them (the claimer died between its claim and
+   * the launch, e.g. stopped by cancel-session): no agent ever ran the task, so it is queued again, not failed.
+   */
+  requeue: Array<{ name: string; reason: string }>;
 }
 
 /**
@@ -168,10 +194,15 @@ export function decide(state: SessionState, options: DecideOptions): Decision {
   const status = new Map<string, string>();
   const entries = Object.entries(state.tasks).sort(([, a], [, b]) => registrationIndex(a) - registrationIndex(b));
   for (const [name, task] of entries) status.set(name, task.status);
-  const all: Decision = { start: [], skip: [], fail: [], wait: [], stop: [] };
+  const all: Decision = { start: [], skip: [], fail: [], wait: [], stop: [], requeue: [] };
   for (const [name, task] of entries) {
     const reason = deathReason(state, task, now, identity, options.runState);
-    if (reason !== null) {
+    if (reason === null) continue;
+    if (task.pid === null && task.launched === null) {
+      // Queued again, in its place: this same decision may give it a slot (a new claim).
+      all.requeue.push({ name, reason });
+      status.set(name, 'waiting');
+    } else {
       all.fail.push({ name, reason, died: true });
       status.set(name, 'failed');
     }
@@ -259,6 +290,8 @@ export function decide(state: SessionState, options: DecideOptions): Decision {
     wait: all.wait.filter(({ name }) => mine(name)),
     // Anyone may stop a task for the budget: its owner sees the cancel and ends its agent (task-execution.ts).
     stop: all.stop,
+    // A claim has no owner: anyone may queue it again.
+    requeue: all.requeue,
   };
 }
 

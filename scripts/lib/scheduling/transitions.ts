@@ -190,6 +190,8 @@ export function setStatus(
   if (!record) throw new OrchestratorError('usage', `No task ${JSON.stringify(name)} in session ${state.session_id}.`);
   const { reason, ...rest } = fields;
   const now = tx.now.toISOString();
+  // A launch's process belongs to the claim it was started for: any new status ends that (launchAdoptions records it after).
+  record.launched = null;
   Object.assign(record, rest);
   record.status = status;
   if (status !== 'waiting') record.waiting_on = [];

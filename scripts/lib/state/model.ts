@@ -165,6 +165,7 @@ export function newTaskRecord(fields: NewTaskFields): TaskRecord {
     next_retry_at: null,
     dep_deadline: null,
     adoption_token: null,
+    launched: null,
     agent_died: false,
     replaced_attempt: null,
     replaced_at: null,

@@ -122,6 +122,11 @@ export const TaskRecordSchema = z.object({
    * dead after the lease, like any running task.
    */
   adoption_token: z.string().nullable().default(null),
+  /**
+   * The process started for that claim (pid, start time, host), recorded once it is spawned: while it lives and is
+   * not stopped, a claim past its lease is a slow start, not a lost launch (see scheduling.ts `deathReason`).
+   */
+  launched: z.object({ pid: z.number().int(), start: z.string().nullable(), host: z.string().nullable() }).nullable().default(null),
   /** Set when the task failed because its agent process died or its lease expired (not because the agent reported failure). */
   agent_died: z.boolean().default(false),
   /** The attempt a replacement agent was last started for (`poll-session --replace_dead`), so it is started once. */

@@ -140,6 +140,7 @@ export const TASK_RECORD = object({
   next_retry_at: nullable(isoTime),
   dep_deadline: nullable(isoTime),
   adoption_token: nullable(string),
+  launched: nullable(object({ pid: int, start: nullable(string), host: nullable(string) })),
   agent_died: boolean,
   replaced_attempt: nullable(intNonnegative),
   replaced_at: nullable(isoTime),
