@@ -1,9 +1,10 @@
 // Predicted merge conflicts: while an isolated agent runs, its work so far is checked against the integration tip.
+import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openRepository } from '../../scripts/lib/isolation/worktree.ts';
-import { snapshotWorktree } from '../../scripts/lib/isolation/worktree-git.ts';
+import { SNAPSHOT_MAX_FILE_BYTES, snapshotWorktree } from '../../scripts/lib/isolation/worktree-git.ts';
 import { renderStatusBlock } from '../../scripts/lib/progress/status-block.ts';
 import { buildStatusView } from '../../scripts/lib/progress/status-view.ts';
 import { run, start } from '../support/project.ts';
@@ -79,5 +80,29 @@ describe('conflict prediction while isolated agents run', () => {
     expect(await repo.git(['show', `${commit}:new.txt`])).toBe('new');
     expect(await repo.git(['show', `${commit}:tracked.txt`])).toBe('one\ntwo');
     expect((await repo.git(['ls-tree', '-r', '--name-only', commit])).split('\n')).not.toContain('.agent/sessions/latest.yaml');
+  });
+
+  it(`leaves changed files over ${SNAPSHOT_MAX_FILE_BYTES} bytes out of snapshots: a rewritten artifact adds no object per snapshot`, async () => {
+    const repo = await tempRepo({ 'big.bin': 'old\n', 'small.txt': 'one\n' });
+    const opened = await openRepository(repo.dir);
+    const objectBytes = async () => {
+      const counted = await repo.git(['count-objects', '-v']);
+      return Number(/^size: (\d+)/m.exec(counted)![1]) + Number(/^size-pack: (\d+)/m.exec(counted)![1]);
+    };
+    const before = await objectBytes();
+    const snapshots: string[] = [];
+    for (let round = 0; round < 6; round++) {
+      // An agent rewriting a 2 MiB artifact (incompressible) and a new one, and editing a small file, between snapshots.
+      await writeFile(path.join(repo.dir, 'big.bin'), randomBytes(2 * 1024 * 1024));
+      await writeFile(path.join(repo.dir, 'new-big.bin'), randomBytes(2 * 1024 * 1024));
+      await writeFile(path.join(repo.dir, 'small.txt'), `one\nround ${round}\n`);
+      snapshots.push(await snapshotWorktree(opened, repo.dir, ['.agent']));
+    }
+    // count-objects reports KiB: 6 rounds of 4 MiB would be about 24,000; the small files and commits are a few KiB.
+    expect((await objectBytes()) - before).toBeLessThan(512);
+    const last = snapshots.at(-1)!;
+    expect(await repo.git(['show', `${last}:small.txt`])).toBe('one\nround 5');
+    expect(await repo.git(['show', `${last}:big.bin`])).toBe('old');
+    expect((await repo.git(['ls-tree', '-r', '--name-only', last])).split('\n')).not.toContain('new-big.bin');
   });
 });

@@ -1,7 +1,7 @@
 // git pinned to one task's worktree: every command names that worktree's git dir and work tree, so an agent that
 // deleted or rewrote its `.git` file, or moved its HEAD, can never make the orchestrator act on the user's checkout.
 import { randomUUID } from 'node:crypto';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { lstat, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { commitIdentity, git, isAncestor, resolveCommit, type GitOptions, type GitResult } from './git.ts';
@@ -136,11 +136,18 @@ async function commitAll(pinned: PinnedGit, dir: string, message: string): Promi
 }
 
 /**
+ * Changed or new files larger than this (bytes) are left out of a snapshot: each snapshot of a file is a new loose
+ * object once its content changed, so a task rewriting a 20 MB artifact wrote about 8x its size in a few minutes
+ * and 120 copies in half an hour. A prediction is advice; such files still merge (and conflict) at the end.
+ */
+export const SNAPSHOT_MAX_FILE_BYTES = 1024 * 1024;
+
+/**
  * A commit of what a worktree holds right now, made without touching it: its files (tracked and
- * new, `.gitignore` honoured, `exclude` left out) are added to a temporary index (`GIT_INDEX_FILE`,
- * so the agent's own index, HEAD and files stay as they are), written as a tree and committed on
- * top of HEAD. Nothing points at the commit: it is a loose object git collects later. Pinned to the
- * worktree, as {@link collectAgentWork}.
+ * new, `.gitignore` honoured, `exclude` left out, changed files over {@link SNAPSHOT_MAX_FILE_BYTES} kept as HEAD
+ * has them) are added to a temporary index (`GIT_INDEX_FILE`, so the agent's own index, HEAD and files stay as
+ * they are), written as a tree and committed on top of HEAD. Nothing points at the commit: it is a loose object
+ * git collects later. Pinned to the worktree, as {@link collectAgentWork}.
  * @param exclude - paths relative to the worktree to leave out (e.g. the copied dependency results).
  * @returns the commit id.
  * @throws GitError when git fails; Error when git has no such worktree registered.
@@ -152,7 +159,17 @@ export async function snapshotWorktree(repo: Repository, dir: string, exclude: r
   const env = { GIT_INDEX_FILE: index };
   try {
     await pinned(['read-tree', 'HEAD'], { env });
-    await pinned(['add', '-A', '--', '.', ...exclude.map((p) => `:(exclude)${p}`)], { env });
+    const left = exclude.map((p) => `:(exclude)${p}`);
+    // What changed against HEAD (tracked) and what is new (untracked, ignored files left out), NUL-separated.
+    const changed = await pinned(['diff', '--name-only', '-z', 'HEAD', '--', '.', ...left], { env });
+    const added = await pinned(['ls-files', '-z', '--others', '--exclude-standard', '--', '.', ...left], { env });
+    const large: string[] = [];
+    for (const file of `${changed.stdout}\0${added.stdout}`.split('\0')) {
+      if (file === '') continue;
+      const info = await lstat(path.join(dir, file)).catch(() => null);
+      if (info?.isFile() && info.size > SNAPSHOT_MAX_FILE_BYTES) large.push(`:(exclude,literal)${file}`);
+    }
+    await pinned(['add', '-A', '--', '.', ...left, ...large], { env });
     const tree = (await pinned(['write-tree'], { env })).stdout.trim();
     const commit = await pinned(['commit-tree', tree, '-p', 'HEAD', '-m', 'snapshot for a conflict prediction'], {
       env: { ...env, ...(await commitIdentity(dir)) },
