@@ -87,6 +87,35 @@ describe('an agent that moves its worktree HEAD', () => {
   });
 });
 
+describe('an agent that writes under a submodule path (a worktree has no submodule content)', () => {
+  it('merges nothing and keeps the worktree with the files, saying why, instead of dropping them silently', async () => {
+    const lib = await tempRepo({ 'lib.txt': 'lib\n' });
+    const repo = await tempRepo();
+    await repo.git(['-c', 'protocol.file.allow=always', 'submodule', 'add', '--quiet', lib.dir, 'vendor/lib']);
+    await repo.git(['commit', '--quiet', '-m', 'add a submodule']);
+    const before = await repo.snapshot();
+    const executor = withWorktreeIsolation(
+      agent([
+        { write: 'vendor/lib/patch.txt', text: 'an edit the submodule should carry\n' },
+        { write: 'own.txt', text: 'an ordinary edit\n' },
+      ]),
+      { repo: await openRepository(repo.dir) },
+    );
+    const outcome = await executor(context(repo.dir, 'sub'));
+    expect(outcome.status).toBe('failed');
+    expect(outcome.error).toMatch(
+      /^the agent left files under the submodule path vendor\/lib, .*nothing is merged; the worktree .* is kept/,
+    );
+    const worktree = outcome.record!.merge!.worktree!;
+    expect(outcome.record!.merge).toMatchObject({ status: 'not_merged', commit: null });
+    // The files are where the agent left them, and nothing reached the integration branch.
+    expect(existsSync(path.join(worktree, 'vendor/lib/patch.txt'))).toBe(true);
+    expect(await repo.git(['ls-tree', '-r', '--name-only', 'dto/S1/integration'])).not.toContain('own.txt');
+    expect(await repo.extraWorktrees()).toEqual([`worktree ${worktree}`]);
+    expect(await repo.snapshot()).toEqual(before);
+  });
+});
+
 describe("an agent that deletes its worktree's .git file", () => {
   it("never makes the orchestrator commit in the user's checkout; its work is merged", async () => {
     const repo = await tempRepo();

@@ -22,7 +22,14 @@ import {
   withGitLock,
   type Repository,
 } from './worktree.ts';
-import { clearInterruptedGit, collectAgentWork, HeadMovedError, pinWorktree, snapshotWorktree } from './worktree-git.ts';
+import {
+  clearInterruptedGit,
+  collectAgentWork,
+  HeadMovedError,
+  pinWorktree,
+  snapshotWorktree,
+  SubmoduleEditsError,
+} from './worktree-git.ts';
 
 /** How tasks of a session share the code: in the user's tree (`none`) or each in a git worktree of its own. */
 export const ISOLATION_MODES = ['none', 'worktree'] as const;
@@ -299,7 +306,7 @@ async function landWork(
     if (work?.movedFrom) log(options, `${ctx.taskName}: its agent had moved HEAD to ${work.movedFrom}; its work there is the task's`);
     tip = work?.tip ?? (await resolveCommit(repo.root, `refs/heads/${meta.branch}`))!;
   } catch (error) {
-    if (!(error instanceof HeadMovedError)) throw error;
+    if (!(error instanceof HeadMovedError) && !(error instanceof SubmoduleEditsError)) throw error;
     const merge = mergeRecord(meta, 'not_merged', { worktree: meta.worktree });
     return { ...outcome, status: 'failed', error: error.message, record: { ...outcome.record, merge } };
   }

@@ -95,18 +95,52 @@ export class HeadMovedError extends Error {
 }
 
 /**
+ * The agent left files under a submodule's path. A worktree has no submodule content (the folder is created empty),
+ * and `git add -A` drops files there without a word, so merging would lose them: nothing is merged, the worktree is kept.
+ */
+export class SubmoduleEditsError extends Error {
+  override readonly name = 'SubmoduleEditsError';
+}
+
+/**
+ * The submodule paths (gitlinks of the worktree's index, mode 160000) under which the worktree holds anything: files
+ * the agent wrote there, or a submodule it initialized (its content is another repository's, which the task's branch
+ * cannot carry). No command is run inside those folders (their `.git` could name any repository and configuration).
+ */
+async function submodulePathsInUse(pinned: PinnedGit, dir: string): Promise<string[]> {
+  const listed = await pinned(['ls-files', '--stage', '-z']);
+  const used: string[] = [];
+  for (const entry of listed.stdout.split('\0')) {
+    if (!entry.startsWith('160000 ')) continue;
+    const file = entry.slice(entry.indexOf('\t') + 1);
+    const inside = await readdir(path.join(dir, file)).catch(() => [] as string[]);
+    if (inside.length > 0) used.push(file);
+  }
+  return used;
+}
+
+/**
  * Commits everything the agent left in its worktree (`add -A`, then a commit with hooks off, no
  * signing, and the configured identity or the orchestrator's own), on whatever HEAD it left, then
  * makes sure the task branch holds it: an agent that moved HEAD off `branch` (`git checkout
  * --detach`, `git switch -c x`) has the branch moved forward to its HEAD, and HEAD put back on the
  * branch. Every command is pinned to the worktree ({@link pinWorktree}).
  * @throws HeadMovedError when the branch has commits that HEAD does not (work in two places: the
- *   caller keeps the worktree and merges nothing). GitError when git fails; Error when git has no
+ *   caller keeps the worktree and merges nothing). SubmoduleEditsError when the worktree holds anything under a
+ *   submodule's path (checked first, nothing committed). GitError when git fails; Error when git has no
  *   such worktree registered.
  */
 export async function collectAgentWork(repo: Repository, dir: string, branch: string, message: string): Promise<AgentWork> {
   const pinned = await pinWorktree(repo, dir);
   if (pinned === null) throw new Error(`git has no worktree registered at ${dir} any more`);
+  const submodules = await submodulePathsInUse(pinned, dir);
+  if (submodules.length > 0) {
+    throw new SubmoduleEditsError(
+      `the agent left files under the submodule path${submodules.length > 1 ? 's' : ''} ${submodules.join(', ')}, which a worktree ` +
+        `has no content for and git would drop without a word: nothing is merged; the worktree ${dir} is kept as it is ` +
+        '(copy the files into the submodule yourself, or run such a task with --isolation none)',
+    );
+  }
   const committed = await commitAll(pinned, dir, message);
   const ref = `refs/heads/${branch}`;
   const on = (await pinned(['symbolic-ref', '--quiet', 'HEAD'], { ok: [0, 1, 128] })).stdout.trim();
