@@ -99,11 +99,27 @@ export function deathReason(
   const stale = `${who} heartbeat stale for ${Math.round(age / 1000)} s (lease ${state.lease_ms / 1000} s)`;
   // Of another host (or unreadable), the lease is all there is to go by.
   if (verdict !== 'alive') return stale;
-  const run = runState(record.pid);
-  if (run === 'stopped') return `${stale}: its process (pid ${record.pid}) is stopped`;
-  if (run === 'unknown') return stale;
-  if (age <= STARVED_LEASES * state.lease_ms) return null;
-  return `${stale}: its process (pid ${record.pid}) is alive but renewed nothing for ${STARVED_LEASES} leases, taken for hung`;
+  switch (expiredLeaseOf(record.pid, age, state.lease_ms, runState)) {
+    case 'slow':
+      return null;
+    case 'stopped':
+      return `${stale}: its process (pid ${record.pid}) is stopped`;
+    case 'hung':
+      return `${stale}: its process (pid ${record.pid}) is alive but renewed nothing for ${STARVED_LEASES} leases, taken for hung`;
+    default:
+      return stale;
+  }
+}
+
+/**
+ * What an expired lease means for a process verified alive on this host, `age` ms after its last renewal: `stopped`
+ * (dead at once), `slow` (running or sleeping, within {@link STARVED_LEASES} leases), `hung` (running past them), or
+ * `unknown` (its state could not be read: the lease alone decides).
+ */
+function expiredLeaseOf(pid: number, age: number, leaseMs: number, runState: RunStateCheck): 'stopped' | 'slow' | 'hung' | 'unknown' {
+  const run = runState(pid);
+  if (run !== 'running') return run;
+  return age <= STARVED_LEASES * leaseMs ? 'slow' : 'hung';
 }
 
 /**
@@ -127,9 +143,9 @@ function claimDeathReason(
   if (!(age > state.lease_ms)) return null;
   const stale = `launched agent never took the task over in ${seconds}`;
   if (verdict !== 'alive') return stale;
-  const run = runState(record.launched!.pid);
-  if (run === 'stopped') return `${stale}: its process (pid ${record.launched!.pid}) is stopped`;
-  return run === 'running' && age <= STARVED_LEASES * state.lease_ms ? null : stale;
+  const lease = expiredLeaseOf(record.launched!.pid, age, state.lease_ms, runState);
+  if (lease === 'slow') return null;
+  return lease === 'stopped' ? `${stale}: its process (pid ${record.launched!.pid}) is stopped` : stale;
 }
 
 /** Options of {@link decide}. */
