@@ -1,6 +1,6 @@
 // runRemoteTask against a scripted queue (no server): how a job's states, starts and result become the task's outcome, attempts and hosts.
 import { describe, expect, it } from 'vitest';
-import { runRemoteTask, type BullmqBackend, type TaskQueue } from '../../scripts/lib/backend/bullmq-backend.ts';
+import { runRemoteTask, UNREPORTED_HOST, type BullmqBackend, type TaskQueue } from '../../scripts/lib/backend/bullmq-backend.ts';
 import { remoteExecutorFor } from '../../scripts/lib/backend/backend-options.ts';
 import { openSession } from '../../scripts/lib/scheduling/transitions.ts';
 import { updateState } from '../../scripts/lib/state/state-store.ts';
@@ -122,6 +122,22 @@ describe('runRemoteTask (the BullMQ executor) against a scripted queue', () => {
     expect(calls).toEqual(['markRunning']);
     expect(outcome.record?.attempt_hosts).toEqual([
       { attempt: 1, host: 'w1' },
+      { attempt: 2, host: 'w2' },
+    ]);
+  });
+
+  it('records a start whose worker died before reporting (seen only as the next start) on an unknown host, so attempts and hosts agree', async () => {
+    // The first worker took the job and was killed before its first progress update: the first start ever seen is the second.
+    const { queue } = scriptedQueue([
+      { state: 'active', progress: progress('w2', 2) },
+      { state: 'completed', progress: progress('w2', 2), returnvalue: result('w2', 2) },
+    ]);
+    const { ctx, calls } = fakeContext();
+    const outcome = await run(queue, ctx);
+    expect(outcome.status).toBe('completed');
+    expect(calls).toEqual(['markRunning']);
+    expect(outcome.record?.attempt_hosts).toEqual([
+      { attempt: 1, host: UNREPORTED_HOST },
       { attempt: 2, host: 'w2' },
     ]);
   });

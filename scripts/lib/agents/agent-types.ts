@@ -31,8 +31,12 @@ export interface AgentContext {
    * @param reason - why the last try failed; @param delayMs - the backoff before the next try.
    */
   markRetrying(reason: string, delayMs: number): Promise<void>;
-  /** Marks the task `running` again when the next try starts (counts an attempt). */
-  markRunning(): Promise<void>;
+  /**
+   * Marks the task `running` again when the next try starts (counts an attempt). A new try waits for a
+   * slot under the session's limit; `{ started: true }` records a try that already started out of our
+   * hands (a stalled BullMQ job another worker took over), which takes no slot it does not hold already.
+   */
+  markRunning(options?: { started?: boolean }): Promise<void>;
   /**
    * Records the identity of the process the agent runs as (e.g. the `claude` CLI, started detached),
    * or null when it ended, so cancel-session can stop it (task field `agent_child`). Optional.

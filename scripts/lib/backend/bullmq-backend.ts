@@ -1,22 +1,17 @@
 // The BullMQ backend on the orchestrating side: an AgentExecutor that runs a task by adding a job and following it until a worker on any host finished it.
-import type { Queue, QueueEvents } from 'bullmq';
+import type { QueueEvents } from 'bullmq';
 import type { AgentContext, AgentExecutor, AgentOutcome } from '../agents/agent-types.ts';
 import { errorMessage } from '../cli/errors.ts';
 import { readResultFile } from '../execution/result-file.ts';
-import type { RunnerKind, TaskRecord } from '../state/model.ts';
+import type { RunnerKind } from '../state/model.ts';
 import { DEFAULT_QUEUE } from './backend-names.ts';
 import { openQueue, unreachableError } from './bullmq-engine.ts';
 import { scrubSecrets, type BackendConnection } from './connection.ts';
 import { JobWakeups } from './job-wakeups.ts';
-import {
-  JOB_VERSION,
-  MAX_DEPENDENCY_BODY,
-  TaskJobResultSchema,
-  jobIdFor,
-  readJobProgress,
-  type TaskJobData,
-  type TaskJobProgress,
-} from './job-data.ts';
+import { liveEarlierJob, recordStart, type HostRecord, type TaskQueue } from './job-attempts.ts';
+import { JOB_VERSION, MAX_DEPENDENCY_BODY, TaskJobResultSchema, jobIdFor, readJobProgress, type TaskJobData } from './job-data.ts';
+
+export { UNREPORTED_HOST, type TaskQueue } from './job-attempts.ts';
 
 /** Longest wait between two looks at a job when no queue event about it arrives (ms). Events wake it sooner. */
 export const JOB_POLL_MS = 1000;
@@ -120,9 +115,6 @@ async function dependencyBodies(ctx: AgentContext): Promise<TaskJobData['depende
   return bodies;
 }
 
-/** The queue calls {@link runRemoteTask} makes (a BullMQ `Queue`). */
-export type TaskQueue = Pick<Queue, 'add' | 'getJob' | 'getJobState' | 'remove'>;
-
 /** Options of {@link runRemoteTask}. */
 export interface RemoteTaskOptions {
   queue: TaskQueue;
@@ -148,7 +140,14 @@ export interface RemoteTaskOptions {
  */
 export async function runRemoteTask(options: RemoteTaskOptions): Promise<AgentOutcome> {
   const { ctx, knobs, runner, wakeups } = options;
-  const jobId = jobIdFor(ctx.session_id, ctx.taskName, ctx.attempt, ctx.session_created_at);
+  // A job of an earlier attempt still queued or running (its orchestrator was killed, then --resume) is
+  // followed instead of adding another: one task never has two agents.
+  const earlier = await liveEarlierJob(options.queue, ctx);
+  if (earlier)
+    options.log(
+      `${ctx.taskName}: the job of its attempt ${earlier.attempt} is still ${earlier.state}; following it instead of starting another`,
+    );
+  const jobId = earlier?.jobId ?? jobIdFor(ctx.session_id, ctx.taskName, ctx.attempt, ctx.session_created_at);
   const data: TaskJobData = {
     v: JOB_VERSION,
     session_id: ctx.session_id,
@@ -186,6 +185,7 @@ async function followJob(
   const { queue, ctx, wakeups, log, connection } = options;
   const pollMs = options.pollMs ?? JOB_POLL_MS;
   try {
+    // Adding an id that exists is a no-op in BullMQ: an adopted earlier job keeps its data.
     await queue.add(ctx.taskName, data, { jobId, attempts: 1, removeOnComplete: false, removeOnFail: false });
   } catch (error) {
     return fail(
@@ -229,14 +229,7 @@ async function followJob(
       const parsed = TaskJobResultSchema.safeParse(job.returnvalue);
       if (!parsed.success) return fail(`job ${jobId} returned something that is not a task result: ${parsed.error.issues[0]?.message}`);
       const result = parsed.data;
-      if (result.start > seenStarts)
-        await recordStart(
-          ctx,
-          { host: result.host, start: result.start, started_at: result.started_at, rate_limits: 0, last_rate_limit: null, live: null },
-          seenStarts,
-          hosts,
-          log,
-        );
+      if (result.start > seenStarts) await recordStart(ctx, { host: result.host, start: result.start }, seenStarts, hosts, log);
       return {
         status: result.status,
         body: result.body,
@@ -261,28 +254,4 @@ async function cancelJob(queue: TaskQueue, jobId: string, data: TaskJobData, rea
   const job = await queue.getJob(jobId).catch(() => undefined);
   if (!job || job.finishedOn) return;
   await job.updateData({ ...data, cancel: errorMessage(reason) }).catch(() => undefined);
-}
-
-/** One entry of the task field `attempt_hosts`. */
-type HostRecord = TaskRecord['attempt_hosts'][number];
-
-/**
- * Records the starts of a job from `seenStarts + 1` to `progress.start`: another attempt for each
- * start after the first (`ctx.markRunning`), and the host of the latest in `hosts`.
- */
-async function recordStart(
-  ctx: AgentContext,
-  progress: TaskJobProgress,
-  seenStarts: number,
-  hosts: HostRecord[],
-  log: (line: string) => void,
-): Promise<void> {
-  for (let start = Math.max(seenStarts + 1, 2); start <= progress.start; start++) {
-    log(`${ctx.taskName}: its worker stopped answering (stalled job); started again on ${progress.host}`);
-    await ctx.markRunning();
-  }
-  const entry = { attempt: ctx.attempt, host: progress.host };
-  const index = hosts.findIndex((h) => h.attempt === entry.attempt);
-  if (index === -1) hosts.push(entry);
-  else hosts[index] = entry;
 }

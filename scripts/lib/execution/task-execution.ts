@@ -168,11 +168,12 @@ export async function executeClaimedTask(options: ExecuteOptions): Promise<Execu
       // The runner throttles these (at most one per few seconds); an unchanged picture writes nothing.
       await transitionOwnTask(paths, name, (tx, s) => applyLiveProgress(tx, s, name, progress));
     },
-    markRunning: async () => {
-      // A retry obeys the session's adaptive limit and launch pause like a new start (scheduling/capacity.ts).
+    markRunning: async (options) => {
+      // A retry obeys the session's adaptive limit and launch pause like a new start (scheduling/capacity.ts);
+      // a try already started elsewhere only counts (waiting for a slot it holds would wait forever with one worker).
       for (;;) {
         const running = await transitionOwnTask(paths, name, (tx, s) =>
-          retryMayStart(s, tx.now) ? setStatus(tx, s, name, 'running') : ('wait' as const),
+          options?.started || retryMayStart(s, tx.now) ? setStatus(tx, s, name, 'running') : ('wait' as const),
         );
         if (running === 'wait' && !controller.signal.aborted) {
           await delay(RETRY_SLOT_POLL_MS + Math.floor(Math.random() * RETRY_SLOT_POLL_MS), undefined, { signal: controller.signal }).catch(

@@ -1,5 +1,6 @@
 // Worker replacement (the seeds' "replace failed workers, same ID"): restart the agent of a task whose process died.
 import { startAgent, validateAgentLaunch, type AgentLaunch } from './agent-command.ts';
+import { orphanOf, stopOrphanedAgents, type OrphanedAgent } from './orphaned-agents.ts';
 import { errorMessage } from '../cli/errors.ts';
 import type { SessionState } from '../state/model.ts';
 import { taskOf } from '../scheduling/scheduling.ts';
@@ -39,16 +40,21 @@ export interface RefusedReplacement {
  * validated fields. The replacement re-registers the same task name as its next attempt, keeping
  * its agent id.
  *
+ * A dead agent's own process that still runs (its `claude` CLI, `agent_child`) is stopped first
+ * (orphaned-agents.ts), so the task never has two agents at once.
+ *
  * @param onRefused - told about each refused launch (default: a line on stderr).
+ * @param onStopped - told about each orphaned agent stopped (default: a line on stderr).
  * @returns the replaced tasks with the new process ids.
  */
 export async function replaceDeadTasks(
   paths: SessionPaths,
   onRefused: (refused: RefusedReplacement) => void = ({ task, reason }) =>
     void process.stderr.write(`poll-session: not replacing ${task}: ${reason}\n`),
+  onStopped: (line: string) => void = (line) => void process.stderr.write(`poll-session: ${line}\n`),
 ): Promise<Array<{ task: string; pid: number | undefined }>> {
   const { claimed, refused } = await updateState(paths, (tx) => {
-    const claimed: Array<{ name: string; launch: AgentLaunch }> = [];
+    const claimed: Array<{ name: string; launch: AgentLaunch; orphans: OrphanedAgent[] }> = [];
     const refused: RefusedReplacement[] = [];
     const state = tx.state;
     if (!state) return { claimed, refused };
@@ -67,13 +73,15 @@ export async function replaceDeadTasks(
       task.replaced_attempt = task.attempts;
       task.replaced_at = tx.now.toISOString();
       tx.emit('replaced', { task: name, agent: task.agent, attempt: task.attempts + 1, error: task.error });
-      claimed.push({ name, launch });
+      claimed.push({ name, launch, orphans: orphanOf(name, task.agent_child) });
     }
     return { claimed, refused };
   });
   for (const entry of refused) onRefused(entry);
   return Promise.all(
-    claimed.map(async ({ name, launch }) => {
+    claimed.map(async ({ name, launch, orphans }) => {
+      // The dead agent's CLI may have outlived it (a process group of its own): stopped before its replacement starts.
+      await stopOrphanedAgents(orphans, onStopped);
       const outcome = await startAgent(launch);
       return { task: name, pid: 'pid' in outcome ? outcome.pid : undefined };
     }),

@@ -13,6 +13,7 @@ import { ACTIVE_STATUSES, TERMINAL_STATUSES, parseStateJson, type RunnerKind, ty
 import type { SessionPaths } from '../state/session-paths.ts';
 import { readState, updateState } from '../state/state-store.ts';
 import { executeClaimedTask } from '../execution/task-execution.ts';
+import { orphanOf, stopOrphanedAgents, type OrphanedAgent } from '../execution/orphaned-agents.ts';
 import { openSession, reapDeadTasks, registerTask, setStatus, type SessionChoice } from '../scheduling/transitions.ts';
 
 /** What to do with tasks not started yet when one fails. */
@@ -66,7 +67,8 @@ export interface PlanRunResult {
 export async function runPlan(options: PlanRunOptions): Promise<PlanRunResult> {
   const { paths, plan } = options;
   const log = options.log ?? (() => {});
-  const sessionId = await registerPlan(options);
+  const { sessionId, orphans } = await registerPlan(options);
+  await stopOrphanedAgents(orphans, log); // An agent that outlived the killed runner would work beside the next attempt.
   const byId = new Map(plan.tasks.map((task) => [task.id, task]));
   const startOrder: string[] = [];
   const inFlight = new Map<string, Promise<void>>();
@@ -202,8 +204,8 @@ export async function runPlan(options: PlanRunOptions): Promise<PlanRunResult> {
   };
 }
 
-/** Opens the session (new, or the resumed one) and registers the plan's tasks that must run. */
-async function registerPlan(options: PlanRunOptions): Promise<string> {
+/** Opens the session (new, or resumed) and registers the plan's tasks that must run; returns its id and the agents of their earlier attempts. */
+async function registerPlan(options: PlanRunOptions): Promise<{ sessionId: string; orphans: OrphanedAgent[] }> {
   const { paths, plan } = options;
   if (options.resume) {
     const current = await readState(paths);
@@ -227,6 +229,7 @@ async function registerPlan(options: PlanRunOptions): Promise<string> {
         });
     state.max_workers = options.workers;
     if (options.resume) reapDeadTasks(tx, state);
+    const orphans: OrphanedAgent[] = [];
     for (const task of plan.tasks) {
       const existing = taskOf(state, task.id);
       if (existing?.status === 'completed') continue;
@@ -238,6 +241,7 @@ async function registerPlan(options: PlanRunOptions): Promise<string> {
           `Cannot resume: task ${task.id} is still ${existing.status} (pid ${existing.pid}). Stop it with cancel-session first.`,
         );
       }
+      orphans.push(...orphanOf(task.id, existing?.agent_child));
       registerTask(tx, state, {
         name: task.id,
         goal: task.goal,
@@ -248,7 +252,7 @@ async function registerPlan(options: PlanRunOptions): Promise<string> {
         pid: process.pid,
       });
     }
-    return state.session_id;
+    return { sessionId: state.session_id, orphans };
   });
 }
 
