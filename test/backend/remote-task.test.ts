@@ -9,6 +9,7 @@ import { parseConnection } from '../../scripts/lib/backend/connection.ts';
 import { JobWakeups } from '../../scripts/lib/backend/job-wakeups.ts';
 import { TaskJobDataSchema } from '../../scripts/lib/backend/job-data.ts';
 import type { AgentContext } from '../../scripts/lib/agents/agent-types.ts';
+import type { HandInQueue } from '../../scripts/lib/backend/hand-in.ts';
 import type { TaskJobProgress, TaskJobResult } from '../../scripts/lib/backend/job-data.ts';
 import { agentContext } from '../support/agent-context.ts';
 
@@ -74,8 +75,20 @@ function fakeContext() {
 }
 
 const connection = parseConnection('postgres://dto:pw@127.0.0.1:5432/postgres');
+/** A hand-in queue with nothing handed in. */
+const noHandIns = { getJob: async () => undefined, add: async () => ({}), remove: async () => 1 } as unknown as HandInQueue;
 const run = (queue: TaskQueue, ctx: AgentContext) =>
-  runRemoteTask({ queue, ctx, knobs: { delayMs: 5 }, runner: 'mock', wakeups: new JobWakeups(), pollMs: 0, log: () => {}, connection });
+  runRemoteTask({
+    queue,
+    handIns: noHandIns,
+    ctx,
+    knobs: { delayMs: 5 },
+    runner: 'mock',
+    wakeups: new JobWakeups(),
+    pollMs: 0,
+    log: () => {},
+    connection,
+  });
 
 describe('runRemoteTask (the BullMQ executor) against a scripted queue', () => {
   it('takes the result of a job that completes between reading its state and reading the job, instead of failing on its empty return value', async () => {

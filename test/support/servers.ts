@@ -192,10 +192,11 @@ function pathDirHolding(...programs: string[]): string | null {
 
 /**
  * Starts Redis on 127.0.0.1 and a random free port with a password, no persistence, in a new
- * temporary folder, and waits until it accepts connections.
+ * temporary folder, and waits until it accepts connections. `options.port`: that port instead (a restart
+ * of a stopped server: the same URL, none of its data).
  * @throws Error with what to install when `redis-server` is missing (set DTO_SKIP_SERVER_TESTS=1 to skip instead).
  */
-export async function startRedis(): Promise<RedisServer> {
+export async function startRedis(options: { port?: number } = {}): Promise<RedisServer> {
   const bin = findRedisServer();
   if (!bin) {
     throw new Error(
@@ -204,7 +205,7 @@ export async function startRedis(): Promise<RedisServer> {
     );
   }
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dto-redis-'));
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const password = 'redis-Secret-7';
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--requirepass', password];
   const child: ChildProcess = spawn(bin, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });

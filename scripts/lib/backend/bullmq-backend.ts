@@ -1,20 +1,20 @@
 // The BullMQ backend on the orchestrating side: an AgentExecutor that runs a task by adding a job and following it until a worker on any host finished it.
 import type { QueueEvents } from 'bullmq';
 import type { AgentContext, AgentExecutor, AgentOutcome } from '../agents/agent-types.ts';
-import { errorMessage } from '../cli/errors.ts';
 import { readResultFile } from '../execution/result-file.ts';
 import type { RunnerKind } from '../state/model.ts';
 import { DEFAULT_QUEUE } from './backend-names.ts';
 import { openQueue, unreachableError } from './bullmq-engine.ts';
-import { scrubSecrets, type BackendConnection } from './connection.ts';
+import type { BackendConnection } from './connection.ts';
 import { JobWakeups } from './job-wakeups.ts';
-import { liveEarlierJob, recordStart, type HostRecord, type TaskQueue } from './job-attempts.ts';
-import { JOB_VERSION, MAX_DEPENDENCY_BODY, TaskJobResultSchema, jobIdFor, readJobProgress, type TaskJobData } from './job-data.ts';
+import { liveEarlierJob, type HostRecord } from './job-attempts.ts';
+import { followJob, type RemoteTaskKnobs, type RemoteTaskOptions } from './job-follow.ts';
+import { handInQueueName } from './hand-in.ts';
+import { bounded, OUTAGE_LIMIT_MS, ServerOutage, SHUTDOWN_CALL_TIMEOUT_MS } from './server-calls.ts';
+import { JOB_VERSION, MAX_DEPENDENCY_BODY, jobIdFor, type TaskJobData } from './job-data.ts';
 
 export { UNREPORTED_HOST, type TaskQueue } from './job-attempts.ts';
-
-/** Longest wait between two looks at a job when no queue event about it arrives (ms). Events wake it sooner. */
-export const JOB_POLL_MS = 1000;
+export { JOB_POLL_MS, type RemoteTaskKnobs, type RemoteTaskOptions } from './job-follow.ts';
 
 /** Options of {@link openBullmqBackend}. */
 export interface BullmqBackendOptions {
@@ -25,14 +25,10 @@ export interface BullmqBackendOptions {
   maxWorkers: number;
   /** Reachability check timeout (ms). */
   connectTimeoutMs?: number;
-  /** Progress lines (a task taken over after its host died, ...). */
+  /** Progress lines (a task taken over after its host died, the server away, ...). */
   log?: (line: string) => void;
-}
-
-/** A task's mock-agent knobs from the plan (`delay_ms`, `fail`), carried to the worker as data. */
-export interface RemoteTaskKnobs {
-  delayMs?: number;
-  fail?: boolean;
+  /** How long tasks wait for a server that does not answer (ms). @default {@link OUTAGE_LIMIT_MS} */
+  outageLimitMs?: number;
 }
 
 /** An open BullMQ backend: builds executors, changes the limit, and closes its connections. */
@@ -76,13 +72,22 @@ export async function openBullmqBackend(options: BullmqBackendOptions): Promise<
   }
   const wakeups = new JobWakeups();
   let current = options.maxWorkers;
+  // Where workers hand in results of jobs the server lost; only read and written, never pulled from.
+  const handIns = new engine.classes.Queue(handInQueueName(queueName), { connection: engine.connection() });
+  handIns.on('error', () => {
+    // Reported by the bounded calls that need the server (job-follow.ts).
+  });
+  // A server back without its data has lost the queue's global concurrency too: set again on recovery.
+  const outage = new ServerOutage(connection, log, options.outageLimitMs ?? OUTAGE_LIMIT_MS, () => {
+    void bounded(() => queue.setGlobalConcurrency(current)).catch(() => undefined);
+  });
   for (const name of ['active', 'progress', 'completed', 'failed', 'stalled', 'removed'] as const)
     events.on(name, ({ jobId }: { jobId: string }) => wakeups.notify(jobId));
 
   return {
     redacted: connection.redacted,
     queueName,
-    executorFor: (task, runner) => (ctx) => runRemoteTask({ queue, ctx, knobs: task, runner, wakeups, log, connection }),
+    executorFor: (task, runner) => (ctx) => runRemoteTask({ queue, handIns, ctx, knobs: task, runner, wakeups, log, connection, outage }),
     setConcurrency: async (limit) => {
       await queue.setGlobalConcurrency(limit);
       current = limit;
@@ -90,11 +95,12 @@ export async function openBullmqBackend(options: BullmqBackendOptions): Promise<
     syncConcurrency: async (limit) => {
       if (limit === current) return;
       current = limit;
-      await queue.setGlobalConcurrency(limit).catch(() => undefined);
+      await bounded(() => queue.setGlobalConcurrency(limit)).catch(() => undefined);
     },
+    // Bounded: a server that went away must not keep the run from ending.
     close: async () => {
-      await events?.close().catch(() => undefined);
-      await queue.close().catch(() => undefined);
+      const ms = SHUTDOWN_CALL_TIMEOUT_MS;
+      await Promise.all([events, queue, handIns].map((instance) => bounded(() => instance.close(), undefined, ms).catch(() => undefined)));
       await engine.close();
     },
   };
@@ -115,20 +121,6 @@ async function dependencyBodies(ctx: AgentContext): Promise<TaskJobData['depende
   return bodies;
 }
 
-/** Options of {@link runRemoteTask}. */
-export interface RemoteTaskOptions {
-  queue: TaskQueue;
-  ctx: AgentContext;
-  knobs: RemoteTaskKnobs;
-  runner: RunnerKind;
-  /** The queue events of the jobs being followed: wakes a look at the job before the {@link JOB_POLL_MS} poll. */
-  wakeups: JobWakeups;
-  /** Longest wait between two looks (ms). @default {@link JOB_POLL_MS} */
-  pollMs?: number;
-  log: (line: string) => void;
-  connection: BackendConnection;
-}
-
 /**
  * Runs one attempt of a task as the job `<session>@<opened>@<task>@<attempt>` (job-data.ts `jobIdFor`) and follows it: a start after
  * the first (the job stalled because its host died and another worker took it) counts as another
@@ -142,7 +134,7 @@ export async function runRemoteTask(options: RemoteTaskOptions): Promise<AgentOu
   const { ctx, knobs, runner, wakeups } = options;
   // A job of an earlier attempt still queued or running (its orchestrator was killed, then --resume) is
   // followed instead of adding another: one task never has two agents.
-  const earlier = await liveEarlierJob(options.queue, ctx);
+  const earlier = await liveEarlierJob(options.queue, ctx, ctx.signal);
   if (earlier)
     options.log(
       `${ctx.taskName}: the job of its attempt ${earlier.attempt} is still ${earlier.state}; following it instead of starting another`,
@@ -173,85 +165,4 @@ export async function runRemoteTask(options: RemoteTaskOptions): Promise<AgentOu
   } finally {
     wakeups.unfollow(jobId);
   }
-}
-
-async function followJob(
-  options: RemoteTaskOptions,
-  jobId: string,
-  data: TaskJobData,
-  hosts: HostRecord[],
-  fail: (error: string) => AgentOutcome,
-): Promise<AgentOutcome> {
-  const { queue, ctx, wakeups, log, connection } = options;
-  const pollMs = options.pollMs ?? JOB_POLL_MS;
-  try {
-    // Adding an id that exists is a no-op in BullMQ: an adopted earlier job keeps its data.
-    await queue.add(ctx.taskName, data, { jobId, attempts: 1, removeOnComplete: false, removeOnFail: false });
-  } catch (error) {
-    return fail(
-      `could not add job ${jobId} to the BullMQ queue at ${connection.redacted}: ${scrubSecrets(errorMessage(error), connection)}`,
-    );
-  }
-  let seenStarts = 0;
-  let seenRateLimits = 0;
-  for (;;) {
-    if (ctx.signal.aborted) {
-      await cancelJob(queue, jobId, data, ctx.signal.reason);
-      throw ctx.signal.reason;
-    }
-    const mark = wakeups.mark(jobId);
-    // The state first, then the job: a job read before it completed has no return value yet.
-    let job, state;
-    try {
-      state = await queue.getJobState(jobId);
-      job = await queue.getJob(jobId);
-    } catch {
-      await wakeups.next(jobId, mark, ctx.signal, pollMs); // The server may be back at the next look.
-      continue;
-    }
-    if (!job || state === 'unknown') return fail(`job ${jobId} is no longer in the queue (removed by someone else)`);
-    const progress = readJobProgress(job.progress);
-    if (progress && progress.start > seenStarts) {
-      await recordStart(ctx, progress, seenStarts, hosts, log);
-      seenStarts = progress.start;
-      seenRateLimits = 0; // Counted per start of the job.
-    }
-    if (progress?.live && ctx.recordProgress) await ctx.recordProgress(progress.live).catch(() => undefined);
-    // A rate limit the remote agent hit acts on this session's adaptive limit, as a local agent's does.
-    if (progress && progress.start === seenStarts && progress.rate_limits > seenRateLimits && progress.last_rate_limit) {
-      seenRateLimits = progress.rate_limits;
-      const last = progress.last_rate_limit;
-      await ctx
-        .reportRateLimit?.({ status: last.status, error: last.error, resetAt: last.reset_at ? new Date(last.reset_at) : null })
-        .catch(() => undefined);
-    }
-    if (state === 'completed') {
-      const parsed = TaskJobResultSchema.safeParse(job.returnvalue);
-      if (!parsed.success) return fail(`job ${jobId} returned something that is not a task result: ${parsed.error.issues[0]?.message}`);
-      const result = parsed.data;
-      if (result.start > seenStarts) await recordStart(ctx, { host: result.host, start: result.start }, seenStarts, hosts, log);
-      return {
-        status: result.status,
-        body: result.body,
-        error: result.error,
-        frontmatter: { ...result.frontmatter, host: result.host, worker_started_at: result.started_at, worker_ended_at: result.ended_at },
-        record: { ...result.record, attempt_hosts: hosts },
-      };
-    }
-    if (state === 'failed') return fail(`job ${jobId} failed on the worker: ${job.failedReason || 'no reason given'}`);
-    await wakeups.next(jobId, mark, ctx.signal, pollMs);
-  }
-}
-
-/**
- * Stops a job of a cancelled or stopped task: removed when no worker has taken it yet, else marked
- * (`cancel` in its data) so the worker running it stops the agent at its next look (every
- * `CANCEL_POLL_MS` on the worker, backend-names.ts). Best effort: an unreachable server leaves the job to finish.
- */
-async function cancelJob(queue: TaskQueue, jobId: string, data: TaskJobData, reason: unknown): Promise<void> {
-  const removed = await queue.remove(jobId).catch(() => 0);
-  if (removed) return;
-  const job = await queue.getJob(jobId).catch(() => undefined);
-  if (!job || job.finishedOn) return;
-  await job.updateData({ ...data, cancel: errorMessage(reason) }).catch(() => undefined);
 }

@@ -13,6 +13,7 @@ import {
 import { Redis } from 'ioredis';
 import { OrchestratorError, errorMessage } from '../cli/errors.ts';
 import { scrubSecrets, type BackendConnection } from './connection.ts';
+import { bounded, SHUTDOWN_CALL_TIMEOUT_MS } from './server-calls.ts';
 
 export { DEFAULT_QUEUE, QUEUE_NAME_PATTERN } from './backend-names.ts';
 
@@ -75,7 +76,12 @@ export function engineFor(connection: BackendConnection): Engine {
       return client;
     },
     close: async () => {
-      await Promise.all(clients.splice(0).map((client) => client.quit().catch(() => client.disconnect())));
+      // Bounded: quit waits for a server that may be gone; then the socket is simply dropped.
+      await Promise.all(
+        clients
+          .splice(0)
+          .map((client) => bounded(() => client.quit(), undefined, SHUTDOWN_CALL_TIMEOUT_MS).catch(() => client.disconnect())),
+      );
     },
     lastError: () => lastError,
   };

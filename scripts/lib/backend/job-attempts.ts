@@ -3,6 +3,7 @@ import type { Queue } from 'bullmq';
 import type { AgentContext } from '../agents/agent-types.ts';
 import type { TaskRecord } from '../state/model.ts';
 import { jobIdFor, type TaskJobProgress } from './job-data.ts';
+import { bounded } from './server-calls.ts';
 
 /** The queue calls {@link runRemoteTask} makes (a BullMQ `Queue`). */
 export type TaskQueue = Pick<Queue, 'add' | 'getJob' | 'getJobState' | 'remove'>;
@@ -52,10 +53,11 @@ const LIVE_JOB_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 
 export async function liveEarlierJob(
   queue: TaskQueue,
   ctx: Pick<AgentContext, 'session_id' | 'taskName' | 'attempt' | 'session_created_at'>,
+  signal?: AbortSignal,
 ): Promise<{ jobId: string; attempt: number; state: string } | null> {
   for (let attempt = ctx.attempt - 1; attempt >= 1; attempt--) {
     const jobId = jobIdFor(ctx.session_id, ctx.taskName, attempt, ctx.session_created_at);
-    const state = await queue.getJobState(jobId).catch(() => 'unknown');
+    const state = await bounded(() => queue.getJobState(jobId), signal).catch(() => 'unknown');
     if (LIVE_JOB_STATES.has(state)) return { jobId, attempt, state };
   }
   return null;

@@ -1,6 +1,7 @@
 // The BullMQ backend on a worker host: pulls task jobs, runs their agent (mock or claude) in this host's checkout, reports progress and the result through the job.
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { UnrecoverableError, type Job, type Worker } from 'bullmq';
 import type { AgentContext, AgentExecutor } from '../agents/agent-types.ts';
 import type { LiveProgress } from '../agents/claude-stream.ts';
@@ -12,10 +13,30 @@ import { openQueue, STALL_TIMING } from './bullmq-engine.ts';
 import { CANCEL_POLL_MS } from './backend-names.ts';
 import type { BackendConnection } from './connection.ts';
 import { TaskJobDataSchema, type TaskJobData, type TaskJobProgress, type TaskJobResult } from './job-data.ts';
+import { handInQueueName, HandInWriter } from './hand-in.ts';
+import { bounded, OUTAGE_LIMIT_MS } from './server-calls.ts';
+
+/** One look at a running job on the server: the orchestrator's cancel reason, and whether the job is gone (the server lost it). */
+type JobLook = (jobId: string) => Promise<{ cancel: string | null; gone: boolean; answered: boolean }>;
+
+/**
+ * The look at a job whose agent just ended, waiting (every {@link CANCEL_POLL_MS}, up to
+ * {@link OUTAGE_LIMIT_MS}) for a server that does not answer: only its answer tells whether the job
+ * is still there to take the result, or was lost while the server was away.
+ */
+async function finalLook(lookAt: JobLook, jobId: string): Promise<{ gone: boolean }> {
+  const deadline = Date.now() + OUTAGE_LIMIT_MS;
+  for (;;) {
+    const look = await lookAt(jobId);
+    if (look.answered || Date.now() > deadline) return look;
+    await delay(CANCEL_POLL_MS);
+  }
+}
 
 /** One line of the worker's log (printed as JSON on stdout): a job started or ended on this worker. */
 export interface WorkerLogLine {
-  event: 'started' | 'completed' | 'failed' | 'refused';
+  /** `handed_in`: its job was gone from the server, so the result went to the hand-in queue (hand-in.ts); `undelivered`: that failed too. */
+  event: 'started' | 'completed' | 'failed' | 'refused' | 'handed_in' | 'undelivered';
   job: string;
   task: string;
   session_id: string;
@@ -54,15 +75,25 @@ export interface TaskWorkerOptions {
 export async function startTaskWorker(options: TaskWorkerOptions): Promise<Worker> {
   // The queue stays open to look for cancellations of running jobs; closed with the worker.
   const { queue, engine } = await openQueue(options.connection, options.queueName);
-  const cancelOf = async (jobId: string): Promise<string | null> => {
-    const fresh = await queue.getJob(jobId).catch(() => undefined);
+  const handIns = new engine.classes.Queue(handInQueueName(options.queueName), { connection: engine.connection() });
+  handIns.on('error', () => {
+    // Best effort (hand-in.ts): a server that does not answer loses only the job it already lost.
+  });
+  const writer = new HandInWriter(handIns, options.name);
+  const lookAt: JobLook = async (jobId) => {
+    let fresh;
+    try {
+      fresh = await bounded(() => queue.getJob(jobId));
+    } catch {
+      return { cancel: null, gone: false, answered: false }; // No answer: nothing is known.
+    }
     const parsed = TaskJobDataSchema.safeParse(fresh?.data);
-    return parsed.success ? parsed.data.cancel : null;
+    return { cancel: parsed.success ? parsed.data.cancel : null, gone: !fresh, answered: true };
   };
   const timing = options.timing ?? STALL_TIMING;
   const worker = new engine.classes.Worker(
     options.queueName,
-    (job: Job, _token?: string, signal?: AbortSignal) => runJob(job, options, cancelOf, signal),
+    (job: Job, _token?: string, signal?: AbortSignal) => runJob(job, options, { lookAt, writer }, signal),
     {
       connection: engine.connection(),
       concurrency: options.concurrency,
@@ -77,11 +108,7 @@ export async function startTaskWorker(options: TaskWorkerOptions): Promise<Worke
   });
   worker.on(
     'closed',
-    () =>
-      void queue
-        .close()
-        .catch(() => undefined)
-        .then(() => engine.close()),
+    () => void Promise.all([queue, handIns].map((q) => bounded(() => q.close()).catch(() => undefined))).then(() => engine.close()),
   );
   await worker.waitUntilReady();
   return worker;
@@ -106,7 +133,7 @@ async function writeDependencyResults(cwd: string, data: TaskJobData): Promise<R
 async function runJob(
   job: Job,
   options: TaskWorkerOptions,
-  cancelOf: (jobId: string) => Promise<string | null>,
+  server: { lookAt: JobLook; writer: HandInWriter },
   signal?: AbortSignal,
 ): Promise<TaskJobResult> {
   const start = Math.max(1, job.attemptsStarted);
@@ -174,10 +201,16 @@ async function runJob(
       await job.updateProgress(progress);
     },
   };
-  // The orchestrator marks a job it no longer wants (its task was cancelled): stop the agent.
+  // The orchestrator marks a job it no longer wants (its task was cancelled): stop the agent. A job the
+  // server lost (restarted without persistence): the agent goes on, and says so where the orchestrator looks (hand-in.ts).
+  let orphaned = false;
   const watch = setInterval(() => {
-    void cancelOf(job.id!).then((reason) => {
-      if (reason !== null && !controller.signal.aborted) controller.abort(new Error(`cancelled by the orchestrator: ${reason}`));
+    void server.lookAt(job.id!).then(({ cancel, gone }) => {
+      if (cancel !== null && !controller.signal.aborted) controller.abort(new Error(`cancelled by the orchestrator: ${cancel}`));
+      if (gone && !controller.signal.aborted) {
+        orphaned = true;
+        void server.writer.alive(job.id!);
+      }
     });
   }, CANCEL_POLL_MS);
   let outcome;
@@ -196,7 +229,7 @@ async function runJob(
     ),
   ) as Record<string, string | number | boolean | null>;
   const record = outcome.record ?? {};
-  return {
+  const result: TaskJobResult = {
     status,
     body: outcome.body,
     error: status === 'failed' ? (outcome.error ?? 'agent failed') : null,
@@ -214,4 +247,10 @@ async function runJob(
     started_at: startedAt,
     ended_at: new Date().toISOString(),
   };
+  // Its job gone from the server, the result is handed in beside the queue instead of lost with it.
+  if (orphaned || (await finalLook(server.lookAt, job.id!)).gone) {
+    const handedIn = await server.writer.deliver(job.id!, result);
+    line(handedIn ? 'handed_in' : 'undelivered');
+  }
+  return result;
 }
