@@ -10,7 +10,7 @@
  */
 import { runMain, type CommandSpec } from './lib/cli/cli.ts';
 import { flag, parseOptionsOrShowHelp } from './lib/cli/options.ts';
-import { EXIT } from './lib/cli/errors.ts';
+import { EXIT } from './lib/core/errors.ts';
 import { DEFAULT_FINAL_OUTPUT, resolveSessionPaths, SESSION_DIR_FLAG } from './lib/state/session-paths.ts';
 import { checkLines, rehearsalBanner } from './lib/report/report-checks.ts';
 import { writeFinalReport } from './lib/report/final-report.ts';

@@ -12,10 +12,10 @@
 import { launcherCommand } from './lib/launcher/dist.ts';
 import { runMain, type CommandSpec } from './lib/cli/cli.ts';
 import { flag, parseOptionsOrShowHelp } from './lib/cli/options.ts';
-import { EXIT, OrchestratorError } from './lib/cli/errors.ts';
-import { validateTaskName } from './lib/cli/names.ts';
-import type { RecordedIdentity } from './lib/execution/process-util.ts';
-import { snapshotTree, terminateProcessTree } from './lib/execution/process-tree.ts';
+import { EXIT, OrchestratorError } from './lib/core/errors.ts';
+import { validateTaskName } from './lib/core/names.ts';
+import type { RecordedIdentity } from './lib/process/signals.ts';
+import { snapshotTree, terminateProcessTree } from './lib/process/tree.ts';
 import { ACTIVE_STATUSES, type TaskRecord } from './lib/state/model.ts';
 import { taskOf } from './lib/scheduling/scheduling.ts';
 import { resolveSessionPaths, SESSION_DIR_FLAG } from './lib/state/session-paths.ts';
@@ -92,7 +92,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   }
   process.stdout.write(`Cancelled ${cancelled.length} task(s): ${cancelled.join(', ')}.\n`);
 
-  // One way to stop a process tree, each signal identity-checked (see process-tree.ts).
+  // One way to stop a process tree, each signal identity-checked (see process/tree.ts).
   const outcomes = await Promise.all(
     owners.map(async (owner) => ({
       owner,

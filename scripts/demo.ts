@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { runMain, type CommandSpec } from './lib/cli/cli.ts';
 import { flag, parseOptionsOrShowHelp } from './lib/cli/options.ts';
-import { EXIT } from './lib/cli/errors.ts';
+import { EXIT } from './lib/core/errors.ts';
 import { runScript } from './lib/launcher/run-script.ts';
 import { launcherCommand } from './lib/launcher/dist.ts';
 

@@ -21,7 +21,7 @@
 import { runMain, type CommandSpec } from './lib/cli/cli.ts';
 import { flag, parseOptionsOrShowHelp, type OptionsOf } from './lib/cli/options.ts';
 import { launcherCommand } from './lib/launcher/dist.ts';
-import { EXIT, usageError } from './lib/cli/errors.ts';
+import { EXIT, usageError } from './lib/core/errors.ts';
 import { followSession, type FollowOptions, type ProgressSink } from './lib/progress/poll-loop.ts';
 import { runAttention, runUntilDone } from './lib/progress/wait-modes.ts';
 import { loadCursor, saveCursor, type CursorKind } from './lib/progress/poll-cursor.ts';

@@ -11,10 +11,11 @@
  */
 import path from 'node:path';
 import { parseCommandLine, parseOrShowHelp, integerFlag, runMain, enumFlag, type CommandSpec, type ParsedFlags } from './lib/cli/cli.ts';
-import { EXIT } from './lib/cli/errors.ts';
+import { EXIT } from './lib/core/errors.ts';
 import { guardBrokenOutput } from './lib/execution/detach.ts';
 import { launcherCommand } from './lib/launcher/dist.ts';
 import { runBackgroundTask, type BackgroundTaskOptions } from './lib/execution/background-task.ts';
+import { taskLine } from './lib/progress/event-lines.ts';
 import { createMockExecutor, parseEditFlag } from './lib/agents/mock-agent.ts';
 import { checkIsolatedStart, isolatedFromFlag, ISOLATION_MODES } from './lib/isolation/isolated-executor.ts';
 import { readSpawnSettings, SPAWN_FLAGS, takeAdoptToken } from './lib/execution/spawn-options.ts';
@@ -81,7 +82,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   // Refused before the task is registered: not a git repository, one without a commit, a session id in use there.
   if (parseCommandLine(argv, spec).flags.isolation === 'worktree')
     await checkIsolatedStart(process.cwd(), options.task.name, options.session.sessionId, options.paths);
-  const result = await runBackgroundTask({ ...options, adoptToken: takeAdoptToken() });
+  const result = await runBackgroundTask({ ...options, describe: taskLine, adoptToken: takeAdoptToken() });
   return result.status === 'completed' || (result.queued && !options.wait) ? EXIT.ok : EXIT.taskFailed;
 }
 

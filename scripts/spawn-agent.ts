@@ -12,10 +12,11 @@
  */
 import path from 'node:path';
 import { enumFlag, parseCommandLine, parseOrShowHelp, runMain, stringFlag, type CommandSpec } from './lib/cli/cli.ts';
-import { EXIT } from './lib/cli/errors.ts';
+import { EXIT } from './lib/core/errors.ts';
 import { guardBrokenOutput } from './lib/execution/detach.ts';
 import { launcherCommand } from './lib/launcher/dist.ts';
 import { runBackgroundTask, type BackgroundTaskOptions } from './lib/execution/background-task.ts';
+import { taskLine } from './lib/progress/event-lines.ts';
 import type { AgentExecutor } from './lib/agents/agent-types.ts';
 import { CLAUDE_FLAGS, readClaudeSettings } from './lib/agents/claude-options.ts';
 import { readSpawnSettings, SPAWN_FLAGS, takeAdoptToken } from './lib/execution/spawn-options.ts';
@@ -109,7 +110,7 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
   // Refused before the task is registered: not a git repository, one without a commit, a session id in use there.
   if (parseCommandLine(argv, spec).flags.isolation === 'worktree')
     await checkIsolatedStart(options.agentCwd, options.task.name, options.session.sessionId, options.paths);
-  const result = await runBackgroundTask({ ...options, adoptToken: takeAdoptToken(env) });
+  const result = await runBackgroundTask({ ...options, describe: taskLine, adoptToken: takeAdoptToken(env) });
   if (result.status === 'failed' && result.record?.error) process.stderr.write(`error: ${options.task.name}: ${result.record.error}\n`);
   return result.status === 'completed' || (result.queued && !options.wait) ? EXIT.ok : EXIT.taskFailed;
 }

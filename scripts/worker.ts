@@ -15,7 +15,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { runMain, type CommandSpec, type ParsedFlags } from './lib/cli/cli.ts';
 import { flag, parseOptionsOrShowHelp } from './lib/cli/options.ts';
-import { EXIT, usageError } from './lib/cli/errors.ts';
+import { EXIT, usageError } from './lib/core/errors.ts';
 import { guardBrokenOutput } from './lib/execution/detach.ts';
 import { launcherCommand } from './lib/launcher/dist.ts';
 import { RUNNERS } from './lib/state/model.ts';

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parseCommandLine, renderHelp } from '../../scripts/lib/cli/cli.ts';
 import { readClaudeSettings } from '../../scripts/lib/agents/claude-options.ts';
 import { buildPrompt, readTaskFile } from '../../scripts/lib/agents/claude-prompt.ts';
-import { OrchestratorError } from '../../scripts/lib/cli/errors.ts';
+import { OrchestratorError } from '../../scripts/lib/core/errors.ts';
 import { main, spec } from '../../scripts/spawn-agent.ts';
 import { tempDir } from '../support/claude-fixtures.ts';
 

@@ -6,7 +6,7 @@ import { BACKOFF_CAP_MS, backoffDelay } from '../../scripts/lib/agents/backoff.t
 import { createClaudeExecutor } from '../../scripts/lib/agents/claude-agent.ts';
 import { classifyClaudeRun, parseClaudeOutput, resultUsage, type ClaudeResult } from '../../scripts/lib/agents/claude-result.ts';
 import { runClaude, type ClaudeRun } from '../../scripts/lib/agents/claude-runner.ts';
-import { isProcessRunning } from '../../scripts/lib/execution/process-tree.ts';
+import { isProcessRunning } from '../../scripts/lib/process/tree.ts';
 import { FAKE_CLAUDE_DIR, tempDir } from '../support/claude-fixtures.ts';
 import { agentContext } from '../support/agent-context.ts';
 

@@ -2,7 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { isProcessRunning } from '../../scripts/lib/execution/process-tree.ts';
+import { isProcessRunning } from '../../scripts/lib/process/tree.ts';
 import { fakePath, fakeProject } from '../support/claude-fixtures.ts';
 import { listFiles, run, start } from '../support/project.ts';
 

@@ -1,7 +1,7 @@
 // A running claude agent's live progress (task field `live`) on the board and in the status view.
 import { describe, expect, it } from 'vitest';
 import { renderBoard } from '../../scripts/lib/progress/board.ts';
-import { getTask } from '../../scripts/lib/state/schema.ts';
+import { getTask } from '../../scripts/lib/state/model.ts';
 import { buildStatusView } from '../../scripts/lib/progress/status-view.ts';
 import { at, liveState, LIVE_NOW } from '../support/fixed-session.ts';
 

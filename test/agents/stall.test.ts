@@ -7,7 +7,7 @@ import { createClaudeExecutor } from '../../scripts/lib/agents/claude-agent.ts';
 import { classifyClaudeRun } from '../../scripts/lib/agents/claude-result.ts';
 import { runClaude } from '../../scripts/lib/agents/claude-runner.ts';
 import type { LiveProgress } from '../../scripts/lib/agents/claude-stream.ts';
-import { isProcessRunning } from '../../scripts/lib/execution/process-tree.ts';
+import { isProcessRunning } from '../../scripts/lib/process/tree.ts';
 import { fakeCalls, fakeProject, FAKE_CLAUDE_DIR, tempDir } from '../support/claude-fixtures.ts';
 import { writeFile } from 'node:fs/promises';
 import { run as runScript, tempProject } from '../support/project.ts';

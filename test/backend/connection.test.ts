@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { connectionFrom, parseConnection, redactConnection, scrubSecrets } from '../../scripts/lib/backend/connection.ts';
-import { OrchestratorError } from '../../scripts/lib/cli/errors.ts';
+import { OrchestratorError } from '../../scripts/lib/core/errors.ts';
 import { childArgv } from '../../scripts/orchestrate.ts';
 
 describe('BullMQ connection strings', () => {

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { durationFlag, MAX_TIMER_MS, numberFlag, parseCommandLine, renderHelp, type CommandSpec } from '../../scripts/lib/cli/cli.ts';
 import { flag, parseOptions, parseOptionsOrShowHelp } from '../../scripts/lib/cli/options.ts';
 import { main as orchestrateMain } from '../../scripts/orchestrate.ts';
-import { validateTaskName } from '../../scripts/lib/cli/names.ts';
+import { validateTaskName } from '../../scripts/lib/core/names.ts';
 import { parseYamlPlan } from '../../scripts/lib/plan/plan.ts';
 import { SessionStateSchema } from '../../scripts/lib/state/schema.ts';
 import { run, tempProject } from '../support/project.ts';

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isProcessRunning, terminateProcessTree } from '../../scripts/lib/execution/process-tree.ts';
+import { isProcessRunning, terminateProcessTree } from '../../scripts/lib/process/tree.ts';
 import { updateState } from '../../scripts/lib/state/state-store.ts';
 import { openSession } from '../../scripts/lib/scheduling/transitions.ts';
 import { run, start, tempProject } from '../support/project.ts';

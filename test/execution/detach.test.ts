@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RUN_PATH } from '../../scripts/lib/launcher/dist.ts';
 import { startDetachedRun } from '../../scripts/lib/execution/detach.ts';
-import { OrchestratorError } from '../../scripts/lib/cli/errors.ts';
+import { OrchestratorError } from '../../scripts/lib/core/errors.ts';
 import type { SessionState } from '../../scripts/lib/state/schema.ts';
 import { run, tempProject } from '../support/project.ts';
 

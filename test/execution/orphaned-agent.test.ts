@@ -5,8 +5,8 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { execa } from 'execa';
-import { processStartTime } from '../../scripts/lib/execution/process-identity.ts';
-import { isProcessAlive } from '../../scripts/lib/execution/process-util.ts';
+import { processStartTime } from '../../scripts/lib/process/identity.ts';
+import { isProcessAlive } from '../../scripts/lib/process/signals.ts';
 import { fakeProject } from '../support/claude-fixtures.ts';
 import { run, start } from '../support/project.ts';
 

@@ -5,9 +5,9 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main as cancelMain } from '../../scripts/cancel-session.ts';
-import { checkIdentityCached, HOST, identityOf, processStartTime } from '../../scripts/lib/execution/process-identity.ts';
-import { terminateProcessTree } from '../../scripts/lib/execution/process-tree.ts';
-import { isProcessAlive } from '../../scripts/lib/execution/process-util.ts';
+import { checkIdentityCached, HOST, identityOf, processStartTime } from '../../scripts/lib/process/identity.ts';
+import { terminateProcessTree } from '../../scripts/lib/process/tree.ts';
+import { isProcessAlive } from '../../scripts/lib/process/signals.ts';
 import { readState, updateState } from '../../scripts/lib/state/state-store.ts';
 import { deathReason, openSession, reapDeadTasks, registerTask, setStatus } from '../../scripts/lib/scheduling/transitions.ts';
 import { fakeProject } from '../support/claude-fixtures.ts';
@@ -93,7 +93,7 @@ describe('cancel-session signals only the recorded agent', () => {
     let descendants: number[] = [];
     for (let i = 0; i < 100 && descendants.length === 0; i++) {
       await delay(50);
-      const { listDescendants } = await import('../../scripts/lib/execution/process-tree.ts');
+      const { listDescendants } = await import('../../scripts/lib/process/tree.ts');
       descendants = listDescendants(agent.pid!);
     }
     expect(descendants).toHaveLength(1);

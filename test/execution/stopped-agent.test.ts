@@ -5,7 +5,7 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { readEvents } from '../../scripts/lib/state/events.ts';
-import { isProcessAlive } from '../../scripts/lib/execution/process-util.ts';
+import { isProcessAlive } from '../../scripts/lib/process/signals.ts';
 import { readResultFile } from '../../scripts/lib/execution/result-file.ts';
 import { readState, updateState } from '../../scripts/lib/state/state-store.ts';
 import { openSession, reapDeadTasks } from '../../scripts/lib/scheduling/transitions.ts';

@@ -5,7 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkIdentity, checkIdentityCached, HOST, processStartTime } from '../../scripts/lib/execution/process-identity.ts';
+import { checkIdentity, checkIdentityCached, HOST, processStartTime } from '../../scripts/lib/process/identity.ts';
 import { updateState } from '../../scripts/lib/state/state-store.ts';
 import { openSession, registerTask } from '../../scripts/lib/scheduling/transitions.ts';
 import { run, tempProject } from '../support/project.ts';

@@ -5,7 +5,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { AgentExecutor } from '../../scripts/lib/agents/agent-types.ts';
-import { isProcessRunning } from '../../scripts/lib/execution/process-tree.ts';
+import { isProcessRunning } from '../../scripts/lib/process/tree.ts';
 import { withWorktreeIsolation } from '../../scripts/lib/isolation/isolated-executor.ts';
 import { openRepository } from '../../scripts/lib/isolation/worktree.ts';
 import { agentContext } from '../support/agent-context.ts';

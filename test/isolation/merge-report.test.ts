@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { mergeReport, mergeRunLine, renderMergeSection } from '../../scripts/lib/isolation/merge-report.ts';
 import { buildReportData } from '../../scripts/lib/report/report-data.ts';
 import { renderSummary, summarize, exitCodeFor } from '../../scripts/lib/report/session-summary.ts';
-import { createTaskTable, SessionStateSchema, TaskRecordSchema, type SessionState } from '../../scripts/lib/state/schema.ts';
+import { SessionStateSchema, TaskRecordSchema, type SessionState } from '../../scripts/lib/state/schema.ts';
+import { createTaskTable } from '../../scripts/lib/state/model.ts';
 
 const T0 = '2026-01-01T00:00:00.000Z';
 const T1 = '2026-01-01T00:00:10.000Z';

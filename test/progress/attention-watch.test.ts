@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { OrchestratorError } from '../../scripts/lib/cli/errors.ts';
+import { OrchestratorError } from '../../scripts/lib/core/errors.ts';
 import { keepWatching, WATCH_LEASE_FILE, WatchLease } from '../../scripts/lib/progress/attention-watch.ts';
 import { finishedEvents, finishedState, liveState, writeSession } from '../support/fixed-session.ts';
 import { run, start, tempProject } from '../support/project.ts';

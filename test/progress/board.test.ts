@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderBoard } from '../../scripts/lib/progress/board.ts';
 import { formatEventLine } from '../../scripts/lib/progress/event-lines.ts';
-import { displayWidth } from '../../scripts/lib/cli/format.ts';
+import { displayWidth } from '../../scripts/lib/core/format.ts';
 import { RunTracker, type ProgressEvent } from '../../scripts/lib/progress/run-tracker.ts';
 import { renderSummary } from '../../scripts/lib/report/session-summary.ts';
 import { renderStatusBlock } from '../../scripts/lib/progress/status-block.ts';

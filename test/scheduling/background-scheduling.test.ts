@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readEvents } from '../../scripts/lib/state/events.ts';
-import { isProcessAlive } from '../../scripts/lib/execution/process-util.ts';
+import { isProcessAlive } from '../../scripts/lib/process/signals.ts';
 import type { SessionState } from '../../scripts/lib/state/schema.ts';
 import { readState, updateState } from '../../scripts/lib/state/state-store.ts';
 import { reapDeadTasks } from '../../scripts/lib/scheduling/transitions.ts';

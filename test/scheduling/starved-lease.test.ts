@@ -2,7 +2,7 @@
 // 2 cores, 2 marked failed "heartbeat stale for 31 s (lease 30 s)" while alive). Real processes, the real /proc or ps.
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { HOST, processRunState, processStartTime } from '../../scripts/lib/execution/process-identity.ts';
+import { HOST, processRunState, processStartTime } from '../../scripts/lib/process/identity.ts';
 import { deathReason } from '../../scripts/lib/scheduling/scheduling.ts';
 import { session, t } from '../support/literal-session.ts';
 

@@ -108,7 +108,7 @@ describe('session lock ownership', () => {
   it('a waiter acting on an old look (the dead lock already replaced by a live one) leaves the live lock alone, even if another process grabs the lock meanwhile', async () => {
     const project = await tempProject();
     await mkdir(project.paths.dir, { recursive: true });
-    const { HOST } = await import('../../scripts/lib/execution/process-identity.ts');
+    const { HOST } = await import('../../scripts/lib/process/identity.ts');
     // The waiter looked at a lock whose owner is dead...
     await writeFile(project.paths.lockPath, fakeOwner({ pid: 4_000_000, start: '1', host: HOST, token: 'd'.repeat(24) }));
     const judged = (await inspectLock(project.paths.lockPath))!;
@@ -137,7 +137,7 @@ describe('session lock ownership', () => {
   it('treats a recorded pid that now belongs to another process (reused pid) as dead', async () => {
     const project = await tempProject();
     await mkdir(project.paths.dir, { recursive: true });
-    const { HOST } = await import('../../scripts/lib/execution/process-identity.ts');
+    const { HOST } = await import('../../scripts/lib/process/identity.ts');
     // Our own pid, but with another start time: the process that took the lock is gone.
     await writeFile(project.paths.lockPath, fakeOwner({ pid: process.pid, start: 'not-our-start', host: HOST }));
     expect(await withLock(project.paths.lockPath, async () => 'entered', { waitMs: 2000, staleMs: 60_000 })).toBe('entered');

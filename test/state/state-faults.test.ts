@@ -6,7 +6,7 @@ import { mkdir, readdir, readFile, symlink, unlink, writeFile } from 'node:fs/pr
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { writeFileAtomic } from '../../scripts/lib/state/atomic-write.ts';
-import { OrchestratorError } from '../../scripts/lib/cli/errors.ts';
+import { OrchestratorError } from '../../scripts/lib/core/errors.ts';
 import { readEvents } from '../../scripts/lib/state/events.ts';
 import { resolveSessionPaths, type SessionPaths } from '../../scripts/lib/state/session-paths.ts';
 import { readState, updateState } from '../../scripts/lib/state/state-store.ts';

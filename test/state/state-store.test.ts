@@ -1,6 +1,6 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { OrchestratorError } from '../../scripts/lib/cli/errors.ts';
+import { OrchestratorError } from '../../scripts/lib/core/errors.ts';
 import { readEvents } from '../../scripts/lib/state/events.ts';
 import { createSessionState, readState, updateState } from '../../scripts/lib/state/state-store.ts';
 import { openSession, registerTask, setStatus } from '../../scripts/lib/scheduling/transitions.ts';

@@ -7,8 +7,8 @@ import { classifyClaudeRun, resultUsage, type ClaudeUsage, type ClaudeVerdict } 
 import { runClaude } from './claude-runner.ts';
 import { StreamTracker, type LiveProgress, type StreamRateLimit } from './claude-stream.ts';
 import { DEFAULT_STALL_TIMEOUT_S } from './claude-options.ts';
-import { errorMessage } from '../cli/errors.ts';
-import { countOf } from '../cli/format.ts';
+import { errorMessage } from '../core/errors.ts';
+import { countOf } from '../core/format.ts';
 import type { TaskRecord } from '../state/model.ts';
 
 /** Options of {@link createClaudeExecutor}. */

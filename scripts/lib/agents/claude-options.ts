@@ -3,7 +3,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_BACKOFF_BASE_MS } from './backoff.ts';
 import { enumFlag, integerFlag, numberFlag, stringFlag, type FlagSpec, type ParsedFlags } from '../cli/cli.ts';
-import { usageError } from '../cli/errors.ts';
+import { usageError } from '../core/errors.ts';
 import { flag } from '../cli/options.ts';
 import { MAX_TIMER_MS } from '../state/model.ts';
 

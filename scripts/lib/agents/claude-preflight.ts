@@ -1,6 +1,6 @@
 // Before real agents start: is the claude CLI there, and is it logged in? (`claude auth status`, no network.)
 import { execa } from 'execa';
-import { OrchestratorError } from '../cli/errors.ts';
+import { OrchestratorError } from '../core/errors.ts';
 
 /** Longest wait for `claude auth status` (ms); it answers from local files, in well under a second. */
 export const PREFLIGHT_TIMEOUT_MS = 20_000;

@@ -4,7 +4,7 @@ import path from 'node:path';
 import matter from 'gray-matter';
 import { z } from 'zod';
 import type { AgentContext } from './agent-types.ts';
-import { errorMessage, usageError } from '../cli/errors.ts';
+import { errorMessage, usageError } from '../core/errors.ts';
 import { formatIssues, PRIORITIES } from '../state/schema.ts';
 
 const listOrString = z

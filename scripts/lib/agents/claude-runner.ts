@@ -1,10 +1,10 @@
 // One run of the `claude` CLI: prompt on standard input (then closed), no shell, output read line by line as it comes, a timeout and a stall limit that end the whole process tree.
 import { execa } from 'execa';
 import { lineSplitter } from './claude-stream.ts';
-import { errorMessage } from '../cli/errors.ts';
-import { DEFAULT_KILL_GRACE_MS, terminateProcessTree } from '../execution/process-tree.ts';
-import { identityOf } from '../execution/process-identity.ts';
-import { signalOwnChild } from '../execution/process-util.ts';
+import { errorMessage } from '../core/errors.ts';
+import { DEFAULT_KILL_GRACE_MS, terminateProcessTree } from '../process/tree.ts';
+import { identityOf } from '../process/identity.ts';
+import { signalOwnChild } from '../process/signals.ts';
 
 /** How long output may stay open after the CLI exited before its process group is ended (ms). */
 const STDIO_LINGER_MS = 2000;

@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { OrchestratorError } from '../cli/errors.ts';
+import { OrchestratorError } from '../core/errors.ts';
 import type { AgentContext, AgentExecutor, AgentOutcome } from './agent-types.ts';
 
 /** Default delay range of a mock agent when `--delay_ms` is not given (ms): the seeds' 1-3 s. */

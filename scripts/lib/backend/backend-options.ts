@@ -1,5 +1,5 @@
 // orchestrate's --backend, --connection and --queue: the flags, their checks, and opening the BullMQ backend (bullmq is loaded only then).
-import { usageError } from '../cli/errors.ts';
+import { usageError } from '../core/errors.ts';
 import type { ParsedFlags } from '../cli/cli.ts';
 import { flag } from '../cli/options.ts';
 import { DEFAULT_QUEUE, QUEUE_NAME_PATTERN } from './backend-names.ts';

@@ -11,7 +11,7 @@ import {
   type Worker,
 } from 'bullmq';
 import { Redis } from 'ioredis';
-import { OrchestratorError, errorMessage } from '../cli/errors.ts';
+import { OrchestratorError, errorMessage } from '../core/errors.ts';
 import { scrubSecrets, type BackendConnection } from './connection.ts';
 import { bounded, SHUTDOWN_CALL_TIMEOUT_MS } from './server-calls.ts';
 

@@ -1,5 +1,5 @@
 // Connection strings of the BullMQ backend: parsing, the engine they name, and the redacted form that is the only one ever shown or stored.
-import { usageError } from '../cli/errors.ts';
+import { usageError } from '../core/errors.ts';
 
 /** Environment variable read when `--connection` is absent (keeps the secret out of `ps` and shell history). */
 export const CONNECTION_ENV = 'DTO_BULLMQ_CONNECTION';

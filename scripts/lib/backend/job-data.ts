@@ -1,6 +1,6 @@
 // What travels through the queue: a task job's data, its progress reports and its result, as validated data (never a command line).
 import { z } from 'zod';
-import { SESSION_ID_PATTERN, TASK_NAME_PATTERN } from '../cli/names.ts';
+import { SESSION_ID_PATTERN, TASK_NAME_PATTERN } from '../core/names.ts';
 import { RUNNERS } from '../state/model.ts';
 
 /** Version of the job layout; a worker refuses jobs of another version (it would misread them). */

@@ -1,6 +1,6 @@
 // Following one task's job on the orchestrating side: its starts, live figures and result, through server outages and a server that lost the job.
 import type { AgentContext, AgentOutcome } from '../agents/agent-types.ts';
-import { errorMessage } from '../cli/errors.ts';
+import { errorMessage } from '../core/errors.ts';
 import type { RunnerKind } from '../state/model.ts';
 import { scrubSecrets, type BackendConnection } from './connection.ts';
 import { LostJobWatch, type HandInQueue } from './hand-in.ts';

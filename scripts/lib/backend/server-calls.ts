@@ -1,5 +1,5 @@
 // Calls to the BullMQ server that cannot hang a run: each bounded in time and by the run's abort signal, and outages told once and given up on after a limit.
-import { errorMessage } from '../cli/errors.ts';
+import { errorMessage } from '../core/errors.ts';
 import { scrubSecrets, type BackendConnection } from './connection.ts';
 
 /**

@@ -1,7 +1,7 @@
 // Argument parsing (node:util parseArgs, strict) with snake_case flags, kebab-case aliases, generated --help and value checks.
 import { parseArgs } from 'node:util';
-import { EXIT, OrchestratorError, errorMessage, usageError } from './errors.ts';
-import { MAX_TIMER_MS } from '../state/model.ts';
+import { EXIT, OrchestratorError, errorMessage, usageError } from '../core/errors.ts';
+import { MAX_TIMER_MS } from '../core/limits.ts';
 
 export { MAX_TIMER_MS };
 import { launcherCommand } from '../launcher/dist.ts';

@@ -3,13 +3,12 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import { parseCommandLine, stringFlag, type CommandSpec, type FlagSpec } from '../cli/cli.ts';
 import { CLAUDE_FLAGS } from '../agents/claude-options.ts';
-import { errorMessage, usageError } from '../cli/errors.ts';
+import { errorMessage, usageError } from '../core/errors.ts';
 import { resolveSessionPaths } from '../state/session-paths.ts';
 import { readSpawnSettings, SPAWN_FLAGS } from './spawn-options.ts';
+import { AGENT_SCRIPTS, type AgentLaunch, type AgentScript } from './launch-types.ts';
 
-/** The only scripts a recorded launch may name: the two background agents. */
-export const AGENT_SCRIPTS = ['spawn-agent', 'spawn-agent-mock'] as const;
-export type AgentScript = (typeof AGENT_SCRIPTS)[number];
+export { AGENT_SCRIPTS, type AgentLaunch, type AgentScript } from './launch-types.ts';
 
 /** Flags spawn-agent-mock adds to the shared spawn flags. */
 export const MOCK_FLAGS: Record<string, FlagSpec> = {
@@ -28,15 +27,6 @@ export const MOCK_FLAGS: Record<string, FlagSpec> = {
     multiple: true,
   },
 };
-
-/** How to start a task's agent again, as recorded in the state (`launch`): data, never an argv. */
-export interface AgentLaunch {
-  script: AgentScript;
-  /** The script's own flags (no node options, no script path). */
-  args: string[];
-  /** Absolute directory the agent was started in (where its session folder is resolved). */
-  cwd: string;
-}
 
 /** The flags each agent script accepts (the same tables its `--help` shows). */
 export function agentFlagSpec(script: AgentScript): CommandSpec {

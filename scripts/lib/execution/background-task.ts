@@ -1,9 +1,8 @@
 // The life of one background task: register it and, in the same transaction, take the session's scheduling
 // decision: run it in place if it may start, else leave it queued (no process of its own) and exit.
-import { validateAgentLaunch, type AgentLaunch, type AgentScript } from './agent-command.ts';
-import { errorMessage, OrchestratorError } from '../cli/errors.ts';
-import type { AgentExecutor } from '../agents/agent-types.ts';
-import { taskLine } from '../progress/event-lines.ts';
+import { validateAgentLaunch, type AgentLaunch } from './agent-command.ts';
+import type { BackgroundTaskOptions } from './background-options.ts';
+import { errorMessage, OrchestratorError } from '../core/errors.ts';
 import { checkOutputDir, resultPathFor } from './result-file.ts';
 import { taskOf } from '../scheduling/scheduling.ts';
 import { parseStateJson, TERMINAL_STATUSES, type SessionState, type TaskRecord, type TaskStatus } from '../state/model.ts';
@@ -12,15 +11,9 @@ import type { SessionPaths } from '../state/session-paths.ts';
 import { readState, updateState } from '../state/state-store.ts';
 import { watchState } from '../state/state-watcher.ts';
 import { applyDecision, launchAdoptions, passNeeded, schedulePass } from './task-queue.ts';
-import {
-  openSession,
-  ownerFields,
-  registerTask,
-  registrationConflict,
-  setStatus,
-  type SessionChoice,
-  type TaskRegistration,
-} from '../scheduling/transitions.ts';
+import { openSession, ownerFields, registerTask, registrationConflict, setStatus } from '../scheduling/transitions.ts';
+
+export { DEFAULT_DEP_TIMEOUT_MS, type BackgroundTaskOptions } from './background-options.ts';
 
 /**
  * How long a registration lets other waiters for the state lock go first after a release (ms,
@@ -29,48 +22,13 @@ import {
  */
 export const REGISTRATION_YIELD_MS = 12;
 
-/** Default wait for a dependency that is not registered yet (ms): 10 minutes. */
-export const DEFAULT_DEP_TIMEOUT_MS = 10 * 60_000;
+/** The progress line of a task's status: the injected printer ({@link BackgroundTaskOptions.describe}), else `<name> <status>`. */
+function describeOf(options: BackgroundTaskOptions): (state: SessionState, name: string) => string {
+  return options.describe ?? ((state, name) => `${name} ${taskOf(state, name)?.status ?? 'cancelled'}`);
+}
+
 /** How often `--wait` looks at the state when no change wakes it (ms). */
 const WAIT_POLL_MS = 1000;
-
-/** Options of {@link runBackgroundTask}. */
-export interface BackgroundTaskOptions {
-  paths: SessionPaths;
-  session: SessionChoice;
-  task: Omit<TaskRegistration, 'pid'>;
-  /** Absolute result folder. */
-  outputDir: string;
-  /** The directory the agent works in. */
-  agentCwd: string;
-  /** How long to wait for an unregistered dependency to appear (ms). */
-  depTimeoutMs?: number;
-  executor: AgentExecutor;
-  /** Progress lines for the person who started the process (stdout by default). */
-  log?: (line: string) => void;
-  /**
-   * Take over the queued task claimed for a launch with this token (see task-queue.ts) instead of
-   * registering it: set by the process that started this agent, through `DTO_ADOPT_TOKEN`.
-   */
-  adoptToken?: string;
-  /**
-   * Register and return at once: the task is registered with no owner, so the session's decision either starts it now
-   * as a process of its own (a launch of its recorded command, as for any queued task) or leaves it queued.
-   */
-  detach?: boolean;
-  /** When the task is queued, stay until it ends (polling the state, holding no slot) and report how it ended. */
-  wait?: boolean;
-  /**
-   * Lets this agent run, after its own task, the next queued task of its kind in the same process
-   * (see runClaimed): the agent script it is, the directory it runs in, and how to build a task's
-   * options from that task's recorded (validated) launch.
-   */
-  continueWith?: {
-    script: AgentScript;
-    cwd: string;
-    build: (launch: AgentLaunch) => BackgroundTaskOptions | Promise<BackgroundTaskOptions>;
-  };
-}
 
 /** How a background task ended, or that it is queued. */
 export interface BackgroundTaskResult {
@@ -135,7 +93,7 @@ export async function runBackgroundTask(options: BackgroundTaskOptions): Promise
   const sessionId = state.session_id;
   const record = taskOf(state, task.name)!;
   if (record.status === 'running' && !options.detach) return runClaimed(options, state, log);
-  log(taskLine(state, task.name));
+  log(describeOf(options)(state, task.name));
   if (options.detach && record.status === 'running') {
     log(`${task.name} runs in the background (${record.agent}, session ${sessionId}), in a process of its own.`);
     return { status: record.status, record, sessionId, queued: true };
@@ -147,7 +105,7 @@ export async function runBackgroundTask(options: BackgroundTaskOptions): Promise
   );
   if (!options.wait) return { status: record.status, record, sessionId, queued: true };
   const ended = await waitForEnd(paths, task.name, sessionId);
-  if (ended.state) log(taskLine(ended.state, task.name));
+  if (ended.state) log(describeOf(options)(ended.state, task.name));
   return { status: ended.record?.status ?? 'cancelled', record: ended.record, sessionId, queued: true };
 }
 
@@ -210,11 +168,13 @@ async function runClaimed(options: BackgroundTaskOptions, state: SessionState, l
   let current: BackgroundTaskOptions = options;
   let currentState = state;
   let currentLog = log;
+  // The first task's printer serves the tasks this process runs after it too (their options are rebuilt from launches).
+  const describe = describeOf(options);
   let first: BackgroundTaskResult | null = null;
   try {
     for (;;) {
       const name = current.task.name;
-      currentLog(taskLine(currentState, name));
+      currentLog(describe(currentState, name));
       const finished = await executeClaimedTask({
         paths,
         name,
@@ -234,7 +194,7 @@ async function runClaimed(options: BackgroundTaskOptions, state: SessionState, l
       const passKeep = finished.status === 'cancelled' ? undefined : keep;
       const applied = aborted ? null : (finished.applied ?? (await schedulePass(paths, { keep: passKeep }).catch(() => null)));
       const after = await readState(paths).catch(() => null);
-      currentLog(after && taskOf(after, name) ? taskLine(after, name) : `${name} ${finished.status}`);
+      currentLog(after && taskOf(after, name) ? describe(after, name) : `${name} ${finished.status}`);
       first ??= { ...finished, sessionId: state.session_id, queued: false };
       const kept = applied?.kept;
       if (!kept || !next || !after) return first;

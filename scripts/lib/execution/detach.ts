@@ -3,9 +3,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { errorMessage, OrchestratorError } from '../cli/errors.ts';
+import { errorMessage, OrchestratorError } from '../core/errors.ts';
 import { scriptArgv } from '../launcher/launch.ts';
-import { resolveInside } from '../cli/names.ts';
+import { resolveInside } from '../core/names.ts';
 import type { SessionPaths } from '../state/session-paths.ts';
 import { readState } from '../state/state-store.ts';
 

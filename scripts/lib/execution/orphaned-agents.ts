@@ -1,6 +1,6 @@
 // Agents that outlived the process that ran them (its runner SIGKILLed): stopped before their task starts again, so one task never has two writers.
-import { checkIdentity } from './process-identity.ts';
-import { terminateProcessTree, type TerminateResult } from './process-tree.ts';
+import { checkIdentity } from '../process/identity.ts';
+import { terminateProcessTree, type TerminateResult } from '../process/tree.ts';
 
 /** A task's agent process as recorded (`agent_child`): pid, start token and host. */
 export interface AgentIdentity {
@@ -32,7 +32,7 @@ export function orphanOf(task: string, agentChild: AgentIdentity | null | undefi
  * starts (`orchestrate --resume`, `poll-session --replace_dead`). Its output went to the runner that
  * died, so it cannot be adopted; left alive it would edit the same files as the new attempt and spend
  * beside it. Each signal goes only to the recorded process, checked just before (pid plus start time,
- * this host; process-tree.ts `terminateProcessTree`): a reused pid, another host or a process that
+ * this host; process/tree.ts `terminateProcessTree`): a reused pid, another host or a process that
  * already exited is left alone.
  *
  * @param log - told one line per agent stopped (the task, its pid, what was signalled).

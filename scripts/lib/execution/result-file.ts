@@ -3,8 +3,8 @@ import { writeFileAtomic } from '../state/atomic-write.ts';
 import { accessSync, constants, statSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { usageError } from '../cli/errors.ts';
-import { resolveInside } from '../cli/names.ts';
+import { usageError } from '../core/errors.ts';
+import { resolveInside } from '../core/names.ts';
 
 type Matter = typeof import('gray-matter');
 let matterModule: Promise<Matter> | null = null;

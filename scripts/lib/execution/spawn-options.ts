@@ -1,12 +1,11 @@
 // The flags shared by spawn-agent and spawn-agent-mock, and their translation into a background task.
 import path from 'node:path';
 import { durationFlag, enumFlag, integerFlag, listFlag, numberFlag, stringFlag, type FlagSpec, type ParsedFlags } from '../cli/cli.ts';
-import { usageError } from '../cli/errors.ts';
-import { TASK_NAME_RULE, validateSessionId, validateTaskName } from '../cli/names.ts';
+import { usageError } from '../core/errors.ts';
+import { TASK_NAME_RULE, validateSessionId, validateTaskName } from '../core/names.ts';
 import { DEP_FAILURE_POLICIES, PRIORITIES, type RunnerKind } from '../state/model.ts';
 import { DEFAULT_OUTPUT_DIR, resolveSessionPaths, SESSION_DIR_FLAG } from '../state/session-paths.ts';
-import { DEFAULT_DEP_TIMEOUT_MS, type BackgroundTaskOptions } from './background-task.ts';
-import { ADOPT_TOKEN_ENV } from './task-queue.ts';
+import { ADOPT_TOKEN_ENV, DEFAULT_DEP_TIMEOUT_MS, type BackgroundTaskOptions } from './background-options.ts';
 
 /**
  * The adoption token this agent was started with (see task-queue.ts), removed from the environment

@@ -1,10 +1,10 @@
 // Runs a task that this process has claimed (status running): heartbeat, executor, result file, final status.
-import { errorMessage } from '../cli/errors.ts';
+import { errorMessage } from '../core/errors.ts';
 import { openEventReader } from '../state/event-reader.ts';
 import type { AgentContext, AgentExecutor, AgentOutcome } from '../agents/agent-types.ts';
 import { applyLiveProgress } from '../agents/live-progress.ts';
 import { writeResultFile } from './result-file.ts';
-import { selfIdentity } from './process-identity.ts';
+import { selfIdentity } from '../process/identity.ts';
 import { SLOT_STATUSES, taskOf } from '../scheduling/scheduling.ts';
 import { TERMINAL_STATUSES, type SessionState, type TaskRecord, type TaskStatus } from '../state/model.ts';
 import type { SessionPaths } from '../state/session-paths.ts';

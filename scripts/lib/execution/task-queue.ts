@@ -1,16 +1,14 @@
 // Acting on the one scheduling decision: record it under the lock, and start the agents of queued background tasks.
+import { ADOPT_TOKEN_ENV } from './background-options.ts';
 import { randomUUID } from 'node:crypto';
-import { identityOf } from './process-identity.ts';
+import { identityOf } from '../process/identity.ts';
 import { startAgent, validateAgentLaunch, type AgentLaunch } from './agent-command.ts';
-import { errorMessage } from '../cli/errors.ts';
+import { errorMessage } from '../core/errors.ts';
 import { decide, taskOf, type Decision } from '../scheduling/scheduling.ts';
 import type { SessionState } from '../state/model.ts';
 import type { SessionPaths } from '../state/session-paths.ts';
 import { updateState, type StateTransaction } from '../state/state-store.ts';
 import { applyBudgetStops, ownerFields, setStatus } from '../scheduling/transitions.ts';
-
-/** The environment variable that tells a launched agent which claimed task to take over (never recorded in the state). */
-export const ADOPT_TOKEN_ENV = 'DTO_ADOPT_TOKEN';
 
 /** A queued background task claimed for a launch. */
 export interface Adoption {

@@ -1,7 +1,7 @@
 // Worker replacement (the seeds' "replace failed workers, same ID"): restart the agent of a task whose process died.
 import { startAgent, validateAgentLaunch, type AgentLaunch } from './agent-command.ts';
 import { orphanOf, stopOrphanedAgents, type OrphanedAgent } from './orphaned-agents.ts';
-import { errorMessage } from '../cli/errors.ts';
+import { errorMessage } from '../core/errors.ts';
 import type { SessionState } from '../state/model.ts';
 import { taskOf } from '../scheduling/scheduling.ts';
 import type { SessionPaths } from '../state/session-paths.ts';

@@ -1,7 +1,7 @@
 // Runs an agent in a git worktree of its own and merges its work onto the session's integration branch: withWorktreeIsolation.
 import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { errorMessage } from '../cli/errors.ts';
+import { errorMessage } from '../core/errors.ts';
 import type { AgentContext, AgentExecutor, AgentOutcome } from '../agents/agent-types.ts';
 import type { TaskMerge } from '../state/model.ts';
 import type { SessionPaths } from '../state/session-paths.ts';

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { terminateProcessTree } from '../execution/process-tree.ts';
+import { terminateProcessTree } from '../process/tree.ts';
 import { commitIdentity, git, isAncestor, resolveCommit } from './git.ts';
 import { copyIncludedFiles, removeWorktree, withGitLock, type Repository } from './worktree.ts';
 
@@ -175,7 +175,7 @@ async function runGate(
  * Runs the gate's `sh -c` in a process group of its own (detached), keeping only the last
  * {@link GATE_TAIL_CHARS} characters of its output (stdout and stderr interleaved), so a gate that
  * prints hundreds of MB costs no memory. At `timeoutMs`, and when `sh` exits, the group and every
- * descendant still running are stopped (process-tree.ts `terminateProcessTree`: SIGTERM, SIGKILL
+ * descendant still running are stopped (process/tree.ts `terminateProcessTree`: SIGTERM, SIGKILL
  * after 2 s): a child the gate left running can neither hold its output open, and with it the
  * merge lock, nor live on.
  * @returns the exit code (null when killed by a signal), whether the time limit ended it, and the tail.

@@ -2,7 +2,7 @@
 import { cp, lstat, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { OrchestratorError } from '../cli/errors.ts';
+import { OrchestratorError } from '../core/errors.ts';
 import { withLock } from '../state/lock.ts';
 import { git, GitError, resolveCommit } from './git.ts';
 

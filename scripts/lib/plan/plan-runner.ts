@@ -1,6 +1,6 @@
 // The plan runner: runs a whole task DAG in one process, on the same state, events, result files and scheduling decision as background mode.
 import type { AgentExecutor } from '../agents/agent-types.ts';
-import { OrchestratorError } from '../cli/errors.ts';
+import { OrchestratorError } from '../core/errors.ts';
 import type { Plan, PlanTask } from './plan.ts';
 import { writePlanStatuses } from './plan-status.ts';
 import { resultPathFor } from '../execution/result-file.ts';

@@ -1,7 +1,7 @@
 // Keeps the status column of a master_plan.md in step with the session (the seeds' status icons).
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../state/atomic-write.ts';
-import { STATUS_ICONS } from '../cli/format.ts';
+import { STATUS_ICONS } from '../state/status-icons.ts';
 import { appendCell, findTables, joinLines, replaceCell, splitLines } from './markdown-table.ts';
 import { columnIndex, DEPENDENCY_COLUMNS } from './plan.ts';
 import { getTask, type SessionState, type TaskStatus } from '../state/model.ts';

@@ -3,12 +3,12 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { OrchestratorError } from '../cli/errors.ts';
-import { countOf } from '../cli/format.ts';
+import { OrchestratorError } from '../core/errors.ts';
+import { countOf } from '../core/format.ts';
 import { validateGraph } from '../scheduling/graph.ts';
 import { findTables, splitLines } from './markdown-table.ts';
 import { checkEditPath, type MockEdit } from '../agents/mock-agent.ts';
-import { TASK_NAME_PATTERN, TASK_NAME_RULE } from '../cli/names.ts';
+import { TASK_NAME_PATTERN, TASK_NAME_RULE } from '../core/names.ts';
 import { MAX_TIMER_MS, PRIORITIES, formatIssues, type Priority } from '../state/schema.ts';
 
 /** One task of a plan. */

@@ -1,6 +1,6 @@
 // poll-session --attention: one line per event that needs the model (for Claude Code's Monitor tool, where every line is a turn), nothing else.
 import { endedCounts, formatElapsed, summarize } from '../report/session-summary.ts';
-import { oneLineBytes } from '../cli/format.ts';
+import { oneLineBytes } from '../core/format.ts';
 import type { SessionEvent } from '../state/events.ts';
 import { getTask, type SessionState } from '../state/model.ts';
 import type { PassInfo, ProgressSink } from './poll-loop.ts';

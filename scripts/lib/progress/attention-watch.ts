@@ -1,8 +1,8 @@
 // One attention watch per session folder (a lease judged by process identity), and --keep_watching: the plugin's monitor, following every run of the project in turn.
 import { readFile, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { OrchestratorError } from '../cli/errors.ts';
-import { checkIdentity, selfIdentity, type ProcessIdentity } from '../execution/process-identity.ts';
+import { OrchestratorError } from '../core/errors.ts';
+import { checkIdentity, selfIdentity, type ProcessIdentity } from '../process/identity.ts';
 import { writeFileAtomic } from '../state/atomic-write.ts';
 import { withLock } from '../state/lock.ts';
 import type { SessionPaths } from '../state/session-paths.ts';

@@ -1,6 +1,7 @@
 // The live progress board for a terminal: a header with counts, workers, elapsed time and time left, a row per task, the latest events.
 import picocolors from 'picocolors';
-import { countOf, displayWidth, formatClock, formatDuration, formatUsd, padToWidth, STATUS_ICONS, truncateToWidth } from '../cli/format.ts';
+import { countOf, displayWidth, formatClock, formatDuration, formatUsd, padToWidth, truncateToWidth } from '../core/format.ts';
+import { STATUS_ICONS } from '../state/status-icons.ts';
 import { rowIcon } from './status-block.ts';
 import type { StatusView, TaskRow } from './status-view.ts';
 

@@ -1,5 +1,5 @@
 // poll-session --until_done: nothing while it waits, then ONE digest of at most 2 kB, whatever the number of tasks.
-import { countOf, oneLineBytes } from '../cli/format.ts';
+import { countOf, oneLineBytes } from '../core/format.ts';
 import { buildReportData, type ReportData } from '../report/report-data.ts';
 import { endedCounts, formatElapsed, summarize } from '../report/session-summary.ts';
 import { TERMINAL_STATUSES, type SessionState, type TaskStatus } from '../state/model.ts';

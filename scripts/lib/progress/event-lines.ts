@@ -1,7 +1,8 @@
 // One progress line per event, as poll-session prints them off a terminal (the seeds' event-driven progress).
 import type { EventType, SessionEvent } from '../state/events.ts';
 import { getTask, type SessionState } from '../state/model.ts';
-import { countOf, formatClock, formatDuration, STATUS_ICONS } from '../cli/format.ts';
+import { countOf, formatClock, formatDuration } from '../core/format.ts';
+import { STATUS_ICONS } from '../state/status-icons.ts';
 import type { ProgressEvent } from './run-tracker.ts';
 
 /** What {@link formatEventLine} needs beyond the event. */

@@ -2,7 +2,7 @@
 import { writeFileAtomic } from '../state/atomic-write.ts';
 import { readFile, stat } from 'node:fs/promises';
 import type { EventPosition } from '../state/event-reader.ts';
-import { resolveInside } from '../cli/names.ts';
+import { resolveInside } from '../core/names.ts';
 import type { SessionPaths } from '../state/session-paths.ts';
 
 /**

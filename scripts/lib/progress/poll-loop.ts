@@ -1,13 +1,13 @@
 // poll-session's loop: read the state without the lock, reap dead agents and start queued tasks, replace dead agents on request, follow events.jsonl, decide when to stop.
-import { EXIT, OrchestratorError } from '../cli/errors.ts';
+import { EXIT, OrchestratorError } from '../core/errors.ts';
 import type { SessionEvent } from '../state/events.ts';
 import { openEventReader, type EventPosition } from '../state/event-reader.ts';
-import { isProcessAlive } from '../execution/process-util.ts';
+import { isProcessAlive } from '../process/signals.ts';
 import { RunTracker, type ProgressEvent } from './run-tracker.ts';
 import { feed, readHistory } from './history.ts';
 import { TimelineBuilder } from '../report/timeline.ts';
 import { TERMINAL_STATUSES, type SessionState } from '../state/model.ts';
-import { exitCodeFor, isReplacementPending, summarize } from '../report/session-summary.ts';
+import { exitCodeFor, isReplacementPending, summarize, type PollOutcome } from '../report/session-figures.ts';
 import type { SessionPaths } from '../state/session-paths.ts';
 import { readState } from '../state/state-store.ts';
 import { watchState } from '../state/state-watcher.ts';
@@ -17,8 +17,7 @@ import { replaceDeadTasks, replacementCandidates } from '../execution/worker-rep
 /** How long a replacement agent may take to re-register its task before poll-session stops waiting for it (ms). */
 export const REPLACEMENT_GRACE_MS = 60_000;
 
-/** How a poll ended: every task completed, some did not, the timeout elapsed, or (`--once`) tasks are still active. */
-export type PollOutcome = 'completed' | 'failed' | 'timeout' | 'active';
+export type { PollOutcome } from '../report/session-figures.ts';
 
 /** What the loop knows at the end of one pass, handed to the output. */
 export interface PassInfo {

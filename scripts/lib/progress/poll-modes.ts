@@ -1,5 +1,5 @@
 // poll-session's two waiting modes for Claude Code: --until_done (a background command) and --attention (the Monitor tool): limits, flag rules, the re-arm command.
-import { usageError } from '../cli/errors.ts';
+import { usageError } from '../core/errors.ts';
 import { launcherCommand, shellWord } from '../launcher/dist.ts';
 
 /**

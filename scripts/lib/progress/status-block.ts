@@ -1,5 +1,6 @@
 // Plain-text blocks for readers that are not terminals (Claude, logs): the full status table, as in the seeds (the execution summary: session-summary.ts).
-import { formatClock, formatDuration, formatTokens, formatUsd, renderTextTable, STATUS_ICONS } from '../cli/format.ts';
+import { formatClock, formatDuration, formatTokens, formatUsd, renderTextTable } from '../core/format.ts';
+import { STATUS_ICONS } from '../state/status-icons.ts';
 import { RULE } from '../report/session-summary.ts';
 import type { StatusView, TaskRow } from './status-view.ts';
 

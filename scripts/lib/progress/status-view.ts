@@ -6,7 +6,7 @@ import { getTask, TERMINAL_STATUSES, type SessionState, type TaskRecord, type Ta
 import { summarize, type CostTotals } from '../report/session-summary.ts';
 import { capacityLabel } from '../scheduling/capacity.ts';
 import { budgetPicture } from '../scheduling/budget.ts';
-import { countOf } from '../cli/format.ts';
+import { countOf } from '../core/format.ts';
 
 /** One task as the board and the table show it. Times in ms. */
 export interface TaskRow {

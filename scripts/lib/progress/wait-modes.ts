@@ -1,7 +1,7 @@
 // Running poll-session's two Claude Code modes: --until_done (wait, write the report, print the digest) and --attention (one watch per folder; --keep_watching for the plugin's monitor).
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { EXIT } from '../cli/errors.ts';
+import { EXIT } from '../core/errors.ts';
 import { writeFinalReport } from '../report/final-report.ts';
 import type { SessionPaths } from '../state/session-paths.ts';
 import { createAttentionSink, ATTENTION_PREFIX } from './attention-sink.ts';

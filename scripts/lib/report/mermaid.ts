@@ -1,5 +1,6 @@
 // Mermaid text for the report: the DAG as a flowchart coloured by status, and the actual timeline as a gantt chart.
-import { formatDuration, STATUS_ICONS } from '../cli/format.ts';
+import { formatDuration } from '../core/format.ts';
+import { STATUS_ICONS } from '../state/status-icons.ts';
 import type { ReportData } from './report-data.ts';
 import type { TaskStatus } from '../state/model.ts';
 

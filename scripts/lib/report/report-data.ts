@@ -2,7 +2,7 @@
 import type { SessionEvent } from '../state/events.ts';
 import { criticalPath, topologicalBatches } from '../scheduling/graph.ts';
 import { getTask, hasTask, type Priority, type SessionState, type TaskRecord, type TaskStatus } from '../state/model.ts';
-import { summarize } from './session-summary.ts';
+import { summarize } from './session-figures.ts';
 import { buildTimeline, type TimelineBuilder, type TimelineSegment } from './timeline.ts';
 import { mergeReport, type MergeReport } from '../isolation/merge-report.ts';
 import { budgetPicture } from '../scheduling/budget.ts';

@@ -1,7 +1,8 @@
 // Builds final_output.md: the execution summary, the DAG and the timeline as Mermaid, a task table, then each result in topological order.
 import path from 'node:path';
 import type { SessionEvent } from '../state/events.ts';
-import { formatDuration, formatTokens, formatUsd, renderMarkdownTable, STATUS_ICONS } from '../cli/format.ts';
+import { formatDuration, formatTokens, formatUsd, renderMarkdownTable } from '../core/format.ts';
+import { STATUS_ICONS } from '../state/status-icons.ts';
 import { renderFlowchart, renderGantt } from './mermaid.ts';
 import { buildReportData, type ReportData } from './report-data.ts';
 import { readResultFile } from '../execution/result-file.ts';

@@ -1,5 +1,5 @@
 // The task graph as plain data (task -> dependencies): validation, cycles, topological order, batches, critical path, all in linear time.
-import { OrchestratorError } from '../cli/errors.ts';
+import { OrchestratorError } from '../core/errors.ts';
 
 /**
  * A DAG as plain data: each task name mapped to the names it depends on. Either a `Map` or an

@@ -1,7 +1,7 @@
 // Pure scheduling rules over a session state: dependencies, the worker limit, priorities, file conflicts and leases,
 // and the one scheduling decision (decide) every process of a session takes its turns from.
-import { checkIdentityCached, isZombie, processRunState, type RunState } from '../execution/process-identity.ts';
-import { isProcessAlive } from '../execution/process-util.ts';
+import { checkIdentityCached, isZombie, processRunState, type RunState } from '../process/identity.ts';
+import { isProcessAlive } from '../process/signals.ts';
 import { ACTIVE_STATUSES, PRIORITIES, TERMINAL_STATUSES, type SessionState, type TaskRecord } from '../state/model.ts';
 import { budgetAdmits, budgetPicture, budgetReached, budgetStopReason } from './budget.ts';
 import { effectiveLimit, launchesPaused } from './capacity.ts';
@@ -72,7 +72,7 @@ export type IdentityCheck = (recorded: { pid: number; start?: string | null; hos
  * {@link STARVED_LEASES} leases have passed without a renewal (then it is taken for hung).
  *
  * @param identity - the identity check (injectable for tests). @default checkIdentityCached (a
- *   verified pid is re-read from /proc at most every 5 s while it exists; see process-identity.ts)
+ *   verified pid is re-read from /proc at most every 5 s while it exists; see process/identity.ts)
  * @param runState - whether a live owner is stopped (injectable for tests). @default processRunState
  */
 export function deathReason(

@@ -1,7 +1,7 @@
 // Every change of a task's status, as a function on a state transaction: one place for the state machine.
-import { OrchestratorError } from '../cli/errors.ts';
+import { OrchestratorError } from '../core/errors.ts';
 import type { EventType } from '../state/events.ts';
-import { checkIdentityCached, HOST, identityOf, selfIdentity } from '../execution/process-identity.ts';
+import { checkIdentityCached, HOST, identityOf, selfIdentity } from '../process/identity.ts';
 import {
   ACTIVE_STATUSES,
   newTaskRecord,
@@ -86,7 +86,7 @@ export interface TaskRegistration {
   /** Owner process; null for plan-mode tasks not started yet. */
   pid: number | null;
   /**
-   * Start time token of the owner process (see process-identity.ts). Default: read now, from this
+   * Start time token of the owner process (see process/identity.ts). Default: read now, from this
    * process when `pid` is ours, else from the live process `pid` (null if it is not running).
    */
   pidStart?: string | null;

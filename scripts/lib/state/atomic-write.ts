@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { OrchestratorError } from '../cli/errors.ts';
+import { OrchestratorError } from '../core/errors.ts';
 
 /** Options of {@link writeFileAtomic}. */
 export interface AtomicWriteOptions {

@@ -2,8 +2,8 @@
 // and to rotation), or all at once (readEvents, built on the same reader). Never through a symbolic link.
 import { constants } from 'node:fs';
 import { lstat, open, stat, type FileHandle } from 'node:fs/promises';
-import { OrchestratorError } from '../cli/errors.ts';
-import type { SessionEvent } from './events.ts';
+import { OrchestratorError } from '../core/errors.ts';
+import type { SessionEvent } from './event-types.ts';
 
 /** O_NOFOLLOW where the platform has it (Linux, macOS); elsewhere {@link refuseSymlink} checks first. */
 export const NOFOLLOW = constants.O_NOFOLLOW ?? 0;

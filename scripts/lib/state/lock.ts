@@ -7,7 +7,7 @@
 //
 // - Same host (Linux, macOS: the owner's `host` and pid namespace are ours): the lock is taken over only
 //   when the owner is provably gone, i.e. its pid no longer exists, or exists with another start time
-//   (process-identity.ts), or is a zombie. A live owner is never robbed, however long it is paused;
+//   (process/identity.ts), or is a zombie. A live owner is never robbed, however long it is paused;
 //   waiters wait (up to LOCK_RETRY.totalMs) and then fail naming it. A dead owner is taken over on the
 //   next attempt (milliseconds), not after a stale time.
 // - Owner on another host (a session folder on a network file system) or an unreadable owner record:
@@ -30,8 +30,8 @@ import { readFileSync, readlinkSync, watch, type FSWatcher } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { OrchestratorError } from '../cli/errors.ts';
-import { checkIdentity, HOST, isZombie, pidExists, processStartTime, selfIdentity } from '../execution/process-identity.ts';
+import { OrchestratorError } from '../core/errors.ts';
+import { checkIdentity, HOST, isZombie, pidExists, processStartTime, selfIdentity } from '../process/identity.ts';
 import { describeFsError } from './atomic-write.ts';
 
 /**
@@ -82,7 +82,7 @@ export const lockStats = {
 /** What the lock file holds: who owns it. JSON, one object. */
 export interface LockOwner {
   pid: number;
-  /** Process start time token (process-identity.ts), or null when unreadable. */
+  /** Process start time token (process/identity.ts), or null when unreadable. */
   start: string | null;
   host: string;
   /** The pid namespace (`/proc/self/ns/pid` on Linux), or null: pids of another namespace are not ours to check. */

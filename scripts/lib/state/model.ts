@@ -10,57 +10,9 @@ import type { Budget, Capacity, SessionState, TaskRecord } from './schema.ts';
 
 export type { Budget, Capacity, LiveProgress, SessionState, TaskMerge, TaskRecord, TaskRecordInput } from './schema.ts';
 
-/**
- * The longest delay a timer can hold (ms): 2^31 - 1, about 24.8 days. Node's `setTimeout` turns a
- * longer delay into 1 ms (with a TimeoutOverflowWarning), so a bigger duration would fire at once;
- * every duration read from a flag, a plan or the state is bounded by it.
- * Source: Node.js docs, timers, `setTimeout` ("When delay is larger than 2147483647 ... set to 1").
- */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** Version of the state file layout. Bump it, with a migration, when a field changes meaning. */
-export const STATE_VERSION = 1;
-
-/** Every status a task can have. See `references/workflow.md` for the state machine. */
-export const TASK_STATUSES = [
-  'pending',
-  'waiting',
-  'running',
-  'retrying',
-  'completed',
-  'failed',
-  'skipped',
-  'cancelled',
-  // An isolated task (`--isolation worktree`) whose work did not merge: a conflict or a failed `--merge_check`.
-  'merge_failed',
-] as const;
-export type TaskStatus = (typeof TASK_STATUSES)[number];
-
-/** Statuses a task never leaves on its own (only a new attempt re-registers it). */
-export const TERMINAL_STATUSES: ReadonlySet<TaskStatus> = new Set(['completed', 'failed', 'skipped', 'cancelled', 'merge_failed']);
-
-/** Statuses in which an agent process owns the task. */
-export const ACTIVE_STATUSES: ReadonlySet<TaskStatus> = new Set(['pending', 'waiting', 'running', 'retrying']);
-
-/** Task priorities, P0 first (the seeds' P0 critical ... P3 nice-to-have). */
-export const PRIORITIES = ['P0', 'P1', 'P2', 'P3'] as const;
-export type Priority = (typeof PRIORITIES)[number];
-
-/** What happens to a task whose dependency failed, was skipped or was cancelled. */
-export const DEP_FAILURE_POLICIES = ['skip', 'run'] as const;
-export type DepFailurePolicy = (typeof DEP_FAILURE_POLICIES)[number];
-
-/** Which runner executes a task's agent. */
-export const RUNNERS = ['mock', 'claude'] as const;
-export type RunnerKind = (typeof RUNNERS)[number];
-
-/** What became of an isolated task's work (`--isolation worktree`, see scripts/lib/isolation/). */
-export const MERGE_STATUSES = ['merged', 'empty', 'conflict', 'gate_failed', 'not_merged'] as const;
-export type MergeStatus = (typeof MERGE_STATUSES)[number];
-
-/** What happens to running agents when the session budget is spent (`--on_budget`). */
-export const ON_BUDGET = ['finish', 'stop'] as const;
-export type OnBudget = (typeof ON_BUDGET)[number];
+export { MAX_TIMER_MS } from '../core/limits.ts';
+export * from './constants.ts';
+import { createNullTable, STATE_VERSION } from './constants.ts';
 
 /**
  * The tasks of a session keyed by task name: a null-prototype object, so every user-given name
@@ -73,28 +25,12 @@ export type TaskTable = Record<string, TaskRecord>;
 
 /** A new {@link TaskTable} (null prototype) holding `entries` in order. */
 export function createTaskTable(entries: Iterable<readonly [string, TaskRecord]> = []): TaskTable {
-  const table = Object.create(null) as TaskTable;
-  // defineProperty, not assignment: safe even if a caller hands in an ordinary object's entries.
-  for (const [name, task] of entries)
-    Object.defineProperty(table, name, { value: task, writable: true, enumerable: true, configurable: true });
-  return table;
-}
-
-/** Whether `name` is a task of `tasks` (an own key: never an inherited member such as `toString`). */
-export function hasTask(tasks: Readonly<Record<string, unknown>>, name: string): boolean {
-  return Object.hasOwn(tasks, name);
+  return createNullTable<TaskRecord>(entries);
 }
 
 /** The task named `name`, or undefined; an own-property lookup (see {@link TaskTable}). */
 export function getTask(tasks: Readonly<TaskTable>, name: string): TaskRecord | undefined {
   return Object.hasOwn(tasks, name) ? tasks[name] : undefined;
-}
-
-/** Whether `value` is a plain object (prototype Object.prototype or null): what YAML and JSON mappings are read as. */
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value) as unknown;
-  return proto === Object.prototype || proto === null;
 }
 
 /**

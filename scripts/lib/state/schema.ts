@@ -6,19 +6,18 @@
 // never loads it (bench/RESULTS.md, "Start-up cost").
 import { z } from 'zod';
 import {
-  createTaskTable,
+  createNullTable,
   DEP_FAILURE_POLICIES,
   isPlainObject,
-  MAX_TIMER_MS,
   MERGE_STATUSES,
   ON_BUDGET,
   PRIORITIES,
   RUNNERS,
   STATE_VERSION,
   TASK_STATUSES,
-  type TaskTable,
-} from './model.ts';
-import { TASK_NAME_PATTERN, TASK_NAME_RULE, SESSION_ID_PATTERN } from '../cli/names.ts';
+} from './constants.ts';
+import { MAX_TIMER_MS } from '../core/limits.ts';
+import { TASK_NAME_PATTERN, TASK_NAME_RULE, SESSION_ID_PATTERN } from '../core/names.ts';
 
 const isoTime = z.iso.datetime({ offset: true });
 const taskName = z.string().regex(TASK_NAME_PATTERN);
@@ -81,7 +80,7 @@ export const TaskRecordSchema = z.object({
   /** Process id of the agent process that owns the task, or null in the plan runner before it starts. */
   pid: z.number().int().positive().nullable().default(null),
   /**
-   * Start time of process `pid` (see `processStartTime` in process-identity.ts), so a pid reused by
+   * Start time of process `pid` (see `processStartTime` in process/identity.ts), so a pid reused by
    * another process is never taken for the agent; null in state files written before it was recorded.
    */
   pid_start: z.string().nullable().default(null),
@@ -183,11 +182,14 @@ export type TaskRecordInput = z.input<typeof TaskRecordSchema>;
  * rather than with `z.record`, which drops a `__proto__` key (zod 4 guards its own `{}` that way),
  * so a task named `__proto__` would vanish from the state.
  */
+/** The task table as the schema reads it (model.ts `TaskTable`). */
+type TaskTable = Record<string, TaskRecord>;
+
 const TaskTableSchema = z
   .unknown()
   .optional()
   .transform((input, ctx): TaskTable => {
-    const table = createTaskTable();
+    const table = createNullTable<TaskRecord>();
     if (input === undefined) return table;
     if (!isPlainObject(input)) {
       ctx.issues.push({ code: 'custom', message: 'expected a mapping of task names to tasks', input, path: [] });
@@ -288,4 +290,5 @@ export function formatIssues(error: z.ZodError): string {
     .join('; ');
 }
 
-export * from './model.ts';
+export * from './constants.ts';
+export { MAX_TIMER_MS } from '../core/limits.ts';

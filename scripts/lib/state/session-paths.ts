@@ -1,7 +1,7 @@
 // Where a session's files live: `<cwd>/.agent/sessions/` unless `--session_dir` says otherwise.
 import path from 'node:path';
 import type { FlagSpec } from '../cli/cli.ts';
-import { resolveInside } from '../cli/names.ts';
+import { resolveInside } from '../core/names.ts';
 
 /** Default session folder, relative to the working directory (the user's project). */
 export const DEFAULT_SESSION_DIR = '.agent/sessions';

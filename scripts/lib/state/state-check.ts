@@ -11,7 +11,7 @@
 // The guarantee, tested by test/state/state-check.test.ts on generated and mutated states: whatever
 // this check accepts, the schema accepts too and reads as the very same value (same fields, same
 // order, same JSON). The check may refuse more than the schema does, never less.
-import { TASK_NAME_PATTERN, SESSION_ID_PATTERN } from '../cli/names.ts';
+import { TASK_NAME_PATTERN, SESSION_ID_PATTERN } from '../core/names.ts';
 import {
   createTaskTable,
   DEP_FAILURE_POLICIES,

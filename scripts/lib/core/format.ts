@@ -1,19 +1,5 @@
-// Small text formatters shared by poll-session and aggregate: durations, status icons, plain tables.
+// Small text formatters shared by poll-session and aggregate: durations, counts, money, tokens, plain tables.
 import stringWidth from 'string-width';
-import type { TaskStatus } from '../state/model.ts';
-
-/** The seeds' status icons. */
-export const STATUS_ICONS: Record<TaskStatus, string> = {
-  pending: '🟡',
-  waiting: '⏸️',
-  running: '🔵',
-  retrying: '🔄',
-  completed: '✅',
-  failed: '❌',
-  skipped: '⏭️',
-  cancelled: '🚫',
-  merge_failed: '⚔️',
-};
 
 /** `1 task`, `3 tasks`, `2 batches`: a count and its noun, plural (default: the noun and `s`) unless the count is 1. */
 export function countOf(count: number, noun: string, plural = `${noun}s`): string {

@@ -1,6 +1,6 @@
-// Process liveness and identity-checked signalling: the only place (with process-tree.ts) that calls process.kill with a signal.
+// Process liveness and identity-checked signalling: the only place (with process/tree.ts) that calls process.kill with a signal.
 import { execFileSync } from 'node:child_process';
-import { checkIdentity, pidExists, readProcStat, type ProcessIdentity } from './process-identity.ts';
+import { checkIdentity, pidExists, readProcStat, type ProcessIdentity } from './identity.ts';
 
 /** A process as recorded in the state: pid, start time token and host (both may be missing in old files). */
 export type RecordedIdentity = Pick<ProcessIdentity, 'pid'> & { start?: string | null; host?: string | null };
@@ -78,7 +78,7 @@ export function signalIdentified(recorded: RecordedIdentity, signal: NodeJS.Sign
  * (so it leads a group of its own): sends `signal` to that group while it exists — the group id
  * stays in use, and so cannot be handed to another process, as long as the group has members —
  * and to the child itself when it is verifiably still the recorded process. Refuses pid <= 1.
- * The normal way is `terminateProcessTree` (process-tree.ts).
+ * The normal way is `terminateProcessTree` (process/tree.ts).
  * @param spawned - the child's identity, read right after it started.
  * @returns whether any signal was delivered.
  */

@@ -2,8 +2,8 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
-import { HOST, isZombie, processStartTime, readProcStat } from './process-identity.ts';
-import { isProcessAlive, isSignallablePid, processGroupOf, signalRefusal, type RecordedIdentity } from './process-util.ts';
+import { HOST, isZombie, processStartTime, readProcStat } from './identity.ts';
+import { isProcessAlive, isSignallablePid, processGroupOf, signalRefusal, type RecordedIdentity } from './signals.ts';
 
 /** How long a tree gets to exit after SIGTERM before SIGKILL (ms); execa's `forceKillAfterDelay` default. */
 export const DEFAULT_KILL_GRACE_MS = 5000;
@@ -160,7 +160,7 @@ export interface TerminateResult {
 /**
  * Stops `root` and everything it started: the one way the skill stops processes (cancel-session,
  * timeouts of claude runs, ...). Every signal goes to a process checked just before to be the one
- * recorded (pid plus start time, this host; see process-identity.ts), or to the root's process
+ * recorded (pid plus start time, this host; see process/identity.ts), or to the root's process
  * group only while the root is verifiably ours and leads that group (pgid === pid) — or, with
  * `ownGroup`, to a group the caller created itself. pid <= 1, pid 0 and negative pids are never
  * signalled, nor any group that is not the root's own.
