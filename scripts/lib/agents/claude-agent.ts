@@ -5,11 +5,10 @@ import { BACKOFF_CAP_MS, backoffDelay } from './backoff.ts';
 import { buildPrompt } from './claude-prompt.ts';
 import { classifyClaudeRun, resultUsage, type ClaudeUsage, type ClaudeVerdict } from './claude-result.ts';
 import { runClaude } from './claude-runner.ts';
-import { StreamTracker, type LiveProgress, type StreamRateLimit } from './claude-stream.ts';
+import { StreamTracker, type LiveProgress } from './claude-stream.ts';
 import { DEFAULT_STALL_TIMEOUT_S } from './claude-options.ts';
-import { errorMessage } from '../core/errors.ts';
+import { addUsage, combineProgress, quote, rateLimitReporter, recordFields, throttled } from './claude-usage.ts';
 import { countOf } from '../core/format.ts';
-import type { TaskRecord } from '../state/model.ts';
 
 /** Options of {@link createClaudeExecutor}. */
 export interface ClaudeExecutorOptions {
@@ -55,96 +54,6 @@ export function resumePrompt(reason: string): string {
 }
 
 /**
- * Progress of all tries of one task: the tries that ended (their last figures) plus the current one.
- * Cost is null as soon as any try's is unknown.
- */
-function combineProgress(done: LiveProgress | null, current: LiveProgress): LiveProgress {
-  if (!done) return current;
-  return {
-    ...current,
-    turns: done.turns + current.turns,
-    input_tokens: done.input_tokens + current.input_tokens,
-    output_tokens: done.output_tokens + current.output_tokens,
-    cache_creation_input_tokens: done.cache_creation_input_tokens + current.cache_creation_input_tokens,
-    cache_read_input_tokens: done.cache_read_input_tokens + current.cache_read_input_tokens,
-    est_cost_usd:
-      done.est_cost_usd === null || current.est_cost_usd === null
-        ? null
-        : Math.round((done.est_cost_usd + current.est_cost_usd) * 1e6) / 1e6,
-    api_retries: done.api_retries + current.api_retries,
-    last_tool: current.last_tool ?? done.last_tool,
-    last_api_error: current.last_api_error ?? done.last_api_error,
-  };
-}
-
-/**
- * Calls `record` at most once per `intervalMs` (the first change at once, later ones after the
- * interval, the latest progress winning), never two calls at a time; `flush` records the last
- * progress now and waits for it. Failures go to `log`, never to the caller.
- */
-function throttled(record: ((progress: LiveProgress) => Promise<void>) | undefined, intervalMs: number, log: (line: string) => void) {
-  let last = -Infinity;
-  let timer: NodeJS.Timeout | undefined;
-  let pending: LiveProgress | null = null;
-  let chain: Promise<void> = Promise.resolve();
-  const send = () => {
-    clearTimeout(timer);
-    timer = undefined;
-    const progress = pending;
-    pending = null;
-    if (!progress || !record) return;
-    last = Date.now();
-    chain = chain.then(() => record(progress)).catch((error: unknown) => log(`progress not recorded: ${errorMessage(error)}`));
-  };
-  return {
-    update(progress: LiveProgress) {
-      if (!record) return;
-      pending = progress;
-      const wait = last + intervalMs - Date.now();
-      if (wait <= 0) send();
-      else timer ??= setTimeout(send, wait);
-    },
-    async flush(progress: LiveProgress) {
-      pending = progress;
-      send();
-      await chain;
-    },
-  };
-}
-
-/**
- * Adds one try's usage to the running totals: cost (USD) and tokens are summed over tries; turns,
- * session id and denials are the last try's; models are collected.
- */
-function addUsage(totals: ClaudeUsage | null, usage: ClaudeUsage): ClaudeUsage {
-  if (!totals) return usage;
-  return {
-    ...usage,
-    cost_usd: Math.round((totals.cost_usd + usage.cost_usd) * 1e6) / 1e6,
-    input_tokens: totals.input_tokens + usage.input_tokens,
-    output_tokens: totals.output_tokens + usage.output_tokens,
-    cache_creation_input_tokens: totals.cache_creation_input_tokens + usage.cache_creation_input_tokens,
-    cache_read_input_tokens: totals.cache_read_input_tokens + usage.cache_read_input_tokens,
-    models: [...new Set([...totals.models, ...usage.models])],
-  };
-}
-
-/** The state-record fields of the totals (schema fields of real agents). */
-function recordFields(totals: ClaudeUsage | null): Partial<TaskRecord> {
-  if (!totals) return {};
-  const { cost_usd, input_tokens, output_tokens, num_turns, claude_session_id, permission_denials } = totals;
-  return { cost_usd, input_tokens, output_tokens, num_turns, claude_session_id, permission_denials };
-}
-
-function quote(text: string): string {
-  return text
-    .trim()
-    .split('\n')
-    .map((line) => `> ${line}`)
-    .join('\n');
-}
-
-/**
  * Creates the executor of `spawn-agent`: builds the prompt, runs the CLI, and classifies the run
  * (`classifyClaudeRun`). Transient failures (HTTP 408/429/5xx/529, connection failures) are tried
  * again up to `retries` times: the task shows `retrying` (with the reason and `next_retry_at`)
@@ -175,14 +84,7 @@ export function createClaudeExecutor(options: ClaudeExecutorOptions): AgentExecu
     let done: LiveProgress | null = null;
     /** The Claude session to resume on the next try (set by a stall), and why. */
     const next: { resume: { sessionId: string; reason: string } | null } = { resume: null };
-    // Rate limits go to the session one at a time, in order (capacity.ts halves its limit); a failed report is only logged.
-    let reports: Promise<void> = Promise.resolve();
-    const report = (signal: StreamRateLimit) => {
-      if (!ctx.reportRateLimit) return;
-      reports = reports
-        .then(() => ctx.reportRateLimit!(signal))
-        .catch((error: unknown) => log(`[${ctx.agent}] ${ctx.taskName}: rate limit not recorded: ${errorMessage(error)}`));
-    };
+    const { report, reported } = rateLimitReporter(ctx, log);
     for (let tryNumber = 1; ; tryNumber++) {
       const tracker = new StreamTracker();
       const resuming = next.resume;
@@ -217,7 +119,7 @@ export function createClaudeExecutor(options: ClaudeExecutorOptions): AgentExecu
           resetAt: null,
         });
       }
-      await reports;
+      await reported();
       if (verdict.ok) {
         if (totals && totals.permission_denials > 0) {
           log(

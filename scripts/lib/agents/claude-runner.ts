@@ -1,5 +1,5 @@
 // One run of the `claude` CLI: prompt on standard input (then closed), no shell, output read line by line as it comes, a timeout and a stall limit that end the whole process tree.
-import { execa } from 'execa';
+import { execa, type Result } from 'execa';
 import { lineSplitter } from './claude-stream.ts';
 import { errorMessage } from '../core/errors.ts';
 import { DEFAULT_KILL_GRACE_MS, terminateProcessTree } from '../process/tree.ts';
@@ -63,6 +63,30 @@ export interface ClaudeRun {
   pid: number | null;
 }
 
+/** What execa's result says of the process itself: exit code or signal, output, and a failure to start it at all. */
+function processOutcome(result: Result): Pick<ClaudeRun, 'exitCode' | 'signal' | 'stdout' | 'stderr' | 'spawnError'> {
+  const code = (result as { code?: unknown }).code;
+  const spawnFailed = result.failed && result.exitCode === undefined && result.signal === undefined && typeof code === 'string';
+  return {
+    exitCode: result.exitCode ?? null,
+    signal: result.signal ?? null,
+    stdout: String(result.stdout ?? ''),
+    stderr: String(result.stderr ?? ''),
+    spawnError: spawnFailed ? { code, message: String(result.originalMessage ?? result.shortMessage) } : null,
+  };
+}
+
+/** A line splitter feeding `onLine`, whose faults never end the run: the result is still classified from the whole output. */
+function guardedLines(onLine: ((line: string) => void) | undefined) {
+  return lineSplitter((line) => {
+    try {
+      onLine?.(line);
+    } catch {
+      // Ignored: see above.
+    }
+  });
+}
+
 /**
  * Runs the CLI once and reports what happened; never throws for a failure of the CLI itself.
  *
@@ -112,13 +136,7 @@ export async function runClaude(options: ClaudeRunOptions): Promise<ClaudeRun> {
     if (options.stallTimeoutMs !== undefined && !ending) stallTimer = setTimeout(() => end('stall'), options.stallTimeoutMs);
   };
   armStall();
-  const lines = lineSplitter((line) => {
-    try {
-      options.onLine?.(line);
-    } catch {
-      // A reader's fault must not end the run: the result is still classified from the whole output.
-    }
-  });
+  const lines = guardedLines(options.onLine);
   const decoder = new TextDecoder();
   child.stdout?.on('data', (chunk: Buffer | string) => {
     const now = Date.now();
@@ -147,20 +165,14 @@ export async function runClaude(options: ClaudeRunOptions): Promise<ClaudeRun> {
     lines.end();
     // After a stall the silence is the one that ended the run, not that plus the kill's grace.
     if (ending !== 'stall') silenceMs = Math.max(silenceMs, Date.now() - lastOutput);
-    const code = (result as { code?: unknown }).code;
-    const spawnFailed = result.failed && result.exitCode === undefined && result.signal === undefined && typeof code === 'string';
     return {
-      exitCode: result.exitCode ?? null,
-      signal: result.signal ?? null,
-      stdout: String(result.stdout ?? ''),
-      stderr: String(result.stderr ?? ''),
+      ...processOutcome(result),
       durationMs: Date.now() - began,
       timedOut: ending === 'timeout',
       stalled: ending === 'stall',
       silenceMs,
       aborted: ending === 'abort',
       abortReason: ending === 'abort' ? errorMessage(options.signal?.reason ?? 'aborted') : null,
-      spawnError: spawnFailed ? { code: code, message: String(result.originalMessage ?? result.shortMessage) } : null,
       pid: child.pid ?? null,
     };
   } finally {

@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { UnrecoverableError, type Job, type Worker } from 'bullmq';
-import type { AgentContext, AgentExecutor } from '../agents/agent-types.ts';
+import type { AgentContext, AgentExecutor, AgentOutcome } from '../agents/agent-types.ts';
 import type { LiveProgress } from '../agents/claude-stream.ts';
 import { createMockExecutor } from '../agents/mock-agent.ts';
 import { errorMessage } from '../core/errors.ts';
@@ -129,6 +129,71 @@ async function writeDependencyResults(cwd: string, data: TaskJobData): Promise<R
   return paths;
 }
 
+/** The worker's log line maker for one start of a job (the job's task and session read defensively: its data is not validated yet). */
+function jobLogger(job: Job, options: TaskWorkerOptions, start: number) {
+  const field = (key: string) =>
+    typeof job.data === 'object' && job.data && key in job.data ? String((job.data as Record<string, unknown>)[key]) : '?';
+  return (event: WorkerLogLine['event'], extra: Partial<WorkerLogLine> = {}) =>
+    options.log({
+      event,
+      job: job.id ?? '?',
+      task: field('task'),
+      session_id: field('session_id'),
+      host: options.name,
+      start,
+      at: new Date().toISOString(),
+      ...extra,
+    });
+}
+
+/** A job's return value from the agent's outcome: scalar frontmatter only, the spending fields the orchestrator records, where and when it ran. */
+function jobResult(
+  outcome: AgentOutcome,
+  status: TaskJobResult['status'],
+  where: Pick<TaskJobResult, 'host' | 'start' | 'started_at'>,
+): TaskJobResult {
+  const frontmatter = Object.fromEntries(
+    Object.entries(outcome.frontmatter ?? {}).filter(
+      ([, value]) => value === null || ['string', 'number', 'boolean'].includes(typeof value),
+    ),
+  ) as Record<string, string | number | boolean | null>;
+  const record = outcome.record ?? {};
+  return {
+    status,
+    body: outcome.body,
+    error: status === 'failed' ? (outcome.error ?? 'agent failed') : null,
+    frontmatter,
+    record: {
+      cost_usd: record.cost_usd,
+      input_tokens: record.input_tokens,
+      output_tokens: record.output_tokens,
+      num_turns: record.num_turns,
+      permission_denials: record.permission_denials,
+      claude_session_id: record.claude_session_id,
+    },
+    ...where,
+    ended_at: new Date().toISOString(),
+  };
+}
+
+/**
+ * Looks at a running job every {@link CANCEL_POLL_MS}: a cancel the orchestrator marked aborts the
+ * agent; a job the server lost leaves the agent running and says so in the hand-in queue (hand-in.ts).
+ */
+function watchJob(jobId: string, server: { lookAt: JobLook; writer: HandInWriter }, controller: AbortController) {
+  let orphaned = false;
+  const timer = setInterval(() => {
+    void server.lookAt(jobId).then(({ cancel, gone }) => {
+      if (cancel !== null && !controller.signal.aborted) controller.abort(new Error(`cancelled by the orchestrator: ${cancel}`));
+      if (gone && !controller.signal.aborted) {
+        orphaned = true;
+        void server.writer.alive(jobId);
+      }
+    });
+  }, CANCEL_POLL_MS);
+  return { stop: () => clearInterval(timer), orphaned: () => orphaned };
+}
+
 /** Runs one job: validates its data, runs the agent, returns the result (an agent failure is a result, not a job failure). */
 async function runJob(
   job: Job,
@@ -137,20 +202,7 @@ async function runJob(
   signal?: AbortSignal,
 ): Promise<TaskJobResult> {
   const start = Math.max(1, job.attemptsStarted);
-  const line = (event: WorkerLogLine['event'], extra: Partial<WorkerLogLine> = {}) =>
-    options.log({
-      event,
-      job: job.id ?? '?',
-      task: typeof job.data === 'object' && job.data && 'task' in job.data ? String((job.data as { task: unknown }).task) : '?',
-      session_id:
-        typeof job.data === 'object' && job.data && 'session_id' in job.data
-          ? String((job.data as { session_id: unknown }).session_id)
-          : '?',
-      host: options.name,
-      start,
-      at: new Date().toISOString(),
-      ...extra,
-    });
+  const line = jobLogger(job, options, start);
   const parsed = TaskJobDataSchema.safeParse(job.data);
   if (!parsed.success) {
     const error = `job ${job.id} is not a task of this orchestrator's version: ${parsed.error.issues[0]?.message}`;
@@ -203,52 +255,20 @@ async function runJob(
   };
   // The orchestrator marks a job it no longer wants (its task was cancelled): stop the agent. A job the
   // server lost (restarted without persistence): the agent goes on, and says so where the orchestrator looks (hand-in.ts).
-  let orphaned = false;
-  const watch = setInterval(() => {
-    void server.lookAt(job.id!).then(({ cancel, gone }) => {
-      if (cancel !== null && !controller.signal.aborted) controller.abort(new Error(`cancelled by the orchestrator: ${cancel}`));
-      if (gone && !controller.signal.aborted) {
-        orphaned = true;
-        void server.writer.alive(job.id!);
-      }
-    });
-  }, CANCEL_POLL_MS);
+  const watch = watchJob(job.id!, server, controller);
   let outcome;
   try {
     outcome = await executor(ctx);
   } catch (error) {
     outcome = { status: 'failed' as const, body: '', error: errorMessage(controller.signal.aborted ? controller.signal.reason : error) };
   } finally {
-    clearInterval(watch);
+    watch.stop();
   }
   const status = outcome.status === 'completed' ? 'completed' : 'failed';
   line(status, status === 'failed' ? { error: outcome.error ?? 'agent failed' } : {});
-  const frontmatter = Object.fromEntries(
-    Object.entries(outcome.frontmatter ?? {}).filter(
-      ([, value]) => value === null || ['string', 'number', 'boolean'].includes(typeof value),
-    ),
-  ) as Record<string, string | number | boolean | null>;
-  const record = outcome.record ?? {};
-  const result: TaskJobResult = {
-    status,
-    body: outcome.body,
-    error: status === 'failed' ? (outcome.error ?? 'agent failed') : null,
-    frontmatter,
-    record: {
-      cost_usd: record.cost_usd,
-      input_tokens: record.input_tokens,
-      output_tokens: record.output_tokens,
-      num_turns: record.num_turns,
-      permission_denials: record.permission_denials,
-      claude_session_id: record.claude_session_id,
-    },
-    host: options.name,
-    start,
-    started_at: startedAt,
-    ended_at: new Date().toISOString(),
-  };
+  const result = jobResult(outcome, status, { host: options.name, start, started_at: startedAt });
   // Its job gone from the server, the result is handed in beside the queue instead of lost with it.
-  if (orphaned || (await finalLook(server.lookAt, job.id!)).gone) {
+  if (watch.orphaned() || (await finalLook(server.lookAt, job.id!)).gone) {
     const handedIn = await server.writer.deliver(job.id!, result);
     line(handedIn ? 'handed_in' : 'undelivered');
   }

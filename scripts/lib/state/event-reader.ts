@@ -88,6 +88,23 @@ export interface ReadOptions {
 const CHUNK_BYTES = 64 * 1024;
 
 /**
+ * Parses the complete lines of `buffer` into `out`; with `final`, the unterminated rest too (the end of
+ * a file read up to a fixed point). @returns the unterminated rest, kept for the next read.
+ */
+function takeLines(buffer: Buffer, out: EventBatch, final: boolean): Buffer {
+  let start = 0;
+  for (let nl = buffer.indexOf(0x0a, start); nl !== -1; nl = buffer.indexOf(0x0a, start)) {
+    parseLine(buffer.subarray(start, nl).toString('utf8'), out);
+    start = nl + 1;
+  }
+  if (final && start < buffer.length) {
+    parseLine(buffer.subarray(start).toString('utf8'), out);
+    return Buffer.alloc(0);
+  }
+  return buffer.subarray(start);
+}
+
+/**
  * Opens a reader on `events.jsonl`.
  *
  * The file is read from an open descriptor at a byte offset, so nothing appended between two reads
@@ -143,17 +160,7 @@ export function openEventReader(eventsPath: string): EventReader {
       chunks.push(buffer.subarray(0, bytesRead));
     }
     out.bytes += offset - from;
-    if (chunks.length > 1) pending = Buffer.concat(chunks);
-    let start = 0;
-    for (let nl = pending.indexOf(0x0a, start); nl !== -1; nl = pending.indexOf(0x0a, start)) {
-      parseLine(pending.subarray(start, nl).toString('utf8'), out);
-      start = nl + 1;
-    }
-    pending = pending.subarray(start);
-    if (final && atEnd && pending.length > 0) {
-      parseLine(pending.toString('utf8'), out);
-      pending = Buffer.alloc(0);
-    }
+    pending = takeLines(chunks.length > 1 ? Buffer.concat(chunks) : pending, out, final && atEnd);
   };
 
   const closeHandle = async (): Promise<void> => {

@@ -10,6 +10,9 @@ import type { Budget, Capacity, SessionState, TaskRecord } from './schema.ts';
 
 export type { Budget, Capacity, LiveProgress, SessionState, TaskMerge, TaskRecord, TaskRecordInput } from './schema.ts';
 
+import { OrchestratorError } from '../core/errors.ts';
+import { newSessionId, validateSessionId } from '../core/names.ts';
+
 export { MAX_TIMER_MS } from '../core/limits.ts';
 export * from './constants.ts';
 import { createNullTable, STATE_VERSION } from './constants.ts';
@@ -139,4 +142,16 @@ export function newSessionState(fields: { sessionId: string; now: string; maxWor
     budget: defaultBudget(),
     tasks: createTaskTable(),
   };
+}
+
+/** Creates the state of an empty session. */
+export function createSessionState(options: { sessionId?: string; maxWorkers?: number; now?: Date } = {}): SessionState {
+  const maxWorkers = options.maxWorkers ?? 5;
+  if (!Number.isSafeInteger(maxWorkers) || maxWorkers < 1)
+    throw new OrchestratorError('usage', `max_workers must be a whole number of at least 1, got ${maxWorkers}.`);
+  return newSessionState({
+    sessionId: options.sessionId ? validateSessionId(options.sessionId) : newSessionId(options.now),
+    now: (options.now ?? new Date()).toISOString(),
+    maxWorkers,
+  });
 }

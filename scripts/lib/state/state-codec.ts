@@ -7,6 +7,7 @@
 // for plain values), and reads back only lines of exactly the shapes it writes; a file with anything
 // else (comments, anchors, flow collections, folded lines, other quoting: a hand edit) is parsed by
 // the yaml package, so every valid YAML file is still read as YAML reads it.
+import { isPlainObject } from './constants.ts';
 
 /**
  * Scalars the core schema (YAML 1.2) reads as something other than a string, so they must be
@@ -91,12 +92,6 @@ function key(name: string): string {
     keyText.set(name, text);
   }
   return text;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value) as unknown;
-  return proto === Object.prototype || proto === null;
 }
 
 /** Writes a mapping's entries at `indent` spaces; false when a value is outside the subset. */
