@@ -42,6 +42,7 @@ import { BACKEND_FLAGS, checkBackendOptions, openRemoteBackend, remoteExecutorFo
 import { ISOLATION_MODES, withWorktreeIsolation } from './lib/isolation/isolated-executor.ts';
 import { checkRefComponent, claimSessionId, openRepository } from './lib/isolation/worktree.ts';
 import { mergeReport, mergeRunLine } from './lib/isolation/merge-report.ts';
+import { checkLanding } from './lib/isolation/landing.ts';
 import { heredocExample, readPlanInput, savePlanInput, STDIN_PLAN, withSavedPlan } from './lib/plan/plan-input.ts';
 
 export const spec = {
@@ -311,7 +312,7 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
       return EXIT.taskFailed;
     }
     process.stdout.write(`${renderSummary(buildReportData(state), { variant: 'run', next: launcherCommand('aggregate') })}\n`);
-    const mergeLine = mergeRunLine(mergeReport(state));
+    const mergeLine = mergeRunLine(mergeReport(state), await checkLanding(process.cwd(), state));
     if (mergeLine) process.stdout.write(`${mergeLine}\n`);
     return timedOut ? EXIT.timeout : exitCodeFor(summarize(state));
   } finally {

@@ -101,9 +101,11 @@ export function renderMergeSection(report: MergeReport | null): string[] {
 
 /**
  * One line for the end of a run (orchestrate): the integration branch, what merged and what did
- * not, and the land command; null when the session was not isolated.
+ * not, and the land command; null when the session was not isolated. With `landing` (landing.ts
+ * `checkLanding`, read from the repository just before), a branch put back is said so, and a branch
+ * moved by someone else gets the reason instead of the land command.
  */
-export function mergeRunLine(report: MergeReport | null): string | null {
+export function mergeRunLine(report: MergeReport | null, landing?: { note: string | null; problem: string | null } | null): string | null {
   if (!report?.integration) return null;
   const notMerged = [
     ...report.conflicted.map((c) => `${c.task} conflicted in ${c.paths.join(', ')}`),
@@ -112,6 +114,9 @@ export function mergeRunLine(report: MergeReport | null): string | null {
   return (
     `Integration branch ${report.integration.branch}: ${report.merged.length} merged` +
     (notMerged.length > 0 ? `, not merged: ${notMerged.join('; ')} (branches kept)` : '') +
-    `. Your branch is untouched; land with: git merge --ff-only ${report.integration.branch}`
+    (landing?.note ? `. ${landing.note}` : '') +
+    (landing?.problem
+      ? `. Your branch is untouched; ${landing.problem}`
+      : `. Your branch is untouched; land with: git merge --ff-only ${report.integration.branch}`)
   );
 }
