@@ -66,6 +66,11 @@ export async function followJob(
   const lost = new LostJobWatch(options.handIns, connection.redacted, log);
   let added = false;
   const seen = { starts: 0, rateLimits: 0 };
+  /** A job's result, returned or handed in: a start not seen yet is recorded first (a job that ended between two looks). */
+  const finish = async (result: TaskJobResult): Promise<AgentOutcome> => {
+    if (result.start > seen.starts) await recordStart(ctx, { host: result.host, start: result.start }, seen.starts, hosts, log);
+    return outcomeOf(result, hosts);
+  };
   for (;;) {
     if (ctx.signal.aborted) {
       await cancelJob(queue, jobId, data, ctx.signal.reason);
@@ -99,11 +104,7 @@ export async function followJob(
       await wakeups.next(jobId, mark, ctx.signal, pollMs); // The server may be back at the next look.
       continue;
     }
-    if (verdict && 'result' in verdict) {
-      const result = verdict.result;
-      if (result.start > seen.starts) await recordStart(ctx, { host: result.host, start: result.start }, seen.starts, hosts, log);
-      return outcomeOf(result, hosts);
-    }
+    if (verdict && 'result' in verdict) return finish(verdict.result);
     if (verdict) return fail(verdict.failure);
     if (!job) {
       await wakeups.next(jobId, mark, ctx.signal, pollMs);
@@ -113,9 +114,7 @@ export async function followJob(
     if (state === 'completed') {
       const parsed = TaskJobResultSchema.safeParse(job.returnvalue);
       if (!parsed.success) return fail(`job ${jobId} returned something that is not a task result: ${parsed.error.issues[0]?.message}`);
-      const result = parsed.data;
-      if (result.start > seen.starts) await recordStart(ctx, { host: result.host, start: result.start }, seen.starts, hosts, log);
-      return outcomeOf(result, hosts);
+      return finish(parsed.data);
     }
     if (state === 'failed') return fail(`job ${jobId} failed on the worker: ${job.failedReason || 'no reason given'}`);
     await wakeups.next(jobId, mark, ctx.signal, pollMs);

@@ -1,5 +1,4 @@
 // Agents that outlived the process that ran them (its runner SIGKILLed): stopped before their task starts again, so one task never has two writers.
-import { checkIdentity } from '../process/identity.ts';
 import { terminateProcessTree, type TerminateResult } from '../process/tree.ts';
 
 /** A task's agent process as recorded (`agent_child`): pid, start token and host. */
@@ -36,16 +35,15 @@ export function orphanOf(task: string, agentChild: AgentIdentity | null | undefi
  * already exited is left alone.
  *
  * @param log - told one line per agent stopped (the task, its pid, what was signalled).
- * @returns the agents signalled, with what {@link terminateProcessTree} did.
+ * @returns each orphan with what {@link terminateProcessTree} did (`gone` for one that had exited).
  */
 export async function stopOrphanedAgents(
   orphans: readonly OrphanedAgent[],
   log: (line: string) => void,
   graceMs = ORPHAN_GRACE_MS,
 ): Promise<Array<OrphanedAgent & { result: TerminateResult }>> {
-  const live = orphans.filter((orphan) => checkIdentity(orphan.identity) === 'alive');
   return Promise.all(
-    live.map(async (orphan) => {
+    orphans.map(async (orphan) => {
       const result = await terminateProcessTree(orphan.identity, { graceMs });
       if (!result.gone && result.refused === null)
         log(

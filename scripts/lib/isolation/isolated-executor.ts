@@ -7,6 +7,7 @@ import type { TaskMerge } from '../state/model.ts';
 import type { SessionPaths } from '../state/session-paths.ts';
 import { readState, updateState } from '../state/state-store.ts';
 import { git, isAncestor, resolveCommit } from './git.ts';
+import { restoreDeletedBranch } from './landing.ts';
 import { mergeOntoIntegration, predictMerge, type MergeCheck } from './merge-queue.ts';
 import {
   addWorktree,
@@ -396,12 +397,9 @@ async function restoreIntegration(repo: Repository, options: IsolationOptions, s
   const state = await readState(options.paths).catch(() => null);
   const recorded = state?.session_id === sessionId ? state.integration : null;
   if (!recorded || recorded.branch !== branch) return;
-  const ref = `refs/heads/${branch}`;
-  if ((await resolveCommit(repo.root, ref)) !== null || (await resolveCommit(repo.root, recorded.tip)) === null) return;
-  const made = await git(repo.root, ['update-ref', '-m', 'dto: restore a deleted integration branch', ref, recorded.tip, ''], {
-    ok: [0, 1, 128],
-  });
-  if (made.exitCode === 0) log(options, `${branch} was deleted; restored at its last recorded tip ${recorded.tip.slice(0, 12)}`);
+  if ((await resolveCommit(repo.root, `refs/heads/${branch}`)) !== null) return;
+  if (await restoreDeletedBranch(repo.root, branch, recorded.tip))
+    log(options, `${branch} was deleted; restored at its last recorded tip ${recorded.tip.slice(0, 12)}`);
 }
 
 /** Records the integration branch in the session (`integration`): created with `base`, or a new `tip`. */

@@ -12,6 +12,20 @@ export interface Landing {
 }
 
 /**
+ * Puts back `branch`, deleted, at `tip`: `update-ref` with an empty old value, a compare-and-swap
+ * against "no such ref", so a branch made meanwhile is never overwritten. Used before each merge
+ * (isolated-executor.ts) and before the end-of-run line ({@link checkLanding}).
+ * @returns whether this call made the branch (false when it exists, or `tip` is no longer a commit).
+ */
+export async function restoreDeletedBranch(root: string, branch: string, tip: string): Promise<boolean> {
+  if ((await resolveCommit(root, tip)) === null) return false;
+  const made = await git(root, ['update-ref', '-m', 'dto: restore a deleted integration branch', `refs/heads/${branch}`, tip, ''], {
+    ok: [0, 1, 128],
+  });
+  return made.exitCode === 0;
+}
+
+/**
  * Checks the session's integration branch (`state.integration`) just before the end-of-run line:
  * at the tip this run last recorded, it may be landed as it is; deleted (after the last merge, so no
  * later merge restored it), it is put back at that tip with a compare-and-swap against "no such
@@ -32,11 +46,7 @@ export async function checkLanding(repoDir: string, state: SessionState): Promis
   if (now === tip) return { note: null, problem: null };
   const short = (commit: string) => commit.slice(0, 12);
   if (now === null) {
-    const made =
-      (await resolveCommit(repo.root, tip)) !== null
-        ? await git(repo.root, ['update-ref', '-m', 'dto: restore a deleted integration branch', ref, tip, ''], { ok: [0, 1, 128] })
-        : null;
-    if (made?.exitCode === 0)
+    if (await restoreDeletedBranch(repo.root, branch, tip))
       return { note: `${branch} was deleted after the last merge; restored at its last recorded tip ${short(tip)}`, problem: null };
     return {
       note: null,
