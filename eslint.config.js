@@ -65,6 +65,15 @@ export default defineConfig(
     },
   },
   {
+    // Issue 22's sizes: a file of scripts/ is read whole (at most 300 lines), a function at one sitting (at most 80 lines
+    // of code, blank lines and comments not counted). Split by concern; do not squeeze.
+    files: ['scripts/**/*.ts'],
+    rules: {
+      'max-lines': ['error', { max: 300, skipBlankLines: false, skipComments: false }],
+      'max-lines-per-function': ['error', { max: 80, skipBlankLines: true, skipComments: true, IIFEs: true }],
+    },
+  },
+  {
     files: ['test/**/*.ts'],
     rules: {
       // vitest's asymmetric matchers (`expect.stringMatching`, `expect.any`) are typed `any`: every use inside an expected

@@ -12,38 +12,28 @@
  * Exit:    0 all completed, 1 any failed/skipped/cancelled (or a --detach run that died at start), 2 usage
  *          error, invalid plan or failed preflight, 3 timeout. --detach: 0 once the run is registered.
  */
-import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { runMain, type CommandSpec, type ParsedFlags } from './lib/cli/cli.ts';
-import { countOf } from './lib/core/format.ts';
+import { runMain, type CommandSpec } from './lib/cli/cli.ts';
 import { flag, parseOptionsOrShowHelp } from './lib/cli/options.ts';
 import { EXIT, usageError } from './lib/core/errors.ts';
-import { topologicalBatches } from './lib/scheduling/graph.ts';
-import { createMockExecutor } from './lib/agents/mock-agent.ts';
-import { loadPlan, type PlanTask } from './lib/plan/plan.ts';
-import { abortOnSignals, runPlan } from './lib/plan/plan-runner.ts';
-import type { AgentExecutor } from './lib/agents/agent-types.ts';
-import { createClaudeExecutor } from './lib/agents/claude-agent.ts';
+import { validateSessionId } from './lib/core/names.ts';
+import { loadPlan } from './lib/plan/plan.ts';
 import { MANY_TASK_CLAUDE_FLAGS, readClaudeSettings } from './lib/agents/claude-options.ts';
-import { exitCodeFor, renderSummary, summarize } from './lib/report/session-summary.ts';
-import { buildReportData } from './lib/report/report-data.ts';
-import { archivePaths, DEFAULT_OUTPUT_DIR, resolveSessionPaths, SESSION_DIR_FLAG, type SessionPaths } from './lib/state/session-paths.ts';
-import { readState } from './lib/state/state-store.ts';
 import { checkClaudeReady } from './lib/agents/claude-preflight.ts';
-import { guardBrokenOutput, startDetachedRun } from './lib/execution/detach.ts';
+import { DEFAULT_OUTPUT_DIR, resolveSessionPaths, SESSION_DIR_FLAG } from './lib/state/session-paths.ts';
+import { readState } from './lib/state/state-store.ts';
+import { RUNNERS } from './lib/state/model.ts';
+import { guardBrokenOutput } from './lib/execution/detach.ts';
 import { launcherCommand } from './lib/launcher/dist.ts';
-import { newSessionId, validateSessionId } from './lib/core/names.ts';
-import { ACTIVE_STATUSES, RUNNERS, type SessionState } from './lib/state/model.ts';
-import { deathReason } from './lib/scheduling/transitions.ts';
 import { SPAWN_FLAGS, sessionLimits } from './lib/execution/spawn-options.ts';
-import { CONNECTION_ENV } from './lib/backend/connection.ts';
 // bullmq itself is loaded only when --backend bullmq is given (openRemoteBackend), so local runs start as fast as before.
-import { BACKEND_FLAGS, checkBackendOptions, openRemoteBackend, remoteExecutorFor } from './lib/backend/backend-options.ts';
-import { ISOLATION_MODES, withWorktreeIsolation } from './lib/isolation/isolated-executor.ts';
-import { checkRefComponent, claimSessionId, openRepository } from './lib/isolation/worktree.ts';
-import { mergeReport, mergeRunLine } from './lib/isolation/merge-report.ts';
-import { checkLanding } from './lib/isolation/landing.ts';
+import { BACKEND_FLAGS, checkBackendOptions } from './lib/backend/backend-options.ts';
+import { ISOLATION_MODES } from './lib/isolation/isolated-executor.ts';
 import { heredocExample, readPlanInput, savePlanInput, STDIN_PLAN, withSavedPlan } from './lib/plan/plan-input.ts';
+import { checkAgent, checkIsolation, chooseSessionId, refuseLiveSession } from './lib/plan/orchestrate-checks.ts';
+import { agentsFor, childArgv, isolatedAgents, runInForeground, startInBackground } from './lib/plan/orchestrate-run.ts';
+
+export { childArgv } from './lib/plan/orchestrate-run.ts';
 
 export const spec = {
   name: 'orchestrate',
@@ -165,262 +155,77 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
   guardBrokenOutput();
   const parsed = parseOptionsOrShowHelp(argv, spec);
   if (!parsed) return EXIT.ok;
-  const { options } = parsed;
+  const { options, flags, passthrough } = parsed;
   const planFile = parsed.positionals[0];
   if (!planFile)
     throw usageError(
       `Missing PLAN: pass the path of a master_plan.md or a YAML plan (or - and the plan on standard input), e.g. ${launcherCommand('orchestrate', '.agent/master_plan.md --agent mock')}.`,
     );
-  const { agent, on_failure: onFailure, workers: workersFlag, timeout: timeoutS, quiet, detach, session_id: sessionIdFlag } = options;
   // --retry_merge is a resume that also re-runs the tasks whose work did not merge.
   const resume = options.resume || options.retry_merge;
-  if (agent === undefined) {
-    throw usageError(
-      'Missing --agent: pass --agent mock for a rehearsal (no account needed; agents are simulated and their results are not findings) ' +
-        'or --agent claude for real Claude Code agents (needs a logged-in claude CLI).',
-    );
-  }
+  const sessionIdFlag = options.session_id;
+  const agent = checkAgent(options.agent, flags, passthrough);
   if (sessionIdFlag !== undefined) validateSessionId(sessionIdFlag);
-  if (agent === 'mock') {
-    const misplaced = [
-      ...[...Object.keys(MANY_TASK_CLAUDE_FLAGS), 'skip_preflight']
-        .filter((name) => parsed.flags[name] !== undefined)
-        .map((name) => `--${name}`),
-      ...(parsed.passthrough.length ? ['-- ...'] : []),
-    ];
-    if (misplaced.length > 0)
-      throw usageError(`${misplaced.join(', ')} only apply to real agents: add --agent claude, or drop them for a mock rehearsal.`);
-  }
-  const remote = checkBackendOptions(options, parsed.flags, parsed.passthrough, Object.keys(MANY_TASK_CLAUDE_FLAGS), env);
+  const remote = checkBackendOptions(options, flags, passthrough, Object.keys(MANY_TASK_CLAUDE_FLAGS), env);
   // --adaptive, --budget_usd, --on_budget: checked before anything is written or started (a --detach child reads them again).
-  const limits = sessionLimits(parsed.flags);
+  const limits = sessionLimits(flags);
   const paths = resolveSessionPaths({ sessionDir: options.session_dir });
-  const outputDir = path.resolve(options.output_dir);
   const current = await readState(paths); // A corrupt state file stops us before anything is written.
   if (current && !resume) refuseLiveSession(current, paths);
   // `-`: the plan is standard input, validated here and saved (below, once every check passed) for the run, --detach and --resume.
   const input = planFile === STDIN_PLAN ? await readPlanInput({ resume, agent, currentPlan: current?.plan_path }) : null;
   const plan = input?.plan ?? (await loadPlan(path.resolve(planFile)));
-  const workers = workersFlag ?? plan.maxWorkers ?? 5;
+  const workers = options.workers ?? plan.maxWorkers ?? 5;
   // A plan from standard input is saved under its session's id, so that id is chosen now, as for --detach.
-  const sessionId = chooseSessionId({ flag: sessionIdFlag, resume, current, detach: detach || input !== null, paths });
-  const say = (line: string) => quiet || process.stdout.write(`${line}\n`);
-  const agentFor =
-    agent === 'mock'
-      ? (task: PlanTask) => createMockExecutor({ delayMs: task.delayMs, fail: task.fail, edits: task.edits })
-      : claudeExecutorFactory(parsed.flags, parsed.passthrough, options.retries, say);
-  const isolationOf = (task: PlanTask) => task.isolation ?? plan.isolation ?? options.isolation ?? 'none';
-  const isolated = plan.tasks.some((task) => isolationOf(task) === 'worktree');
-  if (options.merge_check !== undefined && !isolated)
-    throw usageError(
-      '--merge_check gates merges of isolated tasks: add --isolation worktree (or isolation: worktree in the plan), or drop it.',
-    );
-  if (options.merge_check !== undefined && options.merge_check.trim() === '')
-    throw usageError('--merge_check is empty: give the command that must pass before a merge, e.g. --merge_check "npm test".');
-  // Checked before anything is written: not a repository, or no commit yet, is a usage error.
-  const repo = isolated ? await openRepository(process.cwd()) : null;
-  // Branch names are built from task names and the session id: refuse the few git cannot take (`a..b`, `x.lock`) now.
-  if (isolated) {
-    for (const task of plan.tasks) if (isolationOf(task) === 'worktree') checkRefComponent(task.id, `Task ${task.id}: the task name`);
-    if (sessionIdFlag !== undefined) checkRefComponent(sessionIdFlag, 'The session id');
-  }
-  // Another session (another --session_dir) with this id in the repository would share its branches and worktrees.
-  if (repo && sessionId !== undefined) await claimSessionId(repo, sessionId, paths.statePath, true);
-  // The gate comes from this command line only (the user's own flag), never from a state or plan file.
-  const check =
-    options.merge_check === undefined
-      ? undefined
-      : { command: options.merge_check, timeoutMs: (options.merge_check_timeout ?? 600) * 1000 };
-  const executorFor = (task: PlanTask): AgentExecutor =>
-    repo && isolationOf(task) === 'worktree'
-      ? withWorktreeIsolation(agentFor(task), {
-          repo,
-          paths,
-          check,
-          expectChanges: () => task.expectChanges ?? task.files.length > 0,
-          log: say,
-        })
-      : agentFor(task);
-  if (remote && isolated)
-    throw usageError('Worktree isolation needs the agents in this repository: drop --backend bullmq, or the isolation.');
+  const sessionId = chooseSessionId({ flag: sessionIdFlag, resume, current, detach: options.detach || input !== null, paths });
+  const say = (line: string) => options.quiet || process.stdout.write(`${line}\n`);
+  const agentFor = agentsFor({ agent, flags, passthrough, retries: options.retries, log: say });
+  const isolation = await checkIsolation({
+    plan,
+    flag: options.isolation,
+    mergeCheck: options.merge_check,
+    mergeCheckTimeoutS: options.merge_check_timeout,
+    sessionIdFlag,
+    sessionId,
+    paths,
+    remote: remote !== null,
+  });
   // With bullmq the workers run claude on their own hosts and check it there (worker --agent claude).
   if (agent === 'claude' && !options.skip_preflight && !remote)
-    await checkClaudeReady(readClaudeSettings(parsed.flags, parsed.passthrough, env).bin, env);
+    await checkClaudeReady(readClaudeSettings(flags, passthrough, env).bin, env);
   if (input) plan.path = await savePlanInput(input, { cwd: paths.cwd, sessionId });
-
-  if (detach) {
-    // The server must answer before the session is registered; the child gets the connection through its environment, not its argv.
-    if (remote) await (await openRemoteBackend(remote, workers)).close();
-    const started = await startDetachedRun({
+  if (options.detach) {
+    const args = childArgv(input ? withSavedPlan(argv, spec.flags, plan.path) : argv, sessionId!);
+    const sessionDirGiven = options.session_dir !== undefined;
+    return startInBackground({
       paths,
       sessionId: sessionId!,
-      args: childArgv(input ? withSavedPlan(argv, spec.flags, plan.path) : argv, sessionId!),
-      env: remote ? { ...process.env, [CONNECTION_ENV]: remote.connection.url } : undefined,
-    });
-    const dirFlag = options.session_dir === undefined ? '' : ` --session_dir ${JSON.stringify(paths.dir)}`;
-    process.stdout.write(
-      `Started session ${sessionId} in the background (pid ${started.pid}): ${countOf(plan.tasks.length, 'task')}, ${agent} agents.\n` +
-        (input ? `Plan: ${plan.path} (saved from standard input; --resume takes this path)\n` : '') +
-        `Log: ${started.logPath}\n` +
-        `Wait: ${launcherCommand('poll-session', `--until_done${dirFlag}`)}\n` +
-        `Slices: ${launcherCommand('poll-session', `--timeout 90${dirFlag}`)}\n`,
-    );
-    return EXIT.ok;
-  }
-
-  const batches = topologicalBatches(Object.fromEntries(plan.tasks.map((task) => [task.id, task.dependsOn])));
-  say(
-    `Plan ${plan.path}: ${countOf(plan.tasks.length, 'task')}, ${countOf(batches.length, 'batch', 'batches')}, ${countOf(workers, 'worker')}, ${agent} agents${agent === 'mock' ? ' (a rehearsal: simulated results)' : ''}.`,
-  );
-  if (plan.request) say(`Request: ${plan.request.split('\n')[0]}`);
-  batches.forEach((batch, i) => say(`  Batch ${i + 1}: ${batch.join(', ')}`));
-
-  const backend = remote ? await openRemoteBackend(remote, workers, say) : null;
-  const controller = new AbortController();
-  const stopSignals = abortOnSignals(controller);
-  let timedOut = false;
-  const timer =
-    timeoutS === undefined
-      ? null
-      : setTimeout(() => {
-          timedOut = true;
-          controller.abort(new Error(`orchestration timed out after ${timeoutS} s`));
-        }, timeoutS * 1000);
-  try {
-    const result = await runPlan({
-      paths,
-      plan,
+      childArgs: args,
+      remote,
       workers,
-      runner: agent,
-      executorFor: backend ? remoteExecutorFor(backend, paths, agent) : executorFor,
-      outputDir,
-      agentCwd: process.cwd(),
-      resume,
-      retryMerge: options.retry_merge,
-      onFailure,
-      log: say,
-      signal: controller.signal,
-      sessionId: resume ? undefined : sessionId,
-      limits,
+      plan,
+      agent,
+      savedPlan: input !== null,
+      sessionDirGiven,
     });
-    const state = await readState(paths);
-    if (!state || state.session_id !== result.sessionId) {
-      process.stderr.write(
-        `Session ${result.sessionId} was replaced by ${state ? `session ${state.session_id}` : 'nothing (latest.yaml is gone)'} while it ran; ` +
-          'this run stopped. Its events stay in the archived session file beside latest.yaml.\n',
-      );
-      return EXIT.taskFailed;
-    }
-    process.stdout.write(`${renderSummary(buildReportData(state), { variant: 'run', next: launcherCommand('aggregate') })}\n`);
-    const mergeLine = mergeRunLine(mergeReport(state), await checkLanding(process.cwd(), state));
-    if (mergeLine) process.stdout.write(`${mergeLine}\n`);
-    return timedOut ? EXIT.timeout : exitCodeFor(summarize(state));
-  } finally {
-    if (timer) clearTimeout(timer);
-    stopSignals();
-    await backend?.close();
   }
-}
-
-/**
- * The id of the session this run will register: `--session_id`, else with `--resume` the current
- * one, else (detached runs, which must know it before the child starts, and plans from standard input,
- * saved under it) a fresh one.
- * @throws OrchestratorError usage when the id is already taken (the current or an archived session)
- *   or, with `--resume`, is not the current session's.
- */
-function chooseSessionId(options: {
-  flag?: string;
-  resume: boolean;
-  current: SessionState | null;
-  detach: boolean;
-  paths: SessionPaths;
-}): string | undefined {
-  const { flag, resume, current, paths } = options;
-  if (resume) {
-    if (flag !== undefined && flag !== current?.session_id) {
-      throw usageError(
-        `--resume continues the current session (${current?.session_id ?? 'none'}), not ${JSON.stringify(flag)}: drop --session_id.`,
-      );
-    }
-    return current?.session_id;
-  }
-  if (flag !== undefined) {
-    if (current?.session_id === flag || existsSync(archivePaths(paths, flag).state)) {
-      throw usageError(
-        `Session id ${JSON.stringify(flag)} is already used in ${paths.dir}: pick another --session_id, or leave it out for a generated one.`,
-      );
-    }
-    return flag;
-  }
-  return options.detach ? newSessionId() : undefined;
-}
-
-/**
- * Refuses to start a new session over one whose agents are still at work: the new session would
- * archive it under them, and a plan runner still going would act on same-named tasks of the new one.
- * Tasks whose agent is gone (or whose lease expired) do not count: they are dead, not running.
- * @throws OrchestratorError usage naming the session, its live tasks and what to do.
- */
-function refuseLiveSession(current: SessionState, paths: SessionPaths): void {
-  const now = new Date();
-  const live = Object.entries(current.tasks)
-    .filter(([, task]) => ACTIVE_STATUSES.has(task.status) && deathReason(current, task, now) === null)
-    .map(([name]) => name);
-  if (live.length === 0) return;
-  const names = `${live.slice(0, 5).join(', ')}${live.length > 5 ? `, ... (${live.length} in all)` : ''}`;
-  throw usageError(
-    `Session ${current.session_id} in ${paths.dir} is still running (active: ${names}). Wait for it (${launcherCommand('poll-session', '--timeout 90')}), ` +
-      `stop it (${launcherCommand('cancel-session')}), or run this plan in another folder with --session_dir DIR.`,
-  );
-}
-
-/** The detached child's argv: this argv without --detach and --session_id, plus the chosen id and --skip_preflight (already done). */
-export function childArgv(argv: string[], sessionId: string): string[] {
-  const terminator = argv.indexOf('--');
-  const own = terminator === -1 ? argv : argv.slice(0, terminator);
-  const kept: string[] = [];
-  for (let i = 0; i < own.length; i++) {
-    const arg = own[i]!;
-    const name = arg.startsWith('--') ? arg.slice(2).split('=')[0]!.replace(/-/g, '_') : null;
-    if (name === 'detach' || name === 'skip_preflight') continue;
-    if (name === 'session_id' || name === 'connection') {
-      if (!arg.includes('=')) i++;
-      continue;
-    }
-    kept.push(arg);
-  }
-  const claudeOnly = kept.some((arg) => arg === '--agent=claude') || kept.some((arg, i) => arg === '--agent' && kept[i + 1] === 'claude');
-  return [
-    ...kept,
-    '--session_id',
-    sessionId,
-    ...(claudeOnly ? ['--skip_preflight'] : []),
-    ...(terminator === -1 ? [] : argv.slice(terminator)),
-  ];
-}
-
-/**
- * Builds the real-agent executor factory from the claude flags (validated before anything runs).
- * `--agent_timeout` is spawn-agent's `--timeout` (one claude run); `--timeout` here bounds the whole plan.
- */
-function claudeExecutorFactory(
-  flags: ParsedFlags,
-  passthrough: string[],
-  retries: number,
-  log: (line: string) => void,
-): (task: unknown) => AgentExecutor {
-  const claude = readClaudeSettings({ ...flags, timeout: flags.agent_timeout }, passthrough);
-  const executor = createClaudeExecutor({
-    bin: claude.bin,
-    args: claude.args,
-    timeoutS: claude.timeoutS,
-    stallTimeoutS: claude.stallTimeoutS,
-    backoffMs: claude.backoffMs,
-    retries,
-    log,
+  return runInForeground({
+    paths,
+    plan,
+    workers,
+    runner: agent,
+    executorFor: isolatedAgents(agentFor, isolation, paths, say),
+    outputDir: path.resolve(options.output_dir),
+    agentCwd: process.cwd(),
+    resume,
+    retryMerge: options.retry_merge,
+    onFailure: options.on_failure,
+    sessionId: resume ? undefined : sessionId,
+    limits,
+    timeoutS: options.timeout,
+    remote,
+    say,
   });
-  return () => executor;
 }
 
 if (process.argv[1]?.endsWith('orchestrate.ts')) runMain((argv) => main(argv));

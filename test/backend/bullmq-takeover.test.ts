@@ -1,6 +1,7 @@
 // Jobs that outlive who started them, end to end on a real PostgreSQL: a stalled job taken over with one session slot
-// (issue 21, item 15), a dead worker that never reported its start (a CI failure), a job still running at --resume (item 7).
-import { rm, writeFile } from 'node:fs/promises';
+// (issue 21, item 15), a dead worker that never reported its start (a CI failure), a job still running at --resume (item 7), or
+// completed while its orchestrator was dead.
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -98,30 +99,59 @@ describe.skipIf(serverSkipReason('postgres') !== null)('BullMQ: a job outliving 
     ]);
     expect(survivor.lines.filter((l) => l.event === 'started').map((l) => l.start)).toEqual([2]);
   }, 120_000);
-  it('--resume after the orchestrator was SIGKILLed follows the job still running on a worker instead of adding another attempt', async () => {
-    const queue = uniqueQueue('resume');
+  /**
+   * Starts a one-task plan on a worker (host-d), SIGKILLs its orchestrator once the job started, waits for the worker
+   * to reach `workerEvent` when given, then runs `orchestrate --resume`.
+   */
+  async function resumeAfterKill(name: string, delayMs: number, workerEvent?: 'completed') {
+    const queue = uniqueQueue(name);
     const worker = await startWorkerProc({ name: 'host-d', queue, concurrency: 2, url: server!.url, dirs, workers });
     const project = await tempProject();
-    await onePlan(project.dir, 4000);
+    await onePlan(project.dir, delayMs);
     const env = { DTO_BULLMQ_CONNECTION: server!.url };
     const args = ['plan.yaml', '--agent', 'mock', '--backend', 'bullmq', '--queue', queue];
     const first = start('orchestrate', args, project.dir, env);
-    const deadline = Date.now() + 60_000;
-    while (!worker.lines.some((l) => l.event === 'started')) {
-      if (Date.now() > deadline) throw new Error(`host-d started nothing: ${worker.stderr.join('')}`);
-      await sleep(20);
-    }
+    const waitForWorker = async (event: string) => {
+      const deadline = Date.now() + 60_000;
+      while (!worker.lines.some((l) => l.event === event)) {
+        if (Date.now() > deadline) throw new Error(`host-d did not get to ${event}: ${worker.stderr.join('')}`);
+        await sleep(20);
+      }
+    };
+    await waitForWorker('started');
     first.kill('SIGKILL');
     await first;
+    if (workerEvent) await waitForWorker(workerEvent);
     const resumed = await run('orchestrate', [...args, '--resume'], project.dir, env);
     await stopWorkers([worker]);
+    return { resumed, worker, project };
+  }
+
+  it('--resume after the orchestrator was SIGKILLed follows the job still running on a worker instead of adding another attempt', async () => {
+    const { resumed, worker, project } = await resumeAfterKill('resume', 4000);
     expect(resumed.exitCode, resumed.all).toBe(0);
-    expect(resumed.all).toContain('A: the job of its attempt 1 is still active; following it instead of starting another');
+    // Still running when the resumed run looks (followed), or ended just before on a slow machine (its result taken):
+    // either way the job of attempt 1 is the task's, and no second one is added.
+    expect(resumed.all).toMatch(
+      /A: the job of its attempt 1 (is still active; following it instead of starting another|completed while no orchestrator followed it; taking its result)/,
+    );
     // One agent ran, once: no second job beside the live one.
     expect(worker.lines.filter((l) => l.event === 'started').length).toBe(1);
     expect(worker.lines.filter((l) => l.event === 'completed').length).toBe(1);
     const task = (await project.state())!.tasks.A!;
     expect(task.status).toBe('completed');
     expect(task.attempt_hosts.map((h) => h.host)).toEqual(['host-d']);
+  }, 120_000);
+
+  it('--resume after the orchestrator was SIGKILLed takes the result of a job that completed meanwhile instead of running the task again', async () => {
+    const { resumed, worker, project } = await resumeAfterKill('completed-meanwhile', 300, 'completed');
+    expect(resumed.exitCode, resumed.all).toBe(0);
+    expect(resumed.all).toContain('A: the job of its attempt 1 completed while no orchestrator followed it; taking its result');
+    // The agent ran once, before the resume; the resumed run added no job.
+    expect(worker.lines.filter((l) => l.event === 'started').length).toBe(1);
+    const task = (await project.state())!.tasks.A!;
+    expect(task.status).toBe('completed');
+    expect(task.attempt_hosts.map((h) => h.host)).toEqual(['host-d']);
+    expect(await readFile(task.result_path!, 'utf8')).toContain('status: completed');
   }, 120_000);
 });

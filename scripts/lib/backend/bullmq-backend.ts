@@ -7,7 +7,7 @@ import { DEFAULT_QUEUE } from './backend-names.ts';
 import { openQueue, unreachableError } from './bullmq-engine.ts';
 import type { BackendConnection } from './connection.ts';
 import { JobWakeups } from './job-wakeups.ts';
-import { liveEarlierJob, type HostRecord } from './job-attempts.ts';
+import { earlierJobToFollow, type HostRecord } from './job-attempts.ts';
 import { followJob, type RemoteTaskKnobs, type RemoteTaskOptions } from './job-follow.ts';
 import { handInQueueName } from './hand-in.ts';
 import { bounded, OUTAGE_LIMIT_MS, ServerOutage, SHUTDOWN_CALL_TIMEOUT_MS } from './server-calls.ts';
@@ -133,9 +133,14 @@ async function dependencyBodies(ctx: AgentContext): Promise<TaskJobData['depende
 export async function runRemoteTask(options: RemoteTaskOptions): Promise<AgentOutcome> {
   const { ctx, knobs, runner, wakeups } = options;
   // A job of an earlier attempt still queued or running (its orchestrator was killed, then --resume) is
-  // followed instead of adding another: one task never has two agents.
-  const earlier = await liveEarlierJob(options.queue, ctx, ctx.signal);
-  if (earlier)
+  // followed instead of adding another: one task never has two agents. One that completed while nobody
+  // recorded it gives its result: the work is not paid for twice.
+  const earlier = await earlierJobToFollow(options.queue, ctx, ctx.signal);
+  if (earlier?.state === 'completed')
+    options.log(
+      `${ctx.taskName}: the job of its attempt ${earlier.attempt} completed while no orchestrator followed it; taking its result`,
+    );
+  else if (earlier)
     options.log(
       `${ctx.taskName}: the job of its attempt ${earlier.attempt} is still ${earlier.state}; following it instead of starting another`,
     );

@@ -1,56 +1,20 @@
 // The plan runner: runs a whole task DAG in one process, on the same state, events, result files and scheduling decision as background mode.
-import type { AgentExecutor } from '../agents/agent-types.ts';
-import { OrchestratorError } from '../core/errors.ts';
-import type { Plan, PlanTask } from './plan.ts';
-import { writePlanStatuses } from './plan-status.ts';
 import { resultPathFor } from '../execution/result-file.ts';
-import { taskLine } from '../progress/event-lines.ts';
-import { busySlots, decide, taskOf } from '../scheduling/scheduling.ts';
-import { launchesPaused } from '../scheduling/capacity.ts';
-import { watchState } from '../state/state-watcher.ts';
-import { applyDecision, launchAdoptions } from '../execution/task-queue.ts';
-import { ACTIVE_STATUSES, TERMINAL_STATUSES, parseStateJson, type RunnerKind, type SessionState, type TaskStatus } from '../state/model.ts';
-import type { SessionPaths } from '../state/session-paths.ts';
-import { readState, updateState } from '../state/state-store.ts';
+import { stopOrphanedAgents } from '../execution/orphaned-agents.ts';
 import { executeClaimedTask } from '../execution/task-execution.ts';
-import { orphanOf, stopOrphanedAgents, type OrphanedAgent } from '../execution/orphaned-agents.ts';
-import { openSession, reapDeadTasks, registerTask, setStatus, type SessionChoice } from '../scheduling/transitions.ts';
+import { applyDecision, launchAdoptions, type AppliedDecision } from '../execution/task-queue.ts';
+import { launchesPaused } from '../scheduling/capacity.ts';
+import { busySlots, decide, taskOf } from '../scheduling/scheduling.ts';
+import { setStatus } from '../scheduling/transitions.ts';
+import { ACTIVE_STATUSES, TERMINAL_STATUSES, parseStateJson, type SessionState } from '../state/model.ts';
+import type { SessionPaths } from '../state/session-paths.ts';
+import { watchState } from '../state/state-watcher.ts';
+import { readState, updateState } from '../state/state-store.ts';
+import type { PlanRunOptions, PlanRunResult } from './plan-run-options.ts';
+import { registerPlan } from './plan-register.ts';
+import { writePlanStatuses } from './plan-status.ts';
 
-/** What to do with tasks not started yet when one fails. */
-export type FailurePolicy = 'stop' | 'continue';
-
-/** Options of {@link runPlan}. */
-export interface PlanRunOptions {
-  paths: SessionPaths;
-  plan: Plan;
-  workers: number;
-  runner: RunnerKind;
-  /** Builds the executor of one task (mock delay/fail are per task). */
-  executorFor: (task: PlanTask) => AgentExecutor;
-  outputDir: string;
-  agentCwd: string;
-  /** Keep the current session and run only tasks not completed in it. */
-  resume: boolean;
-  onFailure: FailurePolicy;
-  /** A line of progress (default: nothing). */
-  log?: (line: string) => void;
-  /** Aborting cancels the run: running tasks are stopped and marked failed with the reason. */
-  signal?: AbortSignal;
-  /** Id of the new session (orchestrate --session_id, --detach); default a fresh one. Ignored with `resume`. */
-  sessionId?: string;
-  /** With `resume`: run `merge_failed` tasks again too (orchestrate --retry_merge); by default they stay as they are. */
-  retryMerge?: boolean;
-  /** `--adaptive`, `--budget_usd`, `--on_budget` (scheduling/capacity.ts, budget.ts); absent ones keep the session's. */
-  limits?: Pick<SessionChoice, 'adaptive' | 'budgetUsd' | 'onBudget'>;
-}
-
-/** Outcome of a plan run. */
-export interface PlanRunResult {
-  sessionId: string;
-  statuses: Record<string, TaskStatus>;
-  /** Task names in the order they started. */
-  startOrder: string[];
-}
+export type { FailurePolicy, PlanRunOptions, PlanRunResult } from './plan-run-options.ts';
 
 /**
  * Registers every task of the plan in a session and runs the DAG, taking its turns from the
@@ -65,101 +29,32 @@ export interface PlanRunResult {
  * @throws OrchestratorError when `resume` finds no session for this plan.
  */
 export async function runPlan(options: PlanRunOptions): Promise<PlanRunResult> {
-  const { paths, plan } = options;
   const log = options.log ?? (() => {});
   const { sessionId, orphans } = await registerPlan(options);
   await stopOrphanedAgents(orphans, log); // An agent that outlived the killed runner would work beside the next attempt.
-  const byId = new Map(plan.tasks.map((task) => [task.id, task]));
-  const startOrder: string[] = [];
-  const inFlight = new Map<string, Promise<void>>();
-  const controllers = new Map<string, AbortController>();
-  let stopReason: string | null = null;
-  let lastOwnState: SessionState | null = null;
-  let replaced = false;
-  const syncPlanFile = async (state: SessionState) => {
-    if (plan.format === 'markdown') await writePlanStatuses(plan.path, state).catch(() => {});
-  };
-  options.signal?.addEventListener('abort', () => {
-    for (const controller of controllers.values()) controller.abort(options.signal!.reason);
-  });
+  const run = new PlanRun(options, sessionId, log);
+  options.signal?.addEventListener('abort', () => run.abortAll(options.signal!.reason));
   // Woken by state changes of any process of the session: a background agent ending frees a slot too.
-  const watcher = watchState(paths, { events: false });
-  const stopping = () => stopReason !== null || options.signal?.aborted === true;
+  const watcher = watchState(options.paths, { events: false });
   const runFinished = new Promise<void>((resolve) => {
     options.signal?.addEventListener('abort', () => resolve(), { once: true });
   });
-
   try {
     for (;;) {
-      // The session's one scheduling decision (scheduling.ts decide), taken and recorded under the lock.
-      const decision = await updateState(paths, (tx) => {
-        const state = tx.state;
-        // Another run replaced this session (a new orchestrate, or --new_session): its tasks are not ours
-        // even where the names match, so this runner must neither claim nor skip anything there.
-        if (!state || state.session_id !== sessionId)
-          return { replacedBy: state?.session_id ?? null, applied: null, stopped: [], state: null };
-        const stopped: string[] = [];
-        if (stopping()) {
-          for (const name of byId.keys()) {
-            const task = taskOf(state, name);
-            if (task && (task.status === 'pending' || task.status === 'waiting') && task.pid === process.pid) {
-              setStatus(tx, state, name, 'skipped', { reason: stopReason ?? 'orchestration interrupted' });
-              stopped.push(name);
-            }
-          }
-        }
-        const applied = applyDecision(tx, state, process.pid, paths.statePath);
-        return { replacedBy: undefined, applied, stopped, state: parseStateJson(JSON.stringify(state)) };
-      });
-      if (decision.state === null || decision.applied === null) {
-        replaced = true;
-        stopReason ??= `session ${sessionId} was replaced by ${decision.replacedBy ?? 'nothing (latest.yaml is gone)'}`;
-        log(`⚠️  ${stopReason}: this runner stops; its running agents are stopped.`);
-        for (const controller of controllers.values()) controller.abort(new Error(stopReason));
-        await Promise.allSettled(inFlight.values());
+      const turn = await run.takeTurn();
+      if (turn === null) {
+        await run.stopReplaced();
         break;
       }
-      const { applied, state } = decision;
-      lastOwnState = state;
-      await launchAdoptions(paths, applied.adoptions);
-      for (const name of [...decision.stopped, ...applied.skipped, ...applied.failed]) log(taskLine(state, name));
-      for (const name of applied.own) {
-        startOrder.push(name);
-        log(taskLine(state, name));
-        const controller = new AbortController();
-        controllers.set(name, controller);
-        const run = (async () => {
-          const { status } = await executeClaimedTask({
-            paths,
-            name,
-            state,
-            resultPath: resultPathFor(options.outputDir, name),
-            agentCwd: options.agentCwd,
-            executor: options.executorFor(byId.get(name)!),
-            controller,
-          });
-          const after = await readState(paths).catch(() => null);
-          log(after?.session_id === sessionId && taskOf(after, name) ? taskLine(after, name) : `${name} ${status}`);
-          if (status !== 'completed' && options.onFailure === 'stop' && !stopReason) {
-            stopReason = `stopped after ${name} ${status} (--on_failure stop)`;
-          }
-        })();
-        inFlight.set(
-          name,
-          run.finally(() => {
-            inFlight.delete(name);
-            controllers.delete(name);
-          }),
-        );
-      }
-      await syncPlanFile(state);
-      const waiting = [...byId.keys()].filter((name) => {
-        const task = taskOf(state, name);
-        return task !== undefined && ACTIVE_STATUSES.has(task.status) && !inFlight.has(name);
-      });
-      if (inFlight.size === 0 && waiting.length === 0) break;
+      const { applied, state } = turn;
+      await launchAdoptions(options.paths, applied.adoptions);
+      for (const name of [...turn.stopped, ...applied.skipped, ...applied.failed]) log(run.describe(state, name));
+      for (const name of applied.own) run.start(name, state);
+      await run.syncPlanFile(state);
+      const waiting = run.waitingTasks(state);
+      if (run.inFlight.size === 0 && waiting.length === 0) break;
       if (
-        inFlight.size === 0 &&
+        run.inFlight.size === 0 &&
         applied.own.length === 0 &&
         applied.adoptions.length === 0 &&
         busySlots(state) === 0 &&
@@ -167,93 +62,171 @@ export async function runPlan(options: PlanRunOptions): Promise<PlanRunResult> {
         !launchesPaused(state, new Date())
       ) {
         // Nothing of the session runs and nothing can start: what remains is owned by someone else, or cannot be scheduled.
-        await updateState(paths, (tx) => {
-          const current = tx.state;
-          if (current?.session_id !== sessionId) return;
-          for (const name of waiting) {
-            const task = taskOf(current, name);
-            if (task && ACTIVE_STATUSES.has(task.status)) setStatus(tx, current, name, 'skipped', { reason: 'could not be scheduled' });
-          }
-        });
+        await run.skipUnschedulable(waiting);
         continue;
       }
-      await nextChange(paths, sessionId, watcher, inFlight, runFinished, stopping);
+      await nextChange(options.paths, sessionId, watcher, run.inFlight, runFinished, () => run.stopping());
     }
   } finally {
     watcher.close();
   }
-  if (replaced) {
-    // The session file now describes another run: report what this run last saw, write nothing.
+  return run.result();
+}
+
+/** One turn of the runner: the session's decision as applied (under the lock), and the state it left. */
+interface Turn {
+  applied: AppliedDecision;
+  /** This runner's tasks skipped because the run is stopping. */
+  stopped: string[];
+  /** A copy of the state after the turn. */
+  state: SessionState;
+}
+
+/** One run of a plan in this process: its tasks in flight, why it stops, and the last state of its session it saw. */
+class PlanRun {
+  readonly byId: Map<string, PlanRunOptions['plan']['tasks'][number]>;
+  readonly startOrder: string[] = [];
+  readonly inFlight = new Map<string, Promise<void>>();
+  readonly controllers = new Map<string, AbortController>();
+  stopReason: string | null = null;
+  lastOwnState: SessionState | null = null;
+  replaced = false;
+  readonly describe: (state: SessionState, name: string) => string;
+
+  constructor(
+    readonly options: PlanRunOptions,
+    readonly sessionId: string,
+    readonly log: (line: string) => void,
+  ) {
+    this.byId = new Map(options.plan.tasks.map((task) => [task.id, task]));
+    this.describe = options.describe ?? ((state, name) => `${name} ${taskOf(state, name)?.status ?? 'cancelled'}`);
+  }
+
+  stopping(): boolean {
+    return this.stopReason !== null || this.options.signal?.aborted === true;
+  }
+
+  abortAll(reason: unknown): void {
+    for (const controller of this.controllers.values()) controller.abort(reason);
+  }
+
+  /**
+   * The session's one scheduling decision (scheduling.ts decide), taken and recorded under the lock; while stopping,
+   * this runner's tasks not started are skipped first. @returns null when another run replaced the session.
+   */
+  async takeTurn(): Promise<Turn | null> {
+    const { paths } = this.options;
+    const turn = await updateState(paths, (tx): Turn | { replacedBy: string | null } => {
+      const state = tx.state;
+      // Another run replaced this session (a new orchestrate, or --new_session): its tasks are not ours
+      // even where the names match, so this runner must neither claim nor skip anything there.
+      if (!state || state.session_id !== this.sessionId) return { replacedBy: state?.session_id ?? null };
+      const stopped: string[] = [];
+      if (this.stopping()) {
+        for (const name of this.byId.keys()) {
+          const task = taskOf(state, name);
+          if (task && (task.status === 'pending' || task.status === 'waiting') && task.pid === process.pid) {
+            setStatus(tx, state, name, 'skipped', { reason: this.stopReason ?? 'orchestration interrupted' });
+            stopped.push(name);
+          }
+        }
+      }
+      const applied = applyDecision(tx, state, process.pid, paths.statePath);
+      return { applied, stopped, state: parseStateJson(JSON.stringify(state)) };
+    });
+    if (!('applied' in turn)) {
+      this.replaced = true;
+      this.stopReason ??= `session ${this.sessionId} was replaced by ${turn.replacedBy ?? 'nothing (latest.yaml is gone)'}`;
+      return null;
+    }
+    this.lastOwnState = turn.state;
+    return turn;
+  }
+
+  /** The session was replaced: this runner stops its agents and waits for them. */
+  async stopReplaced(): Promise<void> {
+    this.log(`⚠️  ${this.stopReason}: this runner stops; its running agents are stopped.`);
+    this.abortAll(new Error(this.stopReason ?? 'session replaced'));
+    await Promise.allSettled(this.inFlight.values());
+  }
+
+  /** Runs a task this runner claimed, in the background of this process; it is in {@link inFlight} until it ends. */
+  start(name: string, state: SessionState): void {
+    const { options } = this;
+    this.startOrder.push(name);
+    this.log(this.describe(state, name));
+    const controller = new AbortController();
+    this.controllers.set(name, controller);
+    const run = (async () => {
+      const { status } = await executeClaimedTask({
+        paths: options.paths,
+        name,
+        state,
+        resultPath: resultPathFor(options.outputDir, name),
+        agentCwd: options.agentCwd,
+        executor: options.executorFor(this.byId.get(name)!),
+        controller,
+      });
+      const after = await readState(options.paths).catch(() => null);
+      this.log(after?.session_id === this.sessionId && taskOf(after, name) ? this.describe(after, name) : `${name} ${status}`);
+      if (status !== 'completed' && options.onFailure === 'stop' && !this.stopReason) {
+        this.stopReason = `stopped after ${name} ${status} (--on_failure stop)`;
+      }
+    })();
+    this.inFlight.set(
+      name,
+      run.finally(() => {
+        this.inFlight.delete(name);
+        this.controllers.delete(name);
+      }),
+    );
+  }
+
+  /** The plan's tasks still active in `state` that this runner does not run itself. */
+  waitingTasks(state: SessionState): string[] {
+    return [...this.byId.keys()].filter((name) => {
+      const task = taskOf(state, name);
+      return task !== undefined && ACTIVE_STATUSES.has(task.status) && !this.inFlight.has(name);
+    });
+  }
+
+  /** Skips `waiting` tasks that are still active: nothing of the session runs and none of them can start. */
+  async skipUnschedulable(waiting: readonly string[]): Promise<void> {
+    await updateState(this.options.paths, (tx) => {
+      const current = tx.state;
+      if (current?.session_id !== this.sessionId) return;
+      for (const name of waiting) {
+        const task = taskOf(current, name);
+        if (task && ACTIVE_STATUSES.has(task.status)) setStatus(tx, current, name, 'skipped', { reason: 'could not be scheduled' });
+      }
+    });
+  }
+
+  /** Rewrites the status column of a Markdown plan. */
+  async syncPlanFile(state: SessionState): Promise<void> {
+    if (this.options.plan.format === 'markdown') await writePlanStatuses(this.options.plan.path, state).catch(() => {});
+  }
+
+  /** The run's outcome; after a replacement, what this run last saw of its session (nothing is written then). */
+  async result(): Promise<PlanRunResult> {
+    const { plan, paths } = this.options;
+    const { sessionId, startOrder } = this;
+    if (this.replaced) {
+      const last = this.lastOwnState;
+      const statusOf = (id: string) => {
+        const status = last ? taskOf(last, id)?.status : undefined;
+        return status && TERMINAL_STATUSES.has(status) ? status : 'cancelled';
+      };
+      return { sessionId, statuses: Object.fromEntries(plan.tasks.map((task) => [task.id, statusOf(task.id)])), startOrder };
+    }
+    const final = (await readState(paths))!;
+    await this.syncPlanFile(final);
     return {
       sessionId,
-      statuses: Object.fromEntries(
-        plan.tasks.map((task) => {
-          const status = lastOwnState ? taskOf(lastOwnState, task.id)?.status : undefined;
-          return [task.id, status && TERMINAL_STATUSES.has(status) ? status : 'cancelled'];
-        }),
-      ),
+      statuses: Object.fromEntries(plan.tasks.map((task) => [task.id, taskOf(final, task.id)?.status ?? 'skipped'])),
       startOrder,
     };
   }
-  const final = (await readState(paths))!;
-  await syncPlanFile(final);
-  return {
-    sessionId,
-    statuses: Object.fromEntries(plan.tasks.map((task) => [task.id, taskOf(final, task.id)?.status ?? 'skipped'])),
-    startOrder,
-  };
-}
-
-/** Opens the session (new, or resumed) and registers the plan's tasks that must run; returns its id and the agents of their earlier attempts. */
-async function registerPlan(options: PlanRunOptions): Promise<{ sessionId: string; orphans: OrphanedAgent[] }> {
-  const { paths, plan } = options;
-  if (options.resume) {
-    const current = await readState(paths);
-    if (!current || current.plan_path !== plan.path) {
-      throw new OrchestratorError(
-        'no_session',
-        `Cannot resume: the current session (${current ? `${current.session_id}, plan ${current.plan_path ?? 'none'}` : 'none'}) ` +
-          `was not started from ${plan.path}. Run without --resume to start a new session.`,
-      );
-    }
-  }
-  return updateState(paths, (tx) => {
-    const state = options.resume
-      ? openSession(tx, { ...options.limits })
-      : openSession(tx, {
-          newSession: true,
-          sessionId: options.sessionId,
-          maxWorkers: options.workers,
-          planPath: plan.path,
-          ...options.limits,
-        });
-    state.max_workers = options.workers;
-    if (options.resume) reapDeadTasks(tx, state);
-    const orphans: OrphanedAgent[] = [];
-    for (const task of plan.tasks) {
-      const existing = taskOf(state, task.id);
-      if (existing?.status === 'completed') continue;
-      // A task whose work did not merge waits for the user's decision: --retry_merge re-runs it (told what conflicted).
-      if (existing?.status === 'merge_failed' && !options.retryMerge) continue;
-      if (existing && !TERMINAL_STATUSES.has(existing.status)) {
-        throw new OrchestratorError(
-          'task_conflict',
-          `Cannot resume: task ${task.id} is still ${existing.status} (pid ${existing.pid}). Stop it with cancel-session first.`,
-        );
-      }
-      orphans.push(...orphanOf(task.id, existing?.agent_child));
-      registerTask(tx, state, {
-        name: task.id,
-        goal: task.goal,
-        dependsOn: task.dependsOn,
-        priority: task.priority,
-        files: task.files,
-        runner: options.runner,
-        pid: process.pid,
-      });
-    }
-    return { sessionId: state.session_id, orphans };
-  });
 }
 
 /** Abort helper so callers can stop a run from a signal handler. */

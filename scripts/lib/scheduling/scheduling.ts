@@ -7,14 +7,9 @@ import { deathReason, SLOT_STATUSES, type IdentityCheck, type RunStateCheck } fr
 export { deathReason, SLOT_STATUSES, STARVED_LEASES, type IdentityCheck, type RunStateCheck } from './liveness.ts';
 import { budgetAdmits, budgetPicture, budgetReached, budgetStopReason } from './budget.ts';
 import { effectiveLimit, launchesPaused } from './capacity.ts';
+import { taskOf } from '../state/task-machine.ts';
 
-/**
- * A task's record by name, or undefined: an own-property lookup, so names such as `toString`,
- * `constructor` or `__proto__` never find something inherited from Object.prototype.
- */
-export function taskOf(state: SessionState, name: string): TaskRecord | undefined {
-  return Object.hasOwn(state.tasks, name) ? state.tasks[name] : undefined;
-}
+export { taskOf } from '../state/task-machine.ts';
 
 /** The registration index of a task (its agent number), the tie-breaker after priority. */
 export function registrationIndex(record: TaskRecord): number {
