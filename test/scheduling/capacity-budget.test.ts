@@ -12,7 +12,7 @@ import {
 } from '../../scripts/lib/scheduling/capacity.ts';
 import { agentBudgetShare, budgetPicture, taskReserve } from '../../scripts/lib/scheduling/budget.ts';
 import { decide, type IdentityCheck } from '../../scripts/lib/scheduling/scheduling.ts';
-import { applyBudgetStops } from '../../scripts/lib/scheduling/transitions.ts';
+import { applyBudgetStops, setStatus } from '../../scripts/lib/scheduling/transitions.ts';
 import { SessionStateSchema, type SessionState, type TaskRecordInput } from '../../scripts/lib/state/schema.ts';
 import type { StateTransaction } from '../../scripts/lib/state/state-store.ts';
 import { withBudgetCap } from '../../scripts/lib/agents/claude-agent.ts';
@@ -83,6 +83,16 @@ describe('the adaptive limit (AIMD)', () => {
     expect(effectiveLimit(state)).toBe(4);
     expect(state.capacity).toMatchObject({ limit: null, rate_limited_since: null });
     expect(noteCompletion(tx(state, 100).tx, state)).toBe(false);
+  });
+
+  it('a completion that grows the limit logs the capacity change, then the completion, in one transaction', () => {
+    const state = session(4, { a: { status: 'running', started_at: t(0) } });
+    state.capacity.quiet_ms = 30_000;
+    noteRateLimit(tx(state, 0).tx, state, rateLimit);
+    const done = tx(state, 31);
+    setStatus(done.tx, state, 'a', 'completed');
+    expect(effectiveLimit(state)).toBe(3);
+    expect(done.events.map((e) => e.type)).toEqual(['capacity', 'completed']);
   });
 
   it('a rate limit right after the limit grew halves it at once (the window counts from the last decrease only)', () => {

@@ -2,6 +2,7 @@
 import type { AgentExecutor } from '../agents/agent-types.ts';
 import type { SessionState } from '../state/model.ts';
 import type { SessionPaths } from '../state/session-paths.ts';
+import { taskOf } from '../scheduling/scheduling.ts';
 import type { SessionChoice, TaskRegistration } from '../scheduling/transitions.ts';
 import type { AgentLaunch, AgentScript } from './launch-types.ts';
 
@@ -10,6 +11,14 @@ export const ADOPT_TOKEN_ENV = 'DTO_ADOPT_TOKEN';
 
 /** Default wait for a dependency that is not registered yet (ms): 10 minutes. */
 export const DEFAULT_DEP_TIMEOUT_MS = 10 * 60_000;
+
+/**
+ * The plain progress line of task `name` in `state`, `<name> <status>` (`cancelled` once the task is gone): what a runner
+ * prints when no printer was injected (`describe` here, and the plan runner's).
+ */
+export function plainTaskLine(state: SessionState, name: string): string {
+  return `${name} ${taskOf(state, name)?.status ?? 'cancelled'}`;
+}
 
 /** Options of `runBackgroundTask` (background-task.ts). */
 export interface BackgroundTaskOptions {

@@ -1,7 +1,7 @@
 // The life of one background task: register it and, in the same transaction, take the session's scheduling
 // decision: run it in place if it may start, else leave it queued (no process of its own) and exit.
 import { validateAgentLaunch, type AgentLaunch } from './agent-command.ts';
-import type { BackgroundTaskOptions } from './background-options.ts';
+import { plainTaskLine, type BackgroundTaskOptions } from './background-options.ts';
 import { errorMessage, OrchestratorError } from '../core/errors.ts';
 import { checkOutputDir, resultPathFor } from './result-file.ts';
 import { taskOf } from '../scheduling/scheduling.ts';
@@ -24,7 +24,7 @@ export const REGISTRATION_YIELD_MS = 12;
 
 /** The progress line of a task's status: the injected printer ({@link BackgroundTaskOptions.describe}), else `<name> <status>`. */
 function describeOf(options: BackgroundTaskOptions): (state: SessionState, name: string) => string {
-  return options.describe ?? ((state, name) => `${name} ${taskOf(state, name)?.status ?? 'cancelled'}`);
+  return options.describe ?? plainTaskLine;
 }
 
 /** How often `--wait` looks at the state when no change wakes it (ms). */

@@ -25,7 +25,7 @@ export interface PlanRunOptions {
   log?: (line: string) => void;
   /**
    * The progress line of a task whose status changed, given to `log` (an injected printer, as Nx's life cycles: the
-   * runner imports no output code). Default `<name> <status>`.
+   * runner imports no output code). Default `<name> <status>` (execution/background-options.ts `plainTaskLine`).
    */
   describe?: (state: SessionState, name: string) => string;
   /** Aborting cancels the run: running tasks are stopped and marked failed with the reason. */

@@ -1,4 +1,5 @@
 // The plan runner: runs a whole task DAG in one process, on the same state, events, result files and scheduling decision as background mode.
+import { plainTaskLine } from '../execution/background-options.ts';
 import { resultPathFor } from '../execution/result-file.ts';
 import { stopOrphanedAgents } from '../execution/orphaned-agents.ts';
 import { executeClaimedTask } from '../execution/task-execution.ts';
@@ -10,6 +11,7 @@ import { ACTIVE_STATUSES, TERMINAL_STATUSES, parseStateJson, type SessionState }
 import type { SessionPaths } from '../state/session-paths.ts';
 import { watchState } from '../state/state-watcher.ts';
 import { readState, updateState } from '../state/state-store.ts';
+import type { PlanTask } from './plan.ts';
 import type { PlanRunOptions, PlanRunResult } from './plan-run-options.ts';
 import { registerPlan } from './plan-register.ts';
 import { writePlanStatuses } from './plan-status.ts';
@@ -84,7 +86,7 @@ interface Turn {
 
 /** One run of a plan in this process: its tasks in flight, why it stops, and the last state of its session it saw. */
 class PlanRun {
-  readonly byId: Map<string, PlanRunOptions['plan']['tasks'][number]>;
+  readonly byId: Map<string, PlanTask>;
   readonly startOrder: string[] = [];
   readonly inFlight = new Map<string, Promise<void>>();
   readonly controllers = new Map<string, AbortController>();
@@ -99,7 +101,7 @@ class PlanRun {
     readonly log: (line: string) => void,
   ) {
     this.byId = new Map(options.plan.tasks.map((task) => [task.id, task]));
-    this.describe = options.describe ?? ((state, name) => `${name} ${taskOf(state, name)?.status ?? 'cancelled'}`);
+    this.describe = options.describe ?? plainTaskLine;
   }
 
   stopping(): boolean {

@@ -3,7 +3,7 @@
 // state/task-machine.ts, next to the transaction.
 import { checkIdentityCached } from '../process/identity.ts';
 import { createSessionState, type StateTransaction } from '../state/state-store.ts';
-import { setTaskStatus } from '../state/task-machine.ts';
+import { setTaskStatus, type StatusFields } from '../state/task-machine.ts';
 import { TERMINAL_STATUSES, type SessionState, type TaskRecord, type TaskStatus } from '../state/model.ts';
 import { deathReason, taskOf, type Decision, type IdentityCheck } from './scheduling.ts';
 import { configureCapacity, noteCompletion } from './capacity.ts';
@@ -76,11 +76,10 @@ export function setStatus(
   state: SessionState,
   name: string,
   status: TaskStatus,
-  fields: Partial<TaskRecord> & { reason?: string } = {},
+  fields: StatusFields = {},
 ): TaskRecord {
-  const record = setTaskStatus(tx, state, name, status, fields);
-  if (status === 'completed') noteCompletion(tx, state);
-  return record;
+  // The additive increase of the adaptive limit happens at completions (capacity.ts).
+  return setTaskStatus(tx, state, name, status, fields, status === 'completed' ? () => noteCompletion(tx, state) : undefined);
 }
 
 /**

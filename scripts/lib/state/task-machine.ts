@@ -129,10 +129,15 @@ export function registerTask(tx: StateTransaction, state: SessionState, reg: Tas
   return record;
 }
 
+/** Fields set with a new status; `reason` becomes the task's `error` where the status keeps one. */
+export type StatusFields = Partial<TaskRecord> & { reason?: string };
+
 /**
  * The task state machine: sets a task's status and the fields that go with it (a start counts an attempt and clears the
  * last error; an end records its time and duration; every new status ends a launch's claim), and logs the event, in
- * the caller's transaction. scheduling/transitions.ts `setStatus` adds what a completion means for scheduling.
+ * the caller's transaction. `consequences` runs once the record is changed and before its event is logged, in the same
+ * transaction: scheduling/transitions.ts `setStatus` passes what the change means for scheduling (whose own events,
+ * such as `capacity`, so come first).
  * @throws OrchestratorError `usage` when the session has no task `name`.
  */
 export function setTaskStatus(
@@ -140,7 +145,8 @@ export function setTaskStatus(
   state: SessionState,
   name: string,
   status: TaskStatus,
-  fields: Partial<TaskRecord> & { reason?: string } = {},
+  fields: StatusFields = {},
+  consequences?: () => void,
 ): TaskRecord {
   const record = taskOf(state, name);
   if (!record) throw new OrchestratorError('usage', `No task ${JSON.stringify(name)} in session ${state.session_id}.`);
@@ -169,6 +175,7 @@ export function setTaskStatus(
     record.predicted_conflicts = [];
   }
   if (status === 'retrying' && reason !== undefined) record.error = reason;
+  consequences?.();
   const eventType: EventType = status === 'pending' ? 'registered' : status === 'running' ? 'started' : status;
   tx.emit(eventType, {
     task: name,
