@@ -14,6 +14,7 @@ const FLOORS = [
   ['cli'], // argument parsing
   ['state'], // the session state, its lock, store and events
   ['scheduling'], // the task state machine and the one scheduling decision
+  ['verification'], // receipts, verdicts, file snapshots, checks and output schemas
   ['agents'], // mock and claude agents
   ['execution'], // running claimed tasks: heartbeats, queueing, replacement, detached runs
   ['isolation', 'backend'], // git worktrees and the merge queue; the BullMQ backend

@@ -34,6 +34,7 @@ export default defineConfig(
     files: ['scripts/**/*.ts'],
     ignores: [
       'scripts/lib/state/schema.ts',
+      'scripts/lib/state/task-schemas.ts',
       'scripts/lib/plan/**',
       'scripts/lib/agents/claude-prompt.ts',
       'scripts/lib/agents/claude-result.ts',

@@ -9,7 +9,7 @@
  * Writes:  the session state (under its lock) and events.jsonl, <output_dir>/<task>.md results,
  *          and the status column of a Markdown PLAN on every change; with --detach, the run's output
  *          in <session_dir>/<session_id>.log.
- * Exit:    0 all completed, 1 any failed/skipped/cancelled (or a --detach run that died at start), 2 usage
+ * Exit:    0 all completed, 1 any failed/skipped/cancelled or contradicted (or a --detach run that died at start), 2 usage
  *          error, invalid plan or failed preflight, 3 timeout. --detach: 0 once the run is registered.
  */
 import path from 'node:path';
@@ -146,7 +146,7 @@ export const spec = {
     `ended) and "Slices: ${launcherCommand('poll-session', '--timeout 90')}" (elsewhere: run it again while it exits 3);`,
     'with PLAN "-", a "Plan: <path>" line after the first.',
     '--backend bullmq: tasks run on `worker` processes on any host (see references/distributed.md); the session, events and results stay here.',
-    'Exit codes: 0 all completed (--detach: started), 1 any failed, skipped or cancelled, 2 usage error, invalid plan or failed preflight, 3 timeout.',
+    'Exit codes: 0 all completed (--detach: started), 1 any failed, skipped or cancelled, or completed with its answer contradicted by its receipts, 2 usage error, invalid plan or failed preflight, 3 timeout.',
   ],
 } satisfies CommandSpec;
 

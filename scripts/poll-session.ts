@@ -15,7 +15,7 @@
  *          --json or --until_done) it keeps its read position in poll-cursor.<session_id>.json beside the state;
  *          --attention keeps its own in attention-cursor.<session_id>.json and its lease in attention-watch.json (one watch per
  *          folder). --until_done writes final_output.md beside the session folder when every task has ended.
- * Exit:    0 all completed, 1 any failed/merge_failed/skipped/cancelled, 2 usage error or no session, 3 tasks still
+ * Exit:    0 all completed, 1 any failed/merge_failed/skipped/cancelled or contradicted, 2 usage error or no session, 3 tasks still
  *          active when the slice (--timeout; 1740 s by default for --until_done and --attention) ended, or with --once.
  */
 import { runMain, type CommandSpec } from './lib/cli/cli.ts';
@@ -145,7 +145,7 @@ export const spec = {
     "the plugin's monitor: no limit, quiet while there is no session, each later run in turn, no final line.",
     '--until_done writes the report (final_output.md beside the session folder, .agent/final_output.md by default) before its digest.',
     'Files: reads .agent/sessions/latest.yaml and events.jsonl; writes latest.yaml (under its lock) only to mark dead agents failed or record replacements.',
-    'Exit codes: 0 all completed, 1 any failed, merge_failed, skipped or cancelled, 2 usage error or no session, 3 still active',
+    'Exit codes: 0 all completed, 1 any failed, merge_failed, skipped or cancelled, or completed contradicted (its receipts disprove its answer), 2 usage error or no session, 3 still active',
     '(the slice, or the limit of --until_done/--attention, is over; or --once).',
   ],
 } satisfies CommandSpec;

@@ -16,7 +16,7 @@ import { guardBrokenOutput } from './lib/execution/detach.ts';
 import { launcherCommand } from './lib/launcher/dist.ts';
 import { runBackgroundTask, type BackgroundTaskOptions } from './lib/execution/background-task.ts';
 import { taskLine } from './lib/progress/event-lines.ts';
-import { createMockExecutor, parseEditFlag } from './lib/agents/mock-agent.ts';
+import { createMockExecutor, parseEditFlag, parseRanFlag } from './lib/agents/mock-agent.ts';
 import { checkIsolatedStart, isolatedFromFlag, ISOLATION_MODES } from './lib/isolation/isolated-executor.ts';
 import { readSpawnSettings, SPAWN_FLAGS, takeAdoptToken } from './lib/execution/spawn-options.ts';
 import { agentLaunch, MOCK_FLAGS } from './lib/execution/agent-command.ts';
@@ -30,7 +30,7 @@ export const spec: CommandSpec = {
     'Needs no Claude account and does no real work (a rehearsal); start many at once with "&", or register them with --detach joined by "&&" (each returns at once). Started through scripts/run, ' +
     'the agent runs in a session of its own: killing the shell or tool call that started it does not stop it (cancel-session does).',
   usage:
-    '--task_name NAME --goal TEXT [--delay_ms N] [--fail] [--write FILE=TEXT] [--append FILE=TEXT] [--isolation none|worktree] [--depends_on A,B] [...]',
+    '--task_name NAME --goal TEXT [--delay_ms N] [--fail] [--write FILE=TEXT] [--append FILE=TEXT] [--lazy] [--claim TEXT] [--ran CMD=EXIT] [--isolation none|worktree] [--depends_on A,B] [...]',
   flags: {
     ...SPAWN_FLAGS,
     ...MOCK_FLAGS,
@@ -59,7 +59,14 @@ function agentOptions(argv: string[], cwd: string): BackgroundTaskOptions {
     ...rawValues(parsed.flags, 'write').map((v) => parseEditFlag('write', v)),
     ...rawValues(parsed.flags, 'append').map((v) => parseEditFlag('append', v)),
   ];
-  const mock = createMockExecutor({ delayMs, fail: Boolean(parsed.flags.fail), edits });
+  const mock = createMockExecutor({
+    delayMs,
+    fail: Boolean(parsed.flags.fail),
+    edits,
+    lazy: Boolean(parsed.flags.lazy),
+    claim: parsed.flags.claim === undefined ? undefined : String(parsed.flags.claim),
+    ran: rawValues(parsed.flags, 'ran').map(parseRanFlag),
+  });
   const isolation = enumFlag(parsed.flags, 'isolation', ISOLATION_MODES) ?? 'none';
   return {
     ...settings,

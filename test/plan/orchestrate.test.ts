@@ -27,7 +27,9 @@ describe('orchestrate (plan runner)', () => {
     expect(order[3]).toBe('D');
     expect(Date.parse(state.tasks.D!.started_at!)).toBeGreaterThanOrEqual(Date.parse(state.tasks.B!.ended_at!));
     expect(maxOverlap(state)).toBe(2);
-    expect(await listFiles(path.join(project.dir, '.agent/results'))).toEqual(['A.md', 'B.md', 'C.md', 'D.md']);
+    expect(await listFiles(path.join(project.dir, '.agent/results'))).toEqual(
+      ['A', 'B', 'C', 'D'].flatMap((name) => [`${name}.md`, `${name}.receipt.json`]),
+    );
     const events = await readEvents(project.paths.eventsPath);
     expect(
       events

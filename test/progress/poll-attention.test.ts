@@ -122,6 +122,23 @@ describe('poll-session --attention on a fixed session', () => {
     for (const type of ['registered', 'started', 'completed', 'skipped', 'waiting', 'cancelled', 'replaced', 'session_started'] as const)
       expect(line(ev(1, type, { task: T(1), agent: A(1), error: 'x' })), type).toBeNull();
     expect(line(ev(1, 'retrying', { task: T(1), agent: A(1), error: 'claude exited with code 1; retry 1 of 2 in 1.0 s' }))).toBeNull();
+    // A completion needs the model only when its answer is not backed by what the agent did.
+    expect(line(ev(1, 'completed', { task: T(1), agent: A(1), verdict: 'verified' }))).toBeNull();
+    expect(line(ev(1, 'completed', { task: T(1), agent: A(1), verdict: 'unverified', evidence: ['no tool call at all'] }))).toBe(
+      `[attention] ${T(1)} completed unverified (${A(1)}): no tool call at all. It claims success without evidence: do not present it as done; check its work or run it again.`,
+    );
+    expect(
+      line(
+        ev(1, 'completed', {
+          task: T(1),
+          agent: A(1),
+          verdict: 'contradicted',
+          evidence: ['the answer claims the tests pass, but `npm test` exited 1'],
+        }),
+      ),
+    ).toBe(
+      `[attention] ${T(1)} completed contradicted (${A(1)}): the answer claims the tests pass, but \`npm test\` exited 1. Its receipts disprove its answer: count it as failed, and retry or fix it.`,
+    );
     expect(line(ev(1, 'capacity', { old_limit: 8, new_limit: 4, max_workers: 8, pause_until: at(61), why: 'a minute' }))).toBeNull();
     expect(line(ev(1, 'capacity', { old_limit: 8, new_limit: 4, max_workers: 8, pause_until: null, why: 'halved' }))).toBeNull();
     // A limit grown back carries the pause still in force: not a new pause.

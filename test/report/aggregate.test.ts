@@ -116,8 +116,25 @@ describe('aggregate: what to check before presenting results', () => {
     expect(resultFile).toMatch(/^simulated: true$/m);
     expect(resultFile).toContain('# a (SIMULATED)');
     expect(resultFile).toContain('**SIMULATED: a mock agent wrote this (a rehearsal); no real work was done');
-    const json = JSON.parse((await run('aggregate', ['--json'], project.dir)).stdout) as { checks: unknown };
-    expect(json.checks).toEqual({ rehearsal: true, simulated_tasks: ['a', 'b'], permission_denials: [], empty_results: [] });
+    const json = JSON.parse((await run('aggregate', ['--json'], project.dir)).stdout) as {
+      checks: unknown;
+      tasks: Array<{ task: string; verdict: unknown; receipts: unknown; receipt_path: string }>;
+    };
+    expect(json.checks).toEqual({
+      rehearsal: true,
+      simulated_tasks: ['a', 'b'],
+      permission_denials: [],
+      empty_results: [],
+      unverified: [],
+      contradicted: [],
+    });
+    // A mock agent's receipts are simulated, and say so; its verdict rests on them.
+    expect(json.tasks[0]).toMatchObject({
+      task: 'a',
+      verdict: { value: 'verified', evidence: ['1 search (simulated)'] },
+      receipts: { tool_calls: { search: 1 }, simulated: true },
+      receipt_path: path.join(project.dir, '.agent/results/a.receipt.json'),
+    });
   });
 
   it('real agents: no banner; permission denials per task with the tool names, and empty answers, in the summary and --json', async () => {
@@ -136,8 +153,13 @@ describe('aggregate: what to check before presenting results', () => {
       );
       expect(spawned.exitCode, spawned.all).toBe(0);
     }
+    // These fake agents answer without a single tool call: their success is claimed without evidence (exit 1).
     const result = await run('aggregate', [], project.dir);
-    expect(result.exitCode, result.all).toBe(0);
+    expect(result.exitCode, result.all).toBe(1);
+    expect(result.stdout).toContain(
+      'Unverified (success claimed without evidence: do not present as done): ok (no tool call at all); ' +
+        'denied (no tool call at all); blank (no tool call at all; the answer is empty).',
+    );
     expect(result.stdout).not.toContain('REHEARSAL');
     expect(result.stdout).toContain('Permission denials: denied (2: Bash, Write).');
     expect(result.stdout).toContain('Empty results: blank.');
@@ -151,6 +173,12 @@ describe('aggregate: what to check before presenting results', () => {
       simulated_tasks: [],
       permission_denials: [{ task: 'denied', count: 2, tools: ['Bash', 'Write'] }],
       empty_results: ['blank'],
+      unverified: [
+        { task: 'ok', evidence: ['no tool call at all'] },
+        { task: 'denied', evidence: ['no tool call at all'] },
+        { task: 'blank', evidence: ['no tool call at all', 'the answer is empty'] },
+      ],
+      contradicted: [],
     });
   });
 });

@@ -245,6 +245,7 @@ describe('docs name only scripts and flags that exist', () => {
     'fork-session',
     'global',
     'stat',
+    'numstat',
     // git's own flags, quoted in references/worktrees.md.
     'write-tree',
     'ff-only',

@@ -217,6 +217,9 @@ function answer(res: http.ServerResponse, reply: StubReply, model: string, n: nu
  *   claude-haiku-4-5 at $1/$5 per MTok: $0.015), 0.3 s late;
  * - `[[stub:slow_tools:WORD]]`: a `Glob` tool call for the first 3 requests, then like `answer`; each answer 1.5 s
  *   late (input tokens 100 + WORD's length, output tokens 7 per request), so an agent's progress grows over seconds;
+ * - `[[stub:lazy:WORD]]`: the text `Done, all tests pass.` and no tool call (a sub-agent claiming work it never did);
+ * - `[[stub:diligent:WORD]]`: by the tool results in the conversation: a `Write` of `src/WORD.ts`, then a `Bash`
+ *   `npm test`, then the text `Wrote src/WORD.ts; all tests pass.`;
  * - no marker: the text `No marker.`.
  */
 export function markerReplies(): (request: StubRequest) => StubReply {
@@ -249,6 +252,15 @@ export function markerReplies(): (request: StubRequest) => StubReply {
         return { ...text, held: true };
       case 'priced':
         return { ...text, inputTokens: 10_000, outputTokens: 1_000, delayMs: 300 };
+      case 'lazy':
+        return { type: 'text', text: 'Done, all tests pass.' };
+      case 'diligent': {
+        const results = (request.body.match(/"type":"tool_result"/g) ?? []).length;
+        if (results === 0)
+          return { type: 'tool_use', name: 'Write', input: { file_path: `src/${word}.ts`, content: `export const ok = 1;\n` } };
+        if (results === 1) return { type: 'tool_use', name: 'Bash', input: { command: 'npm test', description: 'Run the tests' } };
+        return { type: 'text', text: `Wrote src/${word}.ts; all tests pass.` };
+      }
       case 'slow_tools':
         return count <= 3 ? { type: 'tool_use', name: 'Glob', input: { pattern: '*.md' }, delayMs: 1500 } : { ...text, delayMs: 1500 };
       default:

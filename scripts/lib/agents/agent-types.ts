@@ -1,6 +1,7 @@
 // The contract between the task lifecycle and an agent runner (mock or real `claude -p`).
 import type { LiveProgress } from './claude-stream.ts';
 import type { TaskRecord } from '../state/model.ts';
+import type { ReceiptDocument } from '../verification/receipt-file.ts';
 
 /** What a runner knows about the task it executes. */
 export interface AgentContext {
@@ -81,6 +82,11 @@ export interface AgentOutcome {
   frontmatter?: Record<string, unknown>;
   /** Extra fields for the task's state record (cost_usd, input_tokens, ...). */
   record?: Partial<TaskRecord>;
+  /**
+   * What the agent did and the verdict (verification/receipt-file.ts): written beside the result file, its summary and
+   * verdict put in the task's record (`receipts`, `verdict`) and the result's frontmatter by the lifecycle.
+   */
+  receipt?: ReceiptDocument;
 }
 
 /** Runs one task's agent. Must not throw for an agent failure: return `status: 'failed'`. */

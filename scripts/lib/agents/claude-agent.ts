@@ -9,6 +9,10 @@ import { StreamTracker, type LiveProgress } from './claude-stream.ts';
 import { DEFAULT_STALL_TIMEOUT_S } from './claude-options.ts';
 import { addUsage, combineProgress, quote, rateLimitReporter, recordFields, throttled } from './claude-usage.ts';
 import { countOf } from '../core/format.ts';
+import { ReceiptCollector } from './claude-receipts.ts';
+import { Evidence } from '../verification/evidence.ts';
+import type { ReceiptDocument } from '../verification/receipt-file.ts';
+import { summarize } from '../verification/receipts.ts';
 
 /** Options of {@link createClaudeExecutor}. */
 export interface ClaudeExecutorOptions {
@@ -68,6 +72,11 @@ export function resumePrompt(reason: string): string {
  * continue, so the work done is kept; without a session id it starts afresh. A resume the CLI
  * refuses (usage error) is tried again afresh, within `retries`.
  *
+ * Receipts (claude-receipts.ts): every try's tool calls, files written, commands and denials, read from the same
+ * lines; their totals go with each progress record (task field `receipts`, no extra write), and the outcome carries
+ * the receipt document with the verdict on a completed task (verification/evidence.ts), judged against the declared
+ * files as they were before the first try.
+ *
  * Outcome: on success the body is the CLI's `result` text verbatim; the result-file frontmatter and
  * the state record get cost (USD) and tokens summed over all tries, and turns, session id and
  * permission denials of the last try. Never throws for a failed run (only when aborted).
@@ -82,11 +91,13 @@ export function createClaudeExecutor(options: ClaudeExecutorOptions): AgentExecu
     );
     let totals: ClaudeUsage | null = null;
     let done: LiveProgress | null = null;
+    const evidence = await Evidence.begin(ctx);
     /** The Claude session to resume on the next try (set by a stall), and why. */
     const next: { resume: { sessionId: string; reason: string } | null } = { resume: null };
     const { report, reported } = rateLimitReporter(ctx, log);
     for (let tryNumber = 1; ; tryNumber++) {
-      const tracker = new StreamTracker();
+      const receipt = new ReceiptCollector(ctx.attempt, ctx.cwd);
+      const tracker = new StreamTracker(undefined, receipt);
       const resuming = next.resume;
       const args = withBudgetCap(options.args, ctx.budgetShareUsd, totals?.cost_usd ?? 0);
       const run = await runClaude({
@@ -101,13 +112,15 @@ export function createClaudeExecutor(options: ClaudeExecutorOptions): AgentExecu
         signal: ctx.signal,
         onSpawn: (identity) => void ctx.recordChild?.(identity),
         onLine: (line) => {
-          if (tracker.push(line)) progress.update(combineProgress(done, tracker.progress()));
+          if (tracker.push(line))
+            progress.update({ ...combineProgress(done, tracker.progress()), receipts: summarize(evidence.attempts(receipt.receipt())) });
           for (const signal of tracker.takeRateLimits()) report(signal);
         },
       });
       void ctx.recordChild?.(null);
+      evidence.add(receipt.receipt());
       done = combineProgress(done, tracker.progress());
-      await progress.flush(done);
+      await progress.flush({ ...done, receipts: summarize(evidence.attempts()) });
       next.resume = null;
       const verdict = classifyClaudeRun(run, { bin: options.bin, timeoutS: options.timeoutS, stallTimeoutS });
       if (verdict.result) totals = addUsage(totals, resultUsage(verdict.result));
@@ -121,12 +134,8 @@ export function createClaudeExecutor(options: ClaudeExecutorOptions): AgentExecu
       }
       await reported();
       if (verdict.ok) {
-        if (totals && totals.permission_denials > 0) {
-          log(
-            `[${ctx.agent}] ${ctx.taskName}: warning: ${totals.permission_denials} tool call(s) denied by permissions (${totals.denied_tools.join(', ')})`,
-          );
-        }
-        return completed(verdict.text, totals, tryNumber);
+        warnDenials(ctx, totals, log);
+        return completed(verdict.text, totals, tryNumber, await evidence.document({ completed: true, result: verdict.text }));
       }
       // A resumed session the CLI could not open (a usage error, nothing printed): start afresh instead.
       const resumeRefused = resuming !== null && verdict.kind === 'permanent' && (verdict.code === 'usage' || verdict.code === 'no_result');
@@ -147,9 +156,18 @@ export function createClaudeExecutor(options: ClaudeExecutorOptions): AgentExecu
         await ctx.markRunning();
         continue;
       }
-      return failed(ctx, verdict, totals, tryNumber, options.retries, run.stderr);
+      const receiptDocument = await evidence.document({ completed: false, result: '' });
+      return { ...failed(ctx, verdict, totals, tryNumber, options.retries, run.stderr), receipt: receiptDocument };
     }
   };
+}
+
+/** Logs the permission denials of a run that succeeded anyway (a denied agent may "succeed" without doing the work). */
+function warnDenials(ctx: AgentContext, totals: ClaudeUsage | null, log: (line: string) => void): void {
+  if (!totals || totals.permission_denials === 0) return;
+  log(
+    `[${ctx.agent}] ${ctx.taskName}: warning: ${totals.permission_denials} tool call(s) denied by permissions (${totals.denied_tools.join(', ')})`,
+  );
 }
 
 /**
@@ -190,8 +208,9 @@ function usageFrontmatter(totals: ClaudeUsage | null, tries: number): Record<str
   return { ...rest, ...(denied_tools.length > 0 ? { denied_tools } : {}), tries };
 }
 
-function completed(text: string, totals: ClaudeUsage | null, tries: number): AgentOutcome {
+function completed(text: string, totals: ClaudeUsage | null, tries: number, receipt: ReceiptDocument): AgentOutcome {
   return {
+    receipt,
     status: 'completed',
     body: text.trim() === '' ? '_(the agent returned an empty answer)_\n' : text,
     frontmatter: { ...usageFrontmatter(totals, tries), ...(text.trim() === '' ? { empty_result: true } : {}) },

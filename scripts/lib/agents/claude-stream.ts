@@ -1,5 +1,6 @@
 // Reading `claude -p --output-format stream-json --verbose` as it comes: turns, last tool, tokens, an estimated cost, API retries, the Claude session id.
 import { estimateCostUsd, type TokenUsage } from './price-table.ts';
+import type { ReceiptSummary } from '../verification/receipts.ts';
 
 /**
  * What an agent has done so far, from its event stream (the task's `live` field; see schema.ts).
@@ -25,6 +26,8 @@ export interface LiveProgress {
   last_api_error: string | null;
   /** When the last line was read (ISO time). */
   last_event_at: string;
+  /** The receipts so far, over every attempt (task field `receipts`), when the runner collects them. */
+  receipts?: ReceiptSummary;
 }
 
 /**
@@ -78,11 +81,16 @@ export class StreamTracker {
   #final: { turns: number | null; cost: number | null; usage: TokenUsage | null } | null = null;
   #rateLimits: StreamRateLimit[] = [];
   readonly #now: () => Date;
+  readonly #receipts: { take(line: Line): boolean } | null;
 
-  /** @param now - clock, for tests. */
-  constructor(now: () => Date = () => new Date()) {
+  /**
+   * @param now - clock, for tests.
+   * @param receipts - also given every parsed line (claude-receipts.ts `ReceiptCollector`), so each line is parsed once.
+   */
+  constructor(now: () => Date = () => new Date(), receipts: { take(line: Line): boolean } | null = null) {
     this.#now = now;
     this.#lastEventAt = now();
+    this.#receipts = receipts;
   }
 
   /** The Claude session id (`system/init`, or any line's `session_id`), for `--resume`; null until seen. */
@@ -116,6 +124,11 @@ export class StreamTracker {
     }
     if (!isRecord(line)) return false;
     if (typeof line.session_id === 'string' && line.session_id !== '' && this.#sessionId === null) this.#sessionId = line.session_id;
+    const changed = this.#read(line);
+    return this.#receipts ? this.#receipts.take(line) || changed : changed;
+  }
+
+  #read(line: Line): boolean {
     switch (line.type) {
       case 'assistant':
         return this.#assistant(line);

@@ -1,4 +1,4 @@
-// Writing an agent's live progress (turns, last tool, tokens, estimated cost, API retries) into its task record.
+// Writing an agent's live progress (turns, last tool, tokens, estimated cost, API retries, receipts so far) into its task record.
 import type { LiveProgress } from './claude-stream.ts';
 import type { SessionState, TaskRecord } from '../state/model.ts';
 import type { StateTransaction } from '../state/state-store.ts';
@@ -21,7 +21,7 @@ export function liveFields(progress: LiveProgress): LiveFields {
 }
 
 /**
- * Sets task `name`'s `live` field, inside a state transaction (`updateState`, or
+ * Sets task `name`'s `live` field (and `receipts`, when the progress carries them), inside a state transaction (`updateState`, or
  * `transitionOwnTask` so only the task's own agent writes it). Only an active task (`running` or
  * `retrying`) is changed: a late report never lands on a task that already ended or was cancelled.
  * Emits no event (the field is a hint that changes every few seconds; events.jsonl stays small).
@@ -36,7 +36,10 @@ export function applyLiveProgress(_tx: StateTransaction, state: SessionState, na
   if (!record || (record.status !== 'running' && record.status !== 'retrying')) return false;
   const next = liveFields(progress);
   const before = record.live;
-  if (before && (Object.keys(next) as Array<keyof LiveFields>).every((key) => before[key] === next[key])) return false;
+  const receipts = progress.receipts ?? record.receipts;
+  const sameReceipts = JSON.stringify(receipts) === JSON.stringify(record.receipts);
+  if (before && sameReceipts && (Object.keys(next) as Array<keyof LiveFields>).every((key) => before[key] === next[key])) return false;
   record.live = next;
+  record.receipts = receipts;
   return true;
 }

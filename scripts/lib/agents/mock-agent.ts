@@ -5,6 +5,8 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { OrchestratorError } from '../core/errors.ts';
 import type { AgentContext, AgentExecutor, AgentOutcome } from './agent-types.ts';
+import { Evidence } from '../verification/evidence.ts';
+import { emptyAttempt, lineCount, type AttemptReceipt } from '../verification/receipts.ts';
 
 /** Default delay range of a mock agent when `--delay_ms` is not given (ms): the seeds' 1-3 s. */
 export const MOCK_DELAY_RANGE_MS = [1000, 3000] as const;
@@ -23,6 +25,60 @@ export interface MockOptions {
    * delay (as a real agent edits while it works, so its work in progress can be seen); none when it fails.
    */
   edits?: MockEdit[];
+  /** Claim success without doing anything: no tool call, no edit (a lazy agent, to rehearse the `unverified` verdict). */
+  lazy?: boolean;
+  /** The answer's claim (e.g. "Done, all tests pass."), given as the result instead of the usual SIMULATED summary. */
+  claim?: string;
+  /** Commands the mock pretends it ran, with their exit codes (never run: the receipt records them as simulated). */
+  ran?: MockCommand[];
+}
+
+/** A command a mock agent pretends it ran: `--ran "CMD=EXIT"`, or a plan's `ran: { CMD: EXIT }`. */
+export interface MockCommand {
+  command: string;
+  exit: number;
+}
+
+/**
+ * Parses `CMD=EXIT` (the last `=` splits; EXIT a whole number from 0 to 255).
+ * @throws OrchestratorError `usage` naming the value and the form expected.
+ */
+export function parseRanFlag(value: string): MockCommand {
+  const at = value.lastIndexOf('=');
+  const exit = Number(value.slice(at + 1));
+  if (at <= 0 || !/^\d{1,3}$/.test(value.slice(at + 1)) || exit > 255) {
+    throw new OrchestratorError(
+      'usage',
+      `Expected --ran CMD=EXIT with EXIT from 0 to 255 (e.g. --ran "npm test=1"), got ${JSON.stringify(value)}.`,
+    );
+  }
+  return { command: value.slice(0, at), exit };
+}
+
+/**
+ * The receipt of a mock attempt, marked simulated: one search (its look around the project) and one read per
+ * declared file, a Write or Edit per edit it made, and each command it pretends it ran; nothing when lazy or failing.
+ */
+export function mockReceipt(attempt: number, files: readonly string[], options: MockOptions): AttemptReceipt {
+  const receipt = emptyAttempt(attempt, true);
+  if (options.lazy || options.fail) return receipt;
+  receipt.tool_calls.search = 1;
+  receipt.tool_calls.read = files.length;
+  for (const edit of options.edits ?? []) {
+    receipt.tool_calls.edit++;
+    receipt.files.push({
+      path: edit.path,
+      tool: edit.kind === 'write' ? 'Write' : 'Edit',
+      ok: true,
+      lines_added: lineCount(edit.text),
+      lines_removed: 0,
+    });
+  }
+  for (const ran of options.ran ?? []) {
+    receipt.tool_calls.bash++;
+    receipt.commands.push({ command: ran.command, exit: ran.exit, denied: false, interrupted: false });
+  }
+  return receipt;
 }
 
 /** One file edit of a mock agent: `--write FILE=TEXT` / `--append FILE=TEXT`, or a plan's `write:`/`append:`. */
@@ -117,9 +173,11 @@ export function createMockExecutor(options: MockOptions = {}): AgentExecutor {
   return async (ctx: AgentContext): Promise<AgentOutcome> => {
     const delayMs = options.delayMs ?? randomMockDelay();
     const half = Math.floor(delayMs / 2);
+    const evidence = await Evidence.begin(ctx);
     await delay(half, undefined, { signal: ctx.signal });
-    if (!options.fail) for (const edit of options.edits ?? []) await applyEdit(ctx.cwd, edit);
+    if (!options.fail && !options.lazy) for (const edit of options.edits ?? []) await applyEdit(ctx.cwd, edit);
     await delay(delayMs - half, undefined, { signal: ctx.signal });
+    evidence.add(mockReceipt(ctx.attempt, ctx.files, options));
     const quoted = ctx.goal
       .split('\n')
       .map((line) => `> ${line}`)
@@ -130,18 +188,20 @@ export function createMockExecutor(options: MockOptions = {}): AgentExecutor {
         error: 'mock agent failed on purpose (--fail)',
         body: `# ${ctx.taskName}: failed (SIMULATED)\n\n${SIMULATED_NOTE}\n\n## Goal\n${quoted}\n\n## Error\nThe mock agent was asked to fail (--fail).\n`,
         frontmatter: { simulated: true, mock_delay_ms: delayMs },
+        receipt: await evidence.document({ completed: false, result: '' }),
       };
     }
-    const edited = (options.edits ?? []).map((edit) => `${edit.kind} ${edit.path}`);
+    const edited = options.lazy ? [] : (options.edits ?? []).map((edit) => `${edit.kind} ${edit.path}`);
     const deps = ctx.dependsOn.length > 0 ? ctx.dependsOn.join(', ') : 'none';
+    const result =
+      options.claim ??
+      `SIMULATED by ${ctx.agent} (mock agent, attempt ${ctx.attempt}) in ${delayMs} ms, after dependencies: ${deps}. ` +
+        `No analysis was made.\n${edited.length > 0 ? `\nFiles edited as told (${edited.join(', ')}).\n` : ''}`;
     return {
       status: 'completed',
-      body:
-        `# ${ctx.taskName} (SIMULATED)\n\n${SIMULATED_NOTE}\n\n## Goal\n${quoted}\n\n## Result\n` +
-        `SIMULATED by ${ctx.agent} (mock agent, attempt ${ctx.attempt}) in ${delayMs} ms, ` +
-        `after dependencies: ${deps}. No analysis was made.\n` +
-        (edited.length > 0 ? `\nFiles edited as told (${edited.join(', ')}).\n` : ''),
+      body: `# ${ctx.taskName} (SIMULATED)\n\n${SIMULATED_NOTE}\n\n## Goal\n${quoted}\n\n## Result\n${result.trimEnd()}\n`,
       frontmatter: { simulated: true, mock_delay_ms: delayMs },
+      receipt: await evidence.document({ completed: true, result }),
     };
   };
 }

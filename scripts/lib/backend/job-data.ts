@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { SESSION_ID_PATTERN, TASK_NAME_PATTERN } from '../core/names.ts';
 import { RUNNERS } from '../state/model.ts';
+import { ReceiptDocumentSchema } from './receipt-schema.ts';
 
 /** Version of the job layout; a worker refuses jobs of another version (it would misread them). */
 export const JOB_VERSION = 1;
@@ -100,6 +101,8 @@ export const TaskJobResultSchema = z.object({
   start: z.number().int().positive(),
   started_at: z.string(),
   ended_at: z.string(),
+  /** What the agent did and the verdict (verification/receipt-file.ts); absent from workers of earlier releases. */
+  receipt: ReceiptDocumentSchema.optional(),
 });
 export type TaskJobResult = z.infer<typeof TaskJobResultSchema>;
 

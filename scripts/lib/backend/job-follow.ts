@@ -44,6 +44,7 @@ function outcomeOf(result: TaskJobResult, hosts: HostRecord[]): AgentOutcome {
     error: result.error,
     frontmatter: { ...result.frontmatter, host: result.host, worker_started_at: result.started_at, worker_ended_at: result.ended_at },
     record: { ...result.record, attempt_hosts: hosts },
+    ...(result.receipt ? { receipt: result.receipt } : {}),
   };
 }
 

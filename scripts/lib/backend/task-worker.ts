@@ -173,6 +173,7 @@ function jobResult(
     },
     ...where,
     ended_at: new Date().toISOString(),
+    ...(outcome.receipt ? { receipt: outcome.receipt } : {}),
   };
 }
 

@@ -26,6 +26,21 @@ export const MOCK_FLAGS: Record<string, FlagSpec> = {
     description: 'Append TEXT to FILE (after every --write); repeatable.',
     multiple: true,
   },
+  lazy: {
+    type: 'boolean',
+    description: 'Claim success without doing anything: no tool call, no edit (rehearses an "unverified" verdict).',
+  },
+  claim: {
+    type: 'string',
+    placeholder: 'TEXT',
+    description: 'The answer to give, e.g. "Done, all tests pass." (default: a SIMULATED summary).',
+  },
+  ran: {
+    type: 'string',
+    placeholder: 'CMD=EXIT',
+    description: 'A command to pretend it ran, with its exit code, for the receipts (never run), e.g. "npm test=1"; repeatable.',
+    multiple: true,
+  },
 };
 
 /** The flags each agent script accepts (the same tables its `--help` shows). */

@@ -13,6 +13,8 @@ import { claimedTaskContext } from './agent-context.ts';
 import { watchForCancel } from './cancel-watch.ts';
 import { LeaseKeeper } from './lease-keeper.ts';
 import { ownsTask, transitionOwnTask } from './task-ownership.ts';
+import { receiptPath, writeReceiptFile } from '../verification/receipt-file.ts';
+import { finalReceipt } from '../verification/final-receipt.ts';
 
 export { ownsTask, transitionOwnTask } from './task-ownership.ts';
 
@@ -113,6 +115,8 @@ async function recordOutcome(options: ExecuteOptions, outcome: AgentOutcome, end
   const current = latestState ? taskOf(latestState, name) : undefined;
   if (!current || !ownsTask(current)) return { status: current?.status ?? 'cancelled', record: current ?? null };
   const error = outcome.status !== 'completed' ? (outcome.error ?? 'agent failed') : undefined;
+  // With worktree isolation the lines changed are exact, from the task's diff (the merge record's diff stat).
+  const receipt = outcome.receipt ? finalReceipt(outcome.receipt, outcome.status, outcome.record?.merge?.diff_stat ?? null) : null;
   try {
     await writeResultFile(
       options.resultPath,
@@ -129,6 +133,7 @@ async function recordOutcome(options: ExecuteOptions, outcome: AgentOutcome, end
         depends_on: current.depends_on,
         error,
         ...outcome.frontmatter,
+        ...receipt?.frontmatter,
       },
       outcome.body,
       {
@@ -145,8 +150,9 @@ async function recordOutcome(options: ExecuteOptions, outcome: AgentOutcome, end
     if (writeError instanceof TaskLost) return currentStatus(paths, name);
     throw writeError;
   }
+  if (receipt) await writeReceiptFile(receiptPath(options.resultPath), receipt.document);
   // Spending accumulates over attempts (registerTask carries the earlier attempts' totals over).
-  const spent = { ...outcome.record };
+  const spent = { ...outcome.record, ...receipt?.record };
   for (const key of ['cost_usd', 'input_tokens', 'output_tokens'] as const) {
     const earlier = current[key];
     const now = spent[key];

@@ -37,7 +37,10 @@ export function agentsFor(options: {
   retries: number;
   log: (line: string) => void;
 }): (task: PlanTask) => AgentExecutor {
-  if (options.agent === 'mock') return (task) => createMockExecutor({ delayMs: task.delayMs, fail: task.fail, edits: task.edits });
+  if (options.agent === 'mock') {
+    return (task) =>
+      createMockExecutor({ delayMs: task.delayMs, fail: task.fail, edits: task.edits, lazy: task.lazy, claim: task.claim, ran: task.ran });
+  }
   const { bin, args, timeoutS, stallTimeoutS, backoffMs } = readClaudeSettings(
     { ...options.flags, timeout: options.flags.agent_timeout },
     options.passthrough,

@@ -2,14 +2,14 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
-import { z } from 'zod';
 import { OrchestratorError } from '../core/errors.ts';
 import { countOf } from '../core/format.ts';
 import { validateGraph } from '../scheduling/graph.ts';
 import { findTables, splitLines } from './markdown-table.ts';
-import { checkEditPath, type MockEdit } from '../agents/mock-agent.ts';
+import type { MockCommand, MockEdit } from '../agents/mock-agent.ts';
 import { TASK_NAME_PATTERN, TASK_NAME_RULE } from '../core/names.ts';
-import { MAX_TIMER_MS, PRIORITIES, formatIssues, type Priority } from '../state/schema.ts';
+import { PRIORITIES, formatIssues, type Priority } from '../state/schema.ts';
+import { YamlPlanSchema } from './plan-yaml-schema.ts';
 
 /** One task of a plan. */
 export interface PlanTask {
@@ -24,6 +24,12 @@ export interface PlanTask {
   fail?: boolean;
   /** Read by the mock agent only: files to write, then to append to, in its working directory (`write:`/`append:`). */
   edits?: MockEdit[];
+  /** Read by the mock agent only: claim success without doing anything (`lazy: true`). */
+  lazy?: boolean;
+  /** Read by the mock agent only: the answer to give (`claim:`). */
+  claim?: string;
+  /** Read by the mock agent only: commands to pretend it ran, with their exit codes (`ran: { "npm test": 1 }`); never run. */
+  ran?: MockCommand[];
   /** This task's isolation, over the plan's and the command line's (`isolation: none|worktree`). */
   isolation?: 'none' | 'worktree';
   /** With isolation: the task must change files (flagged when it changes none); default true when `files` is given. */
@@ -40,47 +46,6 @@ export interface Plan {
   isolation: 'none' | 'worktree' | null;
   tasks: PlanTask[];
 }
-
-/** A mock agent's edits in a YAML plan: `{ relative/path: text }`. */
-const EditMapSchema = z.record(z.string(), z.string()).superRefine((map, ctx) => {
-  for (const file of Object.keys(map)) {
-    try {
-      checkEditPath(file, 'path');
-    } catch (error) {
-      ctx.addIssue({ code: 'custom', message: (error as Error).message, path: [file] });
-    }
-  }
-});
-
-const YamlTaskSchema = z
-  .object({
-    id: z.string().regex(TASK_NAME_PATTERN, `must match ${TASK_NAME_RULE}`),
-    goal: z.string().refine((goal) => goal.trim() !== '', 'must say what the agent must do (a blank goal is refused, as --goal "" is)'),
-    depends_on: z.union([z.array(z.string()), z.string()]).optional(),
-    priority: z.enum(PRIORITIES).optional(),
-    files: z.array(z.string().min(1)).optional(),
-    delay_ms: z
-      .number()
-      .int()
-      .nonnegative()
-      .max(MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS} ms (about 24.8 days), the longest a timer can wait`)
-      .optional(),
-    fail: z.boolean().optional(),
-    write: EditMapSchema.optional(),
-    append: EditMapSchema.optional(),
-    isolation: z.enum(['none', 'worktree']).optional(),
-    expect_changes: z.boolean().optional(),
-  })
-  .strict();
-
-const YamlPlanSchema = z
-  .object({
-    request: z.string().optional(),
-    max_workers: z.number().int().positive().optional(),
-    isolation: z.enum(['none', 'worktree']).optional(),
-    tasks: z.array(YamlTaskSchema).min(1),
-  })
-  .strict();
 
 /** Splits a dependency cell: "None", "-", "" mean none; ids are separated by commas or spaces. */
 export function parseDependencyList(cell: string | string[] | undefined): string[] {
@@ -131,9 +96,9 @@ export function parsePlanText(text: string, file: string, format: Plan['format']
 }
 
 /**
- * Parses a YAML plan: `tasks: [{ id, goal, depends_on, priority, files, delay_ms, fail, write, append, isolation,
- * expect_changes }]`, optional `request`, `max_workers`, `isolation`. `write`/`append` map relative paths to text
- * (mock agents only); a `..` or absolute path is refused. A merge check command is never read from a plan (a plan is data).
+ * Parses a YAML plan: `tasks: [{ id, goal, depends_on, priority, files, delay_ms, fail, write, append, lazy, claim, ran,
+ * isolation, expect_changes }]`, optional `request`, `max_workers`, `isolation` (plan-yaml-schema.ts). `write`/`append`
+ * map relative paths to text, `ran` commands to exit codes (mock agents only, never run); a `..` or absolute path is refused. A merge check command is never read from a plan (a plan is data).
  */
 export function parseYamlPlan(text: string, file = 'plan.yaml'): Plan {
   let data: unknown;
@@ -147,7 +112,7 @@ export function parseYamlPlan(text: string, file = 'plan.yaml'): Plan {
     throw new OrchestratorError(
       'invalid_plan',
       `The plan ${file} does not match the YAML plan format (${formatIssues(parsed.error)}). ` +
-        'Expected: tasks: [{ id, goal, depends_on, priority, files, delay_ms, write, append, isolation, expect_changes }], optional request, max_workers and isolation.',
+        'Expected: tasks: [{ id, goal, depends_on, priority, files, delay_ms, fail, write, append, lazy, claim, ran, isolation, expect_changes }], optional request, max_workers and isolation.',
     );
   }
   return {
@@ -171,6 +136,9 @@ export function parseYamlPlan(text: string, file = 'plan.yaml'): Plan {
               ...Object.entries(task.append ?? {}).map(([file, text]) => ({ kind: 'append' as const, path: file, text })),
             ]
           : undefined,
+      lazy: task.lazy,
+      claim: task.claim,
+      ran: task.ran ? Object.entries(task.ran).map(([command, exit]) => ({ command, exit })) : undefined,
       isolation: task.isolation,
       expectChanges: task.expect_changes,
     })),

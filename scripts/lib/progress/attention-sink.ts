@@ -1,5 +1,5 @@
 // poll-session --attention: one line per event that needs the model (for Claude Code's Monitor tool, where every line is a turn), nothing else.
-import { endedCounts, formatElapsed, summarize } from '../report/session-summary.ts';
+import { endedCounts, formatElapsed, summarize, verdictNote } from '../report/session-summary.ts';
 import { oneLineBytes } from '../core/format.ts';
 import type { SessionEvent } from '../state/events.ts';
 import { getTask, type SessionState } from '../state/model.ts';
@@ -114,6 +114,15 @@ function describe(e: SessionEvent, state: SessionState, replacing: ReadonlySet<s
   const agent = e.agent ?? 'agent';
   const reason = oneLineBytes(e.error ?? 'no reason recorded', REASON_BYTES);
   switch (e.type) {
+    case 'completed': {
+      if (e.verdict !== 'unverified' && e.verdict !== 'contradicted') return null;
+      const evidence = Array.isArray(e.evidence) ? oneLineBytes((e.evidence as unknown[]).map(String).join('; '), REASON_BYTES) : '';
+      const what =
+        e.verdict === 'contradicted'
+          ? 'its receipts disprove its answer: count it as failed, and retry or fix it'
+          : 'it claims success without evidence: do not present it as done; check its work or run it again';
+      return `${task} completed ${e.verdict} (${agent}): ${evidence}. ${what[0]!.toUpperCase()}${what.slice(1)}.`;
+    }
     case 'failed': {
       const attempt = typeof e.attempt === 'number' && e.attempt > 1 ? `, attempt ${e.attempt}` : '';
       const next = replacing.has(task) ? ' --replace_dead is restarting it.' : ` ${dependantsText(state, task)}`;
@@ -194,10 +203,10 @@ export function attentionEndLine(
   const limit = options.timeoutS === undefined ? 'Watch ended' : `Watch ended after ${options.timeoutS} s`;
   if (pass === null)
     return `${ATTENTION_PREFIX}${limit} before any session appeared (exit ${exitCode}). Re-arm it: ${options.rearmCommand}`;
-  const { counts, total, active } = summarize(pass.state, { replacing: pass.replacing });
+  const { counts, total, active, verdicts } = summarize(pass.state, { replacing: pass.replacing });
   if (ended) {
     return (
-      `${ATTENTION_PREFIX}All ${total} tasks ended: ${counts.completed} completed` +
+      `${ATTENTION_PREFIX}All ${total} tasks ended: ${counts.completed} completed${verdictNote(verdicts)}` +
       `${endedCounts(counts, ['failed', 'merge_failed', 'skipped', 'cancelled'])} (exit ${exitCode}). Next: ${options.nextCommand}`
     );
   }

@@ -1,7 +1,7 @@
 // poll-session --until_done: nothing while it waits, then ONE digest of at most 2 kB, whatever the number of tasks.
 import { countOf, oneLineBytes } from '../core/format.ts';
 import { buildReportData, type ReportData } from '../report/report-data.ts';
-import { endedCounts, formatElapsed, summarize } from '../report/session-summary.ts';
+import { endedCounts, formatElapsed, summarize, verdictNote } from '../report/session-summary.ts';
 import { TERMINAL_STATUSES, type SessionState, type TaskStatus } from '../state/model.ts';
 import type { PassInfo, PollOutcome, ProgressSink } from './poll-loop.ts';
 
@@ -106,7 +106,7 @@ function outcomeLine(data: ReportData, pass: PassInfo, ended: boolean, exitCode:
   const endMs = ended && data.ended_at !== null ? Math.max(Date.parse(data.ended_at), created) : pass.now;
   const elapsed = `${formatElapsed(endMs - created)} elapsed`;
   if (ended) {
-    return `[until_done] All ${total} tasks ended: ${counts.completed} completed${endedCounts(counts, ['failed', 'merge_failed', 'skipped', 'cancelled'])}; ${elapsed}; exit ${exitCode}.`;
+    return `[until_done] All ${total} tasks ended: ${counts.completed} completed${verdictNote(data.verdicts)}${endedCounts(counts, ['failed', 'merge_failed', 'skipped', 'cancelled'])}; ${elapsed}; exit ${exitCode}.`;
   }
   const { replacing } = summarize(pass.state, { replacing: pass.replacing });
   const running = counts.running + counts.retrying + replacing;

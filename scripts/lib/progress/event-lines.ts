@@ -63,7 +63,7 @@ function describeEvent(event: ProgressEvent, ctx: LineContext): string | null {
     case 'retrying':
       return `${STATUS_ICONS.retrying} ${task} retrying${attempt !== null ? ` after attempt ${attempt}` : ''} (${agent})${reason}`;
     case 'completed':
-      return `${STATUS_ICONS.completed} ${task} completed by ${agent} in ${formatDuration(e.duration_ms)}${attempt !== null && attempt > 1 ? ` (attempt ${attempt})` : ''}`;
+      return `${STATUS_ICONS.completed} ${task} completed by ${agent} in ${formatDuration(e.duration_ms)}${attempt !== null && attempt > 1 ? ` (attempt ${attempt})` : ''}${verdictText(e)}`;
     case 'failed':
       return `${STATUS_ICONS.failed} ${task} failed${e.duration_ms !== null && e.duration_ms !== undefined ? ` after ${formatDuration(e.duration_ms)}` : ''} (${agent})${reason || ': no reason recorded'}`;
     case 'skipped':
@@ -127,4 +127,11 @@ export function taskLine(state: SessionState, name: string, at: Date = new Date(
     waiting_on: record?.waiting_on,
   };
   return formatEventLine(event, { sessionStart: state.created_at, showWaiting: true })!;
+}
+
+/** `, unverified: no tool call at all` after a completion whose verdict is not `verified`; `` otherwise. */
+function verdictText(e: SessionEvent): string {
+  if (e.verdict !== 'unverified' && e.verdict !== 'contradicted') return '';
+  const evidence = Array.isArray(e.evidence) ? e.evidence.filter((item): item is string => typeof item === 'string') : [];
+  return ` — ⚠️ ${e.verdict}${evidence.length > 0 ? `: ${oneLine(evidence.join('; '))}` : ''}`;
 }

@@ -7,6 +7,7 @@ import { summarize, type CostTotals } from '../report/session-summary.ts';
 import { capacityLabel } from '../scheduling/capacity.ts';
 import { budgetPicture } from '../scheduling/budget.ts';
 import { countOf } from '../core/format.ts';
+import { describeReceipt, totalCalls } from '../verification/receipts.ts';
 
 /** One task as the board and the table show it. Times in ms. */
 export interface TaskRow {
@@ -169,8 +170,12 @@ function noteFor(state: SessionState, task: TaskRecord, status: TaskRow['status'
   if (status === 'running') {
     const predicted = task.predicted_conflicts.length > 0 ? `predicted merge conflict in ${task.predicted_conflicts.join(', ')}` : '';
     const live = task.live ? liveNote(task.live) : '';
-    return [predicted, live].filter((part) => part !== '').join(' · ');
+    const receipts = task.receipts && totalCalls(task.receipts.tool_calls) > 0 ? describeReceipt(task.receipts) : '';
+    return [predicted, live, receipts].filter((part) => part !== '').join(' · ');
   }
+  if (status === 'completed' && task.verdict && task.verdict.value !== 'verified')
+    return `${task.verdict.value}: ${task.verdict.evidence.join('; ')}`;
+  if (status === 'completed' && task.receipts) return describeReceipt(task.receipts);
   if (status === 'pending') return task.depends_on.length > 0 ? `depends on ${task.depends_on.join(', ')}` : 'queued';
   if (status === 'failed' || status === 'skipped' || status === 'cancelled' || status === 'merge_failed') return task.error ?? '';
   return '';

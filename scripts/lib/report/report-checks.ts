@@ -1,4 +1,4 @@
-// What to check before presenting a session's results: simulated (mock) tasks, permission denials, empty answers.
+// What to check before presenting a session's results: simulated (mock) tasks, permission denials, empty answers, verdicts.
 import { readResultFile } from '../execution/result-file.ts';
 import type { SessionState } from '../state/model.ts';
 
@@ -21,6 +21,16 @@ export interface ResultChecks {
   permission_denials: DenialReport[];
   /** Completed tasks whose answer is empty (no result file, an empty body, or `empty_result: true` in it), in state order. */
   empty_results: string[];
+  /** Completed tasks whose success was claimed without evidence (verdict `unverified`), with the evidence, in state order. */
+  unverified: VerdictReport[];
+  /** Completed tasks whose receipts or check disprove the answer (verdict `contradicted`), with the evidence. */
+  contradicted: VerdictReport[];
+}
+
+/** A completed task that was not verified, and why. */
+export interface VerdictReport {
+  task: string;
+  evidence: string[];
 }
 
 /**
@@ -29,7 +39,14 @@ export interface ResultChecks {
  * names) and completed tasks with an empty answer.
  */
 export async function checkResults(state: SessionState): Promise<ResultChecks> {
-  const checks: ResultChecks = { rehearsal: false, simulated_tasks: [], permission_denials: [], empty_results: [] };
+  const checks: ResultChecks = {
+    rehearsal: false,
+    simulated_tasks: [],
+    permission_denials: [],
+    empty_results: [],
+    unverified: [],
+    contradicted: [],
+  };
   for (const [name, task] of Object.entries(state.tasks)) {
     if (task.runner === 'mock') checks.simulated_tasks.push(name);
     const result = task.result_path ? await readResultFile(task.result_path).catch(() => null) : null;
@@ -39,6 +56,8 @@ export async function checkResults(state: SessionState): Promise<ResultChecks> {
     if (count > 0 || tools.length > 0) checks.permission_denials.push({ task: name, count: Math.max(count, tools.length), tools });
     if (task.status === 'completed' && (!result || result.data.empty_result === true || result.body.trim() === ''))
       checks.empty_results.push(name);
+    const verdict = task.status === 'completed' ? task.verdict : null;
+    if (verdict && verdict.value !== 'verified') checks[verdict.value].push({ task: name, evidence: verdict.evidence });
   }
   checks.rehearsal = checks.simulated_tasks.length > 0;
   return checks;
@@ -67,6 +86,21 @@ export function checkLines(checks: ResultChecks, total: number): string[] {
       ? 'Permission denials: none.'
       : `Permission denials: ${checks.permission_denials.map((d) => `${d.task} (${d.count}${d.tools.length ? `: ${d.tools.join(', ')}` : ''})`).join('; ')}.`,
     checks.empty_results.length === 0 ? 'Empty results: none.' : `Empty results: ${checks.empty_results.join(', ')}.`,
+    verdictLine('Unverified', checks.unverified, 'success claimed without evidence: do not present as done'),
+    verdictLine('Contradicted', checks.contradicted, 'the receipts or the check disprove the answer: treat as failed'),
   );
   return lines;
+}
+
+function verdictLine(label: string, list: readonly VerdictReport[], meaning: string): string {
+  if (list.length === 0) return `${label}: none.`;
+  return `${label} (${meaning}): ${list.map((v) => `${v.task} (${v.evidence.join('; ')})`).join('; ')}.`;
+}
+
+/**
+ * Whether every completed task's answer can be trusted: none `unverified` or `contradicted`. aggregate exits 1
+ * otherwise (the report is written all the same); failed tasks are poll-session's and orchestrate's exit 1.
+ */
+export function verdictsClean(checks: ResultChecks): boolean {
+  return checks.unverified.length === 0 && checks.contradicted.length === 0;
 }

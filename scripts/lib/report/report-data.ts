@@ -1,7 +1,8 @@
 // The report of a session as plain data (snake_case, JSON-ready): aggregate --json, poll-session's final summary, and the source of every rendering.
 import type { SessionEvent } from '../state/events.ts';
 import { criticalPath, topologicalBatches } from '../scheduling/graph.ts';
-import { getTask, hasTask, type Priority, type SessionState, type TaskRecord, type TaskStatus } from '../state/model.ts';
+import { getTask, hasTask, type Priority, type SessionState, type TaskRecord, type TaskStatus, type VerdictValue } from '../state/model.ts';
+import { receiptPath } from '../verification/receipt-file.ts';
 import { summarize } from './session-figures.ts';
 import { buildTimeline, type TimelineBuilder, type TimelineSegment } from './timeline.ts';
 import { mergeReport, type MergeReport } from '../isolation/merge-report.ts';
@@ -37,6 +38,12 @@ export interface TaskReport {
   merge?: NonNullable<TaskRecord['merge']>;
   /** Which host (worker name) ran each attempt, for agents run elsewhere (the BullMQ backend); absent for local agents. */
   hosts?: TaskRecord['attempt_hosts'];
+  /** What the agent did, over its attempts (verification/receipts.ts); absent before any receipt. The whole receipt: `receipt_path`. */
+  receipts?: NonNullable<TaskRecord['receipts']>;
+  /** The receipt file beside the result (every attempt's tool calls, files, commands, denials); absent without receipts. */
+  receipt_path?: string;
+  /** The verdict on a completed task and its evidence (verification/verdict.ts); absent when not judged. */
+  verdict?: NonNullable<TaskRecord['verdict']>;
 }
 
 /** The whole report. Documented in references/events.md ("aggregate --json"). */
@@ -51,6 +58,8 @@ export interface ReportData {
   finished: boolean;
   total: number;
   counts: Record<TaskStatus, number>;
+  /** Completed tasks by verdict: verified, unverified (success claimed without evidence), contradicted (disproved). */
+  verdicts: Record<VerdictValue, number>;
   /** First start and last end of the tasks that ran. */
   started_at: string | null;
   ended_at: string | null;
@@ -149,6 +158,8 @@ export function buildReportData(state: SessionState, options: ReportOptions = {}
       ...(t.live ? { live: t.live } : {}),
       ...(t.merge ? { merge: t.merge } : {}),
       ...(t.attempt_hosts.length > 0 ? { hosts: t.attempt_hosts } : {}),
+      ...(t.receipts ? { receipts: t.receipts, ...(t.result_path ? { receipt_path: receiptPath(t.result_path) } : {}) } : {}),
+      ...(t.verdict ? { verdict: t.verdict } : {}),
     };
   });
   return {
@@ -159,6 +170,7 @@ export function buildReportData(state: SessionState, options: ReportOptions = {}
     finished: summary.finished,
     total: summary.total,
     counts: summary.counts,
+    verdicts: summary.verdicts,
     started_at: summary.firstStart,
     ended_at: summary.lastEnd,
     makespan_ms: summary.makespanMs,

@@ -4,7 +4,8 @@ import type { SessionEvent } from '../state/events.ts';
 import { formatDuration, formatTokens, formatUsd, renderMarkdownTable } from '../core/format.ts';
 import { STATUS_ICONS } from '../state/status-icons.ts';
 import { renderFlowchart, renderGantt } from './mermaid.ts';
-import { buildReportData, type ReportData } from './report-data.ts';
+import { buildReportData, type ReportData, type TaskReport } from './report-data.ts';
+import { describeReceipt } from '../verification/receipts.ts';
 import { readResultFile } from '../execution/result-file.ts';
 import { checkResults, rehearsalBanner, type ResultChecks } from './report-checks.ts';
 import type { SessionState } from '../state/model.ts';
@@ -49,6 +50,7 @@ export async function renderReport(state: SessionState, outFile: string, options
     renderSummary(data, { variant: 'markdown' }),
     `- Permission denials: ${checks.permission_denials.length === 0 ? 'none' : checks.permission_denials.map((d) => `${d.task} (${d.count}${d.tools.length ? `: ${d.tools.join(', ')}` : ''})`).join('; ')}`,
     `- Empty results: ${checks.empty_results.length === 0 ? 'none' : checks.empty_results.join(', ')}`,
+    ...verdictItems(checks),
   ];
   if (data.failures.length > 0) {
     lines.push(
@@ -96,6 +98,7 @@ export async function renderReport(state: SessionState, outFile: string, options
   for (const task of data.tasks) {
     lines.push('', `### ${task.task} (${task.agent}, ${task.status})`, '');
     if (task.hosts) lines.push(`Ran on: ${task.hosts.map((entry) => `attempt ${entry.attempt} on ${entry.host}`).join(', ')}`, '');
+    lines.push(...receiptLines(task, outFile));
     const result = task.result_path ? await readResultFile(task.result_path) : null;
     if (!result) {
       lines.push(`_No result file${task.error ? `: ${oneLine(task.error)}` : ''}._`);
@@ -107,15 +110,39 @@ export async function renderReport(state: SessionState, outFile: string, options
   return lines.join('\n') + '\n';
 }
 
+/** The report's verdict items: `- Unverified: none` / `- Contradicted: T (evidence)`. */
+function verdictItems(checks: ResultChecks): string[] {
+  return (['unverified', 'contradicted'] as const).map((value) => {
+    const list = checks[value];
+    const label = `${value[0]!.toUpperCase()}${value.slice(1)}`;
+    return `- ${label}: ${list.length === 0 ? 'none' : list.map((v) => `**${v.task}** (${oneLine(v.evidence.join('; '))})`).join('; ')}`;
+  });
+}
+
+/** A task's receipts and verdict under its result heading, with a link to its receipt file. */
+function receiptLines(task: TaskReport, outFile: string): string[] {
+  const lines: string[] = [];
+  if (task.verdict)
+    lines.push(
+      `Verdict: **${task.verdict.value}**${task.verdict.evidence.length ? ` (${oneLine(task.verdict.evidence.join('; '))})` : ''}`,
+    );
+  if (task.receipts) {
+    const link = task.receipt_path ? path.relative(path.dirname(outFile), task.receipt_path).split(path.sep).join('/') : null;
+    lines.push(`Receipts: ${describeReceipt(task.receipts)}${link ? ` ([receipt](${encodeURI(link)}))` : ''}`);
+  }
+  return lines.length > 0 ? [...lines.flatMap((line) => [line, ''])] : [];
+}
+
 function taskTable(data: ReportData): string {
   const first = data.started_at ? Date.parse(data.started_at) : null;
   return renderMarkdownTable(
-    ['Batch', 'Task', 'Agent', 'Status', 'Attempts', 'Start', 'Duration', 'Cost', 'Tokens in / out', 'Depends on'],
+    ['Batch', 'Task', 'Agent', 'Status', 'Verdict', 'Attempts', 'Start', 'Duration', 'Cost', 'Tokens in / out', 'Depends on'],
     data.tasks.map((task) => [
       String(task.batch),
       task.on_critical_path ? `**${task.task}**` : task.task,
       task.agent,
       `${STATUS_ICONS[task.status]} ${task.status}`,
+      task.verdict?.value ?? '-',
       `${task.attempts} of ${task.max_attempts}`,
       task.started_at && first !== null ? `+${formatDuration(Date.parse(task.started_at) - first)}` : '-',
       formatDuration(task.duration_ms),

@@ -1,6 +1,13 @@
 // The figures of one session computed from its state (counts, makespan, parallelism, cost) and the exit code they give.
 import { EXIT } from '../core/errors.ts';
-import { TASK_STATUSES, TERMINAL_STATUSES, type SessionState, type TaskRecord, type TaskStatus } from '../state/model.ts';
+import {
+  TASK_STATUSES,
+  TERMINAL_STATUSES,
+  type SessionState,
+  type TaskRecord,
+  type TaskStatus,
+  type VerdictValue,
+} from '../state/model.ts';
 
 /** How a poll-session wait ended: every task completed, any failed, its time ran out, or still active after one pass. */
 export type PollOutcome = 'completed' | 'failed' | 'timeout' | 'active';
@@ -38,6 +45,8 @@ export interface SessionSummary {
   firstStart: string | null;
   lastEnd: string | null;
   cost: CostTotals;
+  /** Completed tasks by verdict (verification/verdict.ts); a completed task without one (an older state) is not counted. */
+  verdicts: Record<VerdictValue, number>;
 }
 
 /** Options of {@link summarize}. */
@@ -66,9 +75,11 @@ export function summarize(state: SessionState, options: SummaryOptions = {}): Se
   let workMs = 0;
   let replacing = 0;
   let active = 0;
+  const verdicts: Record<VerdictValue, number> = { verified: 0, unverified: 0, contradicted: 0 };
   const entries = Object.entries(state.tasks);
   for (const [name, task] of entries) {
     counts[task.status] += 1;
+    if (task.status === 'completed' && task.verdict) verdicts[task.verdict.value] += 1;
     if (!TERMINAL_STATUSES.has(task.status)) active += 1;
     else if (options.replacing?.has(name) && task.status === 'failed') {
       replacing += 1;
@@ -92,6 +103,7 @@ export function summarize(state: SessionState, options: SummaryOptions = {}): Se
     firstStart: first === null ? null : new Date(first).toISOString(),
     lastEnd: last === null ? null : new Date(last).toISOString(),
     cost: costTotals(entries.map(([, task]) => task)),
+    verdicts,
   };
 }
 
@@ -126,7 +138,16 @@ function peakConcurrency(tasks: readonly TaskRecord[]): number {
   return peak;
 }
 
-/** Exit code for a finished session: 0 if every task completed, 1 if any failed, was skipped or cancelled. */
+/**
+ * Exit code for a finished session: 0 if every task completed, 1 if any failed, was skipped or cancelled, or completed
+ * with its answer `contradicted` by its receipts or check (an `unverified` one is named, not failed).
+ */
 export function exitCodeFor(summary: SessionSummary): number {
-  return summary.counts.completed === summary.total ? EXIT.ok : EXIT.taskFailed;
+  return summary.counts.completed === summary.total && summary.verdicts.contradicted === 0 ? EXIT.ok : EXIT.taskFailed;
+}
+
+/** ` (2 unverified, 1 contradicted)` after a count of completed tasks, or `` when every judged task was verified. */
+export function verdictNote(verdicts: Record<VerdictValue, number>): string {
+  const parts = (['unverified', 'contradicted'] as const).filter((v) => verdicts[v] > 0).map((v) => `${verdicts[v]} ${v}`);
+  return parts.length > 0 ? ` (${parts.join(', ')})` : '';
 }

@@ -2,7 +2,7 @@
 // lines); the figures it shows come from session-figures.ts (re-exported here).
 import { mergeRunLine } from '../isolation/merge-report.ts';
 import { countOf, formatDuration, formatTokens, formatUsd } from '../core/format.ts';
-import type { PollOutcome } from './session-figures.ts';
+import { verdictNote, type PollOutcome } from './session-figures.ts';
 import type { ReportData } from './report-data.ts';
 import type { TaskStatus } from '../state/model.ts';
 
@@ -78,7 +78,7 @@ export function renderSummary(data: ReportData | null, options: SummaryRenderOpt
       return markdownItems(data, active).join('\n');
     case 'run':
       return (
-        `Session ${data.session_id}: ${counts.completed} of ${total} completed${endedCounts(counts, ['failed', 'merge_failed', 'skipped', 'cancelled'])}; ` +
+        `Session ${data.session_id}: ${counts.completed} of ${total} completed${verdictNote(data.verdicts)}${endedCounts(counts, ['failed', 'merge_failed', 'skipped', 'cancelled'])}; ` +
         `makespan ${formatDuration(data.makespan_ms)}, parallelism ${parallelismText(data.parallelism)}. Next: ${options.next} writes the report.` +
         limitLines(data)
           .map((line) => `\n${line}`)
@@ -87,15 +87,32 @@ export function renderSummary(data: ReportData | null, options: SummaryRenderOpt
     case 'outcome':
       if (options.outcome === 'timeout') return `Timed out after ${options.timeoutS} s with tasks still active (${active} of ${total}).`;
       if (options.outcome === 'active') return `${active} of ${total} tasks still active.`;
-      return `All ${total} tasks ended: ${counts.completed} completed${endedCounts(counts, ['failed', 'merge_failed', 'skipped', 'cancelled'])}. Makespan ${formatDuration(data.makespan_ms)}.`;
+      return `All ${total} tasks ended: ${counts.completed} completed${verdictNote(data.verdicts)}${endedCounts(counts, ['failed', 'merge_failed', 'skipped', 'cancelled'])}. Makespan ${formatDuration(data.makespan_ms)}.`;
     case 'poll':
       return pollLine(data, options, replacing);
   }
 }
 
+/**
+ * `Unverified: 1 task (T: no tool call at all)` and `Contradicted: ...` lines of the completed tasks not verified,
+ * each with its evidence; none when every judged task was verified.
+ */
+export function verdictLines(data: Pick<ReportData, 'tasks'>): string[] {
+  const lines: string[] = [];
+  for (const value of ['unverified', 'contradicted'] as const) {
+    const list = data.tasks.filter((task) => task.status === 'completed' && task.verdict?.value === value);
+    if (list.length === 0) continue;
+    const label = `${value[0]!.toUpperCase()}${value.slice(1)}`;
+    lines.push(
+      `${label}: ${countOf(list.length, 'task')} (${list.map((t) => `${t.task}: ${t.verdict!.evidence.join('; ')}`).join(' | ')})`,
+    );
+  }
+  return lines;
+}
+
 /** The seeds' "EXECUTION SUMMARY" block. */
 function executionBlock(data: ReportData): string {
-  const lines = [RULE, 'EXECUTION SUMMARY', RULE, `Completed: ${data.counts.completed} of ${data.total} tasks`];
+  const lines = [RULE, 'EXECUTION SUMMARY', RULE, `Completed: ${data.counts.completed} of ${data.total} tasks`, ...verdictLines(data)];
   for (const status of ['failed', 'merge_failed', 'skipped', 'cancelled'] as const) {
     const list = data.failures.filter((f) => f.status === status);
     if (list.length === 0) continue;
@@ -183,7 +200,7 @@ function pollLine(data: ReportData, options: Extract<SummaryVariant, { variant: 
   const elapsed = `${formatElapsed(endMs - created)} elapsed`;
   const others = endedCounts(counts, ['merge_failed', 'skipped', 'cancelled']);
   if (ended) {
-    return `[poll] All ${total} tasks ended: ${counts.completed} completed${endedCounts(counts, ['failed'])}${others}; ${elapsed}. Next: ${options.nextCommand} (exit ${options.exitCode}).`;
+    return `[poll] All ${total} tasks ended: ${counts.completed} completed${verdictNote(data.verdicts)}${endedCounts(counts, ['failed'])}${others}; ${elapsed}. Next: ${options.nextCommand} (exit ${options.exitCode}).`;
   }
   const running = counts.running + counts.retrying + replacing;
   const waiting = counts.pending + counts.waiting;

@@ -40,6 +40,13 @@ export type RunnerKind = (typeof RUNNERS)[number];
 export const MERGE_STATUSES = ['merged', 'empty', 'conflict', 'gate_failed', 'not_merged'] as const;
 export type MergeStatus = (typeof MERGE_STATUSES)[number];
 
+/**
+ * Verdicts on a completed task (verification/verdict.ts), best first: `verified` (the evidence covers what it
+ * declared), `unverified` (success claimed without evidence), `contradicted` (the receipts or the check disprove it).
+ */
+export const VERDICTS = ['verified', 'unverified', 'contradicted'] as const;
+export type VerdictValue = (typeof VERDICTS)[number];
+
 /** What happens to running agents when the session budget is spent (`--on_budget`). */
 export const ON_BUDGET = ['finish', 'stop'] as const;
 export type OnBudget = (typeof ON_BUDGET)[number];

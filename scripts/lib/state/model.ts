@@ -119,6 +119,8 @@ export function newTaskRecord(fields: NewTaskFields): TaskRecord {
     merge: null,
     predicted_conflicts: [],
     attempt_hosts: [],
+    receipts: null,
+    verdict: null,
   };
   // Given fields replace defaults in place, so the key order stays the schema's.
   for (const key of Object.keys(fields) as Array<keyof TaskRecord>) {

@@ -9,15 +9,18 @@ import {
   createNullTable,
   DEP_FAILURE_POLICIES,
   isPlainObject,
-  MERGE_STATUSES,
   ON_BUDGET,
   PRIORITIES,
   RUNNERS,
   STATE_VERSION,
   TASK_STATUSES,
+  VERDICTS,
 } from './constants.ts';
 import { MAX_TIMER_MS } from '../core/limits.ts';
 import { TASK_NAME_PATTERN, TASK_NAME_RULE, SESSION_ID_PATTERN } from '../core/names.ts';
+import { LiveProgressSchema, ReceiptSummarySchema, TaskMergeSchema } from './task-schemas.ts';
+
+export { LiveProgressSchema, ReceiptSummarySchema, TaskMergeSchema, type LiveProgress, type TaskMerge } from './task-schemas.ts';
 
 const isoTime = z.iso.datetime({ offset: true });
 const taskName = z.string().regex(TASK_NAME_PATTERN);
@@ -25,47 +28,6 @@ const nullableIso = isoTime.nullable().default(null);
 const nullableNumber = z.number().nonnegative().nullable().default(null);
 
 /** One task's record in `tasks`. Fields are snake_case, as in the YAML. */
-/** The task field `live` (see `applyLiveProgress` in live-progress.ts). */
-export const LiveProgressSchema = z.object({
-  turns: z.number().int().nonnegative(),
-  last_tool: z.string().nullable().default(null),
-  input_tokens: z.number().nonnegative(),
-  output_tokens: z.number().nonnegative(),
-  est_cost_usd: z.number().nonnegative().nullable().default(null),
-  api_retries: z.number().int().nonnegative().default(0),
-  last_api_error: z.string().nullable().default(null),
-  last_event_at: isoTime,
-});
-export type LiveProgress = z.infer<typeof LiveProgressSchema>;
-
-/** The task field `merge`: its branch, worktree and how its merge onto the integration branch went. */
-export const TaskMergeSchema = z.object({
-  /** The task's branch (`<prefix>/<session>/tasks/<task>`), kept unless merged. */
-  branch: z.string(),
-  /** The task's worktree while it exists (kept when not merged), else null. */
-  worktree: z.string().nullable().default(null),
-  /** merged; empty (changed nothing, nothing to merge); conflict; gate_failed; not_merged (the agent failed). */
-  status: z.enum(MERGE_STATUSES),
-  /** Files changed, lines inserted and deleted by the task (from its start commit to its branch tip). */
-  diff_stat: z
-    .object({
-      files: z.number().int().nonnegative(),
-      insertions: z.number().int().nonnegative(),
-      deletions: z.number().int().nonnegative(),
-    })
-    .nullable()
-    .default(null),
-  /** Paths that conflicted with the integration branch. */
-  conflicts: z.array(z.string()).default([]),
-  /** The integration branch's commit holding the task's work (merged), else null. */
-  commit: z.string().nullable().default(null),
-  /** The end of a failed `--merge_check`'s output. */
-  gate_output: z.string().nullable().default(null),
-  /** The task was expected to change files (`--files`, `expect_changes`) and changed none. */
-  expected_changes_missing: z.boolean().default(false),
-});
-export type TaskMerge = z.infer<typeof TaskMergeSchema>;
-
 export const TaskRecordSchema = z.object({
   status: z.enum(TASK_STATUSES),
   /** `Agent-01`, `Agent-02`, ... in registration order. */
@@ -173,6 +135,17 @@ export const TaskRecordSchema = z.object({
    * `--name`, default `<hostname>:<pid>`), in order; empty for agents run on this machine.
    */
   attempt_hosts: z.array(z.object({ attempt: z.number().int().nonnegative(), host: z.string() })).default([]),
+  /**
+   * What the agent did, over all its attempts (verification/receipts.ts `ReceiptSummary`): tool calls by kind, files
+   * written, commands run and failed, permission denials, lines added and removed. Updated with `live` while it runs
+   * (no extra write), final when it ends; the whole receipt is in the receipt file beside the result. Null before any.
+   */
+  receipts: ReceiptSummarySchema.nullable().default(null),
+  /** The verdict on a completed task (verification/verdict.ts): verified, unverified or contradicted, with its evidence. */
+  verdict: z
+    .object({ value: z.enum(VERDICTS), evidence: z.array(z.string()) })
+    .nullable()
+    .default(null),
 });
 export type TaskRecord = z.infer<typeof TaskRecordSchema>;
 export type TaskRecordInput = z.input<typeof TaskRecordSchema>;

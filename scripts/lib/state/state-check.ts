@@ -23,6 +23,7 @@ import {
   RUNNERS,
   STATE_VERSION,
   TASK_STATUSES,
+  VERDICTS,
   type SessionState,
 } from './model.ts';
 
@@ -101,6 +102,26 @@ export const LIVE_PROGRESS = object({
   last_event_at: isoTime,
 });
 
+/** The fields of `ReceiptSummarySchema`. */
+export const RECEIPT_SUMMARY = object({
+  tool_calls: object({
+    read: intNonnegative,
+    search: intNonnegative,
+    edit: intNonnegative,
+    bash: intNonnegative,
+    web: intNonnegative,
+    other: intNonnegative,
+  }),
+  files_written: intNonnegative,
+  commands: intNonnegative,
+  commands_failed: intNonnegative,
+  denials: intNonnegative,
+  lines_added: intNonnegative,
+  lines_removed: intNonnegative,
+  lines_from: oneOf(['git', 'edits']),
+  simulated: boolean,
+});
+
 /** The fields of `TaskMergeSchema`. */
 export const TASK_MERGE = object({
   branch: string,
@@ -155,6 +176,8 @@ export const TASK_RECORD = object({
   merge: nullable(TASK_MERGE),
   predicted_conflicts: arrayOf(string),
   attempt_hosts: arrayOf(object({ attempt: intNonnegative, host: string })),
+  receipts: nullable(RECEIPT_SUMMARY),
+  verdict: nullable(object({ value: oneOf(VERDICTS), evidence: arrayOf(string) })),
 });
 
 /** The fields of `CapacitySchema`. */

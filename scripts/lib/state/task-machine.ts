@@ -185,6 +185,9 @@ export function setTaskStatus(
     ...(TERMINAL_STATUSES.has(status) ? { duration_ms: record.duration_ms } : {}),
     ...(record.error && status !== 'completed' ? { error: record.error } : {}),
     ...(status === 'waiting' ? { waiting_on: record.waiting_on } : {}),
+    ...(status === 'completed' && record.verdict
+      ? { verdict: record.verdict.value, ...(record.verdict.value !== 'verified' ? { evidence: record.verdict.evidence } : {}) }
+      : {}),
   });
   return record;
 }
