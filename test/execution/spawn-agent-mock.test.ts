@@ -77,7 +77,7 @@ describe('spawn-agent-mock', () => {
       .map((t) => t.agent)
       .sort();
     expect(agents).toEqual(names.map((_, i) => `Agent-${String(i + 1).padStart(2, '0')}`));
-    expect(await listFiles(path.join(project.dir, '.agent/results'))).toEqual(names.map((n) => `${n}.md`));
+    expect(await listFiles(path.join(project.dir, '.agent/results'))).toEqual(names.flatMap((n) => [`${n}.md`, `${n}.receipt.json`]));
     const events = await readEvents(project.paths.eventsPath);
     expect(events.filter((e) => e.type === 'completed')).toHaveLength(40);
     expect(events.filter((e) => e.type === 'session_started')).toHaveLength(1);

@@ -52,7 +52,10 @@ describe('orchestrate SIGKILLed mid-run, then --resume', () => {
     const events = await readEvents(project.paths.eventsPath);
     const completions = names.map((n) => events.filter((e) => e.type === 'completed' && e.task === n).length);
     expect(completions).toEqual(names.map(() => 1));
-    expect((await readdir(path.join(project.dir, '.agent/results'))).sort()).toEqual(names.map((n) => `${n}.md`).sort());
+    // One result and one receipt file per task, and no temporary file of either left by the killed run.
+    expect((await readdir(path.join(project.dir, '.agent/results'))).sort()).toEqual(
+      names.flatMap((n) => [`${n}.md`, `${n}.receipt.json`]).sort(),
+    );
     const left = (await readdir(project.paths.dir)).filter((f) => f.endsWith('.tmp') || f.includes('.lock'));
     expect(left).toEqual([]);
   }, 180_000);

@@ -55,7 +55,7 @@ export interface EventReader {
    * complete line returned (a torn line being written is not counted). Null before the file exists.
    */
   position(): EventPosition | null;
-  /** Closes the open file, if any. */
+  /** Closes the open file, if any, for good: a read still in flight keeps no descriptor, a later read returns nothing. */
   close(): Promise<void>;
 }
 
@@ -104,6 +104,26 @@ function takeLines(buffer: Buffer, out: EventBatch, final: boolean): Buffer {
   return buffer.subarray(start);
 }
 
+/** Opens the log read-only, never through a symbolic link; null when it does not exist. The descriptor never leaks. */
+async function openLog(eventsPath: string): Promise<{ handle: FileHandle; ino: number } | null> {
+  let opened: FileHandle;
+  try {
+    // Never through a symbolic link: the log is a plain file of the session folder.
+    if (NOFOLLOW === 0) await refuseSymlink(eventsPath);
+    opened = await open(eventsPath, constants.O_RDONLY | NOFOLLOW);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    if ((error as NodeJS.ErrnoException).code === 'ELOOP') throw symlinkRefused(eventsPath, error);
+    throw error;
+  }
+  try {
+    return { handle: opened, ino: (await opened.stat()).ino };
+  } catch (error) {
+    await opened.close().catch(() => {});
+    throw error;
+  }
+}
+
 /**
  * Opens a reader on `events.jsonl`.
  *
@@ -123,18 +143,17 @@ export function openEventReader(eventsPath: string): EventReader {
   let inode: number | null = null;
   let offset = 0;
   let pending: Buffer = Buffer.alloc(0);
+  /** close() was called: a read still in flight must not keep a descriptor it opens after that (it would be left to GC). */
+  let closed = false;
 
   const openCurrent = async (): Promise<boolean> => {
-    try {
-      // Never through a symbolic link: the log is a plain file of the session folder.
-      if (NOFOLLOW === 0) await refuseSymlink(eventsPath);
-      handle = await open(eventsPath, constants.O_RDONLY | NOFOLLOW);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      if ((error as NodeJS.ErrnoException).code === 'ELOOP') throw symlinkRefused(eventsPath, error);
-      throw error;
+    const opened = closed ? null : await openLog(eventsPath);
+    // Closed while it opened (a watch stopped at once), or opened twice by overlapping reads: keep one descriptor only.
+    if (opened === null || closed || handle !== null) {
+      await opened?.handle.close().catch(() => {});
+      return handle !== null && !closed;
     }
-    inode = (await handle.stat()).ino;
+    ({ handle, ino: inode } = opened);
     offset = 0;
     pending = Buffer.alloc(0);
     return true;
@@ -203,7 +222,10 @@ export function openEventReader(eventsPath: string): EventReader {
     position() {
       return handle === null || inode === null ? null : { ino: inode, offset: offset - pending.length };
     },
-    close: closeHandle,
+    async close() {
+      closed = true;
+      await closeHandle();
+    },
   };
 }
 
