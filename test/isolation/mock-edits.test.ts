@@ -46,6 +46,16 @@ describe('mock agents that edit files', () => {
     expect(await readFile(path.join(dir, 'src/deep/a.txt'), 'utf8')).toBe('one\ntwo\n');
   });
 
+  it('two agents writing below the same new folder at once both succeed (references/examples.md, full-stack-feature: EEXIST)', async () => {
+    const project = await tempProject('dto-mock-edit-');
+    for (let i = 0; i < 10; i++) {
+      await Promise.all(
+        ['a', 'b', 'c'].map((name) => applyEdit(project.dir, { kind: 'write', path: `new-${i}/deep/${name}.txt`, text: name })),
+      );
+      expect(await readFile(path.join(project.dir, `new-${i}/deep/c.txt`), 'utf8')).toBe('c');
+    }
+  });
+
   it('never follows a symbolic link out of its working directory (a linked folder or a linked file)', async () => {
     const { dir } = await tempProject();
     const outside = await tempProject();

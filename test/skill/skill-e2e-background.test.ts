@@ -41,7 +41,8 @@ describe("SKILL.md's background mode, run verbatim", () => {
       const waited = await execa('bash', ['-c', waitBlock], { cwd: project, env, reject: false });
       expect(waited.exitCode, `${waited.stdout}\n${waited.stderr}`).toBe(0);
       expect(Buffer.byteLength(waited.stdout)).toBeLessThanOrEqual(2048);
-      expect(waited.stdout).toMatch(/^\[until_done\] All 5 tasks ended: 5 completed; /);
+      // The fake agents answer without a tool call: their success is claimed without evidence, and the digest says so.
+      expect(waited.stdout).toMatch(/^\[until_done\] All 5 tasks ended: 5 completed \(5 unverified\); /);
       const report = await readFile(path.join(project, '.agent/final_output.md'), 'utf8');
       expect(report).toMatch(/Completed: \*\*5 of 5\*\*/);
       expect(report).not.toMatch(/REHEARSAL/);

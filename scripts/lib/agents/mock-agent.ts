@@ -144,7 +144,7 @@ export async function applyEdit(root: string, edit: MockEdit): Promise<void> {
         `${edit.kind} ${edit.path}: ${current} is a symbolic link; the mock agent never follows one.`,
       );
     }
-    if (index < parts.length - 1 && stat === null) await fs.mkdir(current);
+    if (index < parts.length - 1 && stat === null) await makeFolder(current, edit);
   }
   const flags =
     constants.O_WRONLY |
@@ -156,6 +156,24 @@ export async function applyEdit(root: string, edit: MockEdit): Promise<void> {
     await handle.write(edit.text);
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * Creates one missing folder of an edit's path; one another agent created meanwhile (two mock agents writing below the
+ * same new folder at once) is used if it is a real folder, never a symbolic link.
+ */
+async function makeFolder(folder: string, edit: MockEdit): Promise<void> {
+  try {
+    await fs.mkdir(folder);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    const stat = await fs.lstat(folder);
+    if (!stat.isDirectory())
+      throw new OrchestratorError(
+        'unsafe_path',
+        `${edit.kind} ${edit.path}: ${folder} appeared meanwhile and is not a folder; the mock agent never follows one.`,
+      );
   }
 }
 
