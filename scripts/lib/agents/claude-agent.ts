@@ -113,7 +113,7 @@ export function createClaudeExecutor(options: ClaudeExecutorOptions): AgentExecu
         onSpawn: (identity) => void ctx.recordChild?.(identity),
         onLine: (line) => {
           if (tracker.push(line))
-            progress.update({ ...combineProgress(done, tracker.progress()), receipts: summarize(evidence.attempts(receipt.receipt())) });
+            progress.update({ ...combineProgress(done, tracker.progress()), receipts: receipt.summary(evidence.attempts()) });
           for (const signal of tracker.takeRateLimits()) report(signal);
         },
       });

@@ -4,10 +4,12 @@ import {
   emptyAttempt,
   lineCount,
   relativeToCwd,
+  summarize,
   toolKind,
   type AttemptReceipt,
   type CommandReceipt,
   type FileReceipt,
+  type ReceiptSummary,
 } from '../verification/receipts.ts';
 
 type Line = Record<string, unknown>;
@@ -89,6 +91,14 @@ export class ReceiptCollector {
       return changed;
     }
     return false;
+  }
+
+  /**
+   * The totals of `earlier` attempts and this one so far (verification/receipts.ts `summarize`), read in place: the
+   * runner asks on every changed line, so no copy is made.
+   */
+  summary(earlier: readonly AttemptReceipt[]): ReceiptSummary {
+    return summarize([...earlier, this.#receipt]);
   }
 
   /** The receipt so far (a copy). */

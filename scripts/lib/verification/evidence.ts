@@ -38,9 +38,9 @@ export class Evidence {
     this.#attempts.push(receipt);
   }
 
-  /** The receipts of the attempts that ended, plus `current` (the one still running) when given. */
-  attempts(current?: AttemptReceipt): AttemptReceipt[] {
-    return current ? [...this.#attempts, current] : [...this.#attempts];
+  /** The receipts of the attempts that ended, oldest first (a copy of the list). */
+  attempts(): AttemptReceipt[] {
+    return [...this.#attempts];
   }
 
   /**
