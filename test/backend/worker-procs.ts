@@ -71,9 +71,16 @@ export async function startWorkerProc(options: {
   });
   proc.stderr?.on('data', (chunk: Buffer) => worker.stderr.push(chunk.toString()));
   options.workers.push(worker);
-  const deadline = Date.now() + 60_000;
+  const started = Date.now();
   while (!worker.stderr.join('').includes(`worker ${name}:`)) {
-    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`worker ${name} did not start: ${worker.stderr.join('')}`);
+    if (proc.exitCode !== null || Date.now() > started + 60_000) {
+      // How it ended and what it printed, so a start lost under load can be told from a crash (stress run 3, under load).
+      const how = proc.exitCode !== null ? `exited ${proc.exitCode} (signal ${String(proc.signalCode)})` : 'still running';
+      throw new Error(
+        `worker ${name} did not start within ${Date.now() - started} ms (${how}); stderr: ${JSON.stringify(worker.stderr.join(''))}; ` +
+          `stdout lines: ${JSON.stringify(worker.lines)}`,
+      );
+    }
     await sleep(50);
   }
   return worker;

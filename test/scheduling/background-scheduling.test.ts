@@ -60,15 +60,21 @@ describe('background mode scheduling across processes', () => {
 
   it('runs tasks that share a file one after the other, in registration order', async () => {
     const project = await tempProject();
-    const first = mock(project, 'edit-1', '--delay_ms', '4000', '--files', 'src/app.ts');
+    // edit-1 holds src/app.ts until edit-2 is seen waiting on it and the free task has completed, then it is cancelled:
+    // however slowly a loaded machine starts the other processes, they register while edit-1 runs (a fixed 4 s delay
+    // once ended before edit-2's process registered, stress run under load).
+    const first = mock(project, 'edit-1', '--delay_ms', '600000', '--files', 'src/app.ts');
     await waitFor(project, (s) => s.tasks['edit-1']?.status === 'running');
     const second = mock(project, 'edit-2', '--delay_ms', '100', '--files', './src/app.ts,src/other.ts');
     const free = mock(project, 'free', '--delay_ms', '100', '--files', 'README.md');
-    expect((await Promise.all([first, second, free])).map((r) => r.exitCode)).toEqual([0, 0, 0]);
+    await waitFor(project, (s) => s.tasks['edit-2']?.status === 'waiting' && s.tasks.free?.status === 'completed');
+    expect((await run('cancel-session', ['--task', 'edit-1'], project.dir)).exitCode).toBe(0);
+    expect((await Promise.all([first, second, free])).map((r) => r.exitCode)).toEqual([1, 0, 0]);
     const state = (await project.state())!;
+    expect(state.tasks['edit-1']!.status).toBe('cancelled');
+    expect(state.tasks['edit-2']!.status).toBe('completed');
     expect(Date.parse(state.tasks['edit-2']!.started_at!)).toBeGreaterThanOrEqual(Date.parse(state.tasks['edit-1']!.ended_at!));
-    // A task with other files is never held back by them: it never waited, whenever its process got to register (on a
-    // loaded machine that can be after edit-1 ended, so no clock comparison), while edit-2 waited on edit-1.
+    // A task with other files is never held back by them: it never waited, while edit-2 waited on edit-1.
     const waits = (await readEvents(project.paths.eventsPath)).filter((e) => e.type === 'waiting');
     expect(waits.map((e) => e.task)).toEqual(['edit-2']);
     expect(waits[0]!.waiting_on).toEqual(['edit-1']);
