@@ -31,6 +31,7 @@ import { BACKEND_FLAGS, checkBackendOptions } from './lib/backend/backend-option
 import { ISOLATION_MODES } from './lib/isolation/isolated-executor.ts';
 import { heredocExample, readPlanInput, savePlanInput, STDIN_PLAN, withSavedPlan } from './lib/plan/plan-input.ts';
 import { checkAgent, checkIsolation, chooseSessionId, refuseLiveSession } from './lib/plan/orchestrate-checks.ts';
+import { planChecks } from './lib/plan/plan-checks.ts';
 import { agentsFor, childArgv, isolatedAgents, runInForeground, startInBackground } from './lib/plan/orchestrate-run.ts';
 
 export { childArgv } from './lib/plan/orchestrate-run.ts';
@@ -91,6 +92,23 @@ export const spec = {
       unit: 's',
       min: 0,
       exclusiveMin: true,
+    }),
+    check: flag.string({
+      placeholder: 'CMD',
+      description:
+        "A program to run after each agent's answer in its folder (its worktree when isolated), without a shell, for every task " +
+        'without a check: of its own: a non-zero exit gives the agent its output and another try, within --retries, then fails the task.',
+    }),
+    check_timeout: flag.duration({
+      placeholder: 'S',
+      description: "Seconds one check run may take (default 600; a task's check_timeout: comes first).",
+      unit: 's',
+      min: 0,
+      exclusiveMin: true,
+    }),
+    allow_plan_checks: flag.boolean({
+      description:
+        'Run the check: commands the plan names (read them first: each runs as a program in this project). Without it they are refused.',
     }),
     timeout: flag.duration({
       placeholder: 'S',
@@ -179,7 +197,13 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
   // A plan from standard input is saved under its session's id, so that id is chosen now, as for --detach.
   const sessionId = chooseSessionId({ flag: sessionIdFlag, resume, current, detach: options.detach || input !== null, paths });
   const say = (line: string) => options.quiet || process.stdout.write(`${line}\n`);
-  const agentFor = agentsFor({ agent, flags, passthrough, retries: options.retries, log: say });
+  const checks = await planChecks(plan, {
+    check: options.check,
+    checkTimeoutS: options.check_timeout,
+    allowPlanChecks: options.allow_plan_checks,
+    remote: remote !== null,
+  });
+  const agentFor = agentsFor({ agent, flags, passthrough, retries: options.retries, log: say, checks });
   const isolation = await checkIsolation({
     plan,
     flag: options.isolation,

@@ -18,7 +18,7 @@ import { runBackgroundTask, type BackgroundTaskOptions } from './lib/execution/b
 import { taskLine } from './lib/progress/event-lines.ts';
 import { createMockExecutor, parseEditFlag, parseRanFlag } from './lib/agents/mock-agent.ts';
 import { checkIsolatedStart, isolatedFromFlag, ISOLATION_MODES } from './lib/isolation/isolated-executor.ts';
-import { readSpawnSettings, SPAWN_FLAGS, takeAdoptToken } from './lib/execution/spawn-options.ts';
+import { readCheckFlags, readSpawnSettings, SPAWN_FLAGS, takeAdoptToken } from './lib/execution/spawn-options.ts';
 import { agentLaunch, MOCK_FLAGS } from './lib/execution/agent-command.ts';
 
 export const spec: CommandSpec = {
@@ -30,7 +30,7 @@ export const spec: CommandSpec = {
     'Needs no Claude account and does no real work (a rehearsal); start many at once with "&", or register them with --detach joined by "&&" (each returns at once). Started through scripts/run, ' +
     'the agent runs in a session of its own: killing the shell or tool call that started it does not stop it (cancel-session does).',
   usage:
-    '--task_name NAME --goal TEXT [--delay_ms N] [--fail] [--write FILE=TEXT] [--append FILE=TEXT] [--lazy] [--claim TEXT] [--ran CMD=EXIT] [--isolation none|worktree] [--depends_on A,B] [...]',
+    '--task_name NAME --goal TEXT [--delay_ms N] [--fail] [--write FILE=TEXT] [--append FILE=TEXT] [--lazy] [--claim TEXT] [--ran CMD=EXIT] [--check CMD] [--isolation none|worktree] [--depends_on A,B] [...]',
   flags: {
     ...SPAWN_FLAGS,
     ...MOCK_FLAGS,
@@ -50,7 +50,7 @@ export const spec: CommandSpec = {
  * (validated) launch it runs next in the same process (`continueWith`).
  * @throws OrchestratorError usage, naming the flag and value.
  */
-function agentOptions(argv: string[], cwd: string): BackgroundTaskOptions {
+async function agentOptions(argv: string[], cwd: string): Promise<BackgroundTaskOptions> {
   const parsed = parseCommandLine(argv, spec);
   const settings = readSpawnSettings(parsed.flags, 'mock', {}, cwd);
   const delayMs = integerFlag(parsed.flags, 'delay_ms', { min: 0, max: 24 * 3600_000 });
@@ -66,6 +66,9 @@ function agentOptions(argv: string[], cwd: string): BackgroundTaskOptions {
     lazy: Boolean(parsed.flags.lazy),
     claim: parsed.flags.claim === undefined ? undefined : String(parsed.flags.claim),
     ran: rawValues(parsed.flags, 'ran').map(parseRanFlag),
+    check: await readCheckFlags(parsed.flags),
+    retries: (settings.task.maxAttempts ?? 1) - 1,
+    log: settings.log ?? ((line: string) => process.stdout.write(`${line}\n`)),
   });
   const isolation = enumFlag(parsed.flags, 'isolation', ISOLATION_MODES) ?? 'none';
   return {
@@ -85,7 +88,7 @@ function rawValues(flags: ParsedFlags, name: string): string[] {
 export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
   guardBrokenOutput();
   if (!parseOrShowHelp(argv, spec)) return EXIT.ok;
-  const options = agentOptions(argv, process.cwd());
+  const options = await agentOptions(argv, process.cwd());
   // Refused before the task is registered: not a git repository, one without a commit, a session id in use there.
   if (parseCommandLine(argv, spec).flags.isolation === 'worktree')
     await checkIsolatedStart(process.cwd(), options.task.name, options.session.sessionId, options.paths);

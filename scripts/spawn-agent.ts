@@ -19,7 +19,7 @@ import { runBackgroundTask, type BackgroundTaskOptions } from './lib/execution/b
 import { taskLine } from './lib/progress/event-lines.ts';
 import type { AgentExecutor } from './lib/agents/agent-types.ts';
 import { CLAUDE_FLAGS, readClaudeSettings } from './lib/agents/claude-options.ts';
-import { readSpawnSettings, SPAWN_FLAGS, takeAdoptToken } from './lib/execution/spawn-options.ts';
+import { readCheckFlags, readSpawnSettings, SPAWN_FLAGS, takeAdoptToken } from './lib/execution/spawn-options.ts';
 import { agentLaunch } from './lib/execution/agent-command.ts';
 import { checkIsolatedStart, isolatedFromFlag, ISOLATION_MODES } from './lib/isolation/isolated-executor.ts';
 
@@ -74,6 +74,7 @@ async function agentOptions(argv: string[], cwd: string, env: NodeJS.ProcessEnv)
   settings.agentCwd = claude.cwd;
   settings.task.launch = agentLaunch('spawn-agent', argv, cwd);
   const isolation = enumFlag(parsed.flags, 'isolation', ISOLATION_MODES) ?? 'none';
+  const check = await readCheckFlags(parsed.flags);
   let loaded: Promise<AgentExecutor> | undefined;
   const claudeExecutor: AgentExecutor = async (ctx) => {
     loaded ??= import('./lib/agents/claude-agent.ts').then(({ createClaudeExecutor }) => createClaudeExecutor(executorOptions));
@@ -88,6 +89,7 @@ async function agentOptions(argv: string[], cwd: string, env: NodeJS.ProcessEnv)
     retries: (settings.task.maxAttempts ?? 1) - 1,
     instructions: taskFile?.instructions,
     taskFilePath: taskFile?.path,
+    check,
     log: settings.log ?? ((line: string) => process.stdout.write(`${line}\n`)),
   };
   return {

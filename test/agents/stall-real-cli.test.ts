@@ -1,13 +1,13 @@
 // The real Claude Code CLI (the pinned devDependency) against the loopback Messages API stub: a stalled agent is detected,
 // resumed with --resume and completes while the others are unaffected; live progress grows while a slow agent runs.
-import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createClaudeExecutor } from '../../scripts/lib/agents/claude-agent.ts';
 import type { LiveProgress } from '../../scripts/lib/agents/claude-stream.ts';
 import { readEvents } from '../../scripts/lib/state/events.ts';
 import { readResultFile } from '../../scripts/lib/execution/result-file.ts';
-import { REAL_CLAUDE, claudeProject, tempDir, useMarkerStub } from '../support/claude-fixtures.ts';
+import { REAL_CLAUDE, argLoggingClaude, claudeProject, loggedArgs, tempDir, useMarkerStub } from '../support/claude-fixtures.ts';
 import { stubEnv } from '../support/messages-api-stub.ts';
 import { start } from '../support/project.ts';
 import { agentContext } from '../support/agent-context.ts';
@@ -16,20 +16,6 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const STREAM = ['-p', '--output-format', 'stream-json', '--verbose'];
 
 const { stub, requestsWith } = useMarkerStub();
-
-/** A `claude` that writes its arguments (one per line) to $ARGS_LOG/<time>-<pid>.args, then becomes the real CLI. */
-async function argLoggingClaude(): Promise<string> {
-  const bin = path.join(await tempDir('dto-wrap-'), 'claude');
-  await writeFile(bin, `#!/bin/sh\nprintf '%s\\n' "$@" > "$ARGS_LOG/$(date +%s%N)-$$.args"\nexec ${JSON.stringify(REAL_CLAUDE)} "$@"\n`);
-  await chmod(bin, 0o755);
-  return bin;
-}
-
-/** The argument lists logged in `dir`, oldest first. */
-async function loggedArgs(dir: string): Promise<string[][]> {
-  const names = (await readdir(dir)).sort();
-  return Promise.all(names.map(async (name) => (await readFile(path.join(dir, name), 'utf8')).split('\n').slice(0, -1)));
-}
 
 describe('stall detection with the real claude CLI', () => {
   it('the API never answers one agent: it is recorded stalled, resumed with --resume of its own session, and completes; the others are unaffected', async () => {

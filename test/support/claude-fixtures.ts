@@ -1,6 +1,6 @@
 // Helpers for spawn-agent tests: the fake `claude` on PATH, its call log, and what a run left behind.
 import { execa } from 'execa';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import matter from 'gray-matter';
@@ -170,4 +170,18 @@ export async function runClaudeAsClient(options: ClientRunOptions) {
     .filter(Boolean)
     .map((line) => JSON.parse(line) as Record<string, unknown>);
   return { result, lines };
+}
+
+/** A `claude` that writes its arguments (one per line) to $ARGS_LOG/<time>-<pid>.args, then becomes the real CLI. */
+export async function argLoggingClaude(): Promise<string> {
+  const bin = path.join(await tempDir('dto-wrap-'), 'claude');
+  await writeFile(bin, `#!/bin/sh\nprintf '%s\\n' "$@" > "$ARGS_LOG/$(date +%s%N)-$$.args"\nexec ${JSON.stringify(REAL_CLAUDE)} "$@"\n`);
+  await chmod(bin, 0o755);
+  return bin;
+}
+
+/** The argument lists logged in `dir`, oldest first. */
+export async function loggedArgs(dir: string): Promise<string[][]> {
+  const names = (await readdir(dir)).sort();
+  return Promise.all(names.map(async (name) => (await readFile(path.join(dir, name), 'utf8')).split('\n').slice(0, -1)));
 }

@@ -1,18 +1,20 @@
 // The real agent: runs `claude -p` for a task, follows its event stream, retries transient failures with backoff (resuming a stalled session), and reports cost, tokens and the answer.
-import { setTimeout as delay } from 'node:timers/promises';
 import type { AgentContext, AgentExecutor, AgentOutcome } from './agent-types.ts';
 import { BACKOFF_CAP_MS, backoffDelay } from './backoff.ts';
 import { buildPrompt } from './claude-prompt.ts';
-import { classifyClaudeRun, resultUsage, type ClaudeUsage, type ClaudeVerdict } from './claude-result.ts';
+import { classifyClaudeRun, resultUsage, type ClaudeUsage } from './claude-result.ts';
 import { runClaude } from './claude-runner.ts';
 import { StreamTracker, type LiveProgress } from './claude-stream.ts';
 import { DEFAULT_STALL_TIMEOUT_S } from './claude-options.ts';
-import { addUsage, combineProgress, quote, rateLimitReporter, recordFields, throttled } from './claude-usage.ts';
-import { countOf } from '../core/format.ts';
+import { addUsage, combineProgress, rateLimitReporter, throttled } from './claude-usage.ts';
+import { checkFailed, completed, failed, warnDenials, withBudgetCap } from './claude-outcome.ts';
+import { checkReceipt, checkStep, nextTry } from './check-step.ts';
 import { ReceiptCollector } from './claude-receipts.ts';
 import { Evidence } from '../verification/evidence.ts';
-import type { ReceiptDocument } from '../verification/receipt-file.ts';
 import { summarize } from '../verification/receipts.ts';
+import type { TaskCheck } from '../verification/task-check.ts';
+
+export { withBudgetCap } from './claude-outcome.ts';
 
 /** Options of {@link createClaudeExecutor}. */
 export interface ClaudeExecutorOptions {
@@ -44,10 +46,48 @@ export interface ClaudeExecutorOptions {
   random?: () => number;
   /** Progress lines (retries, permission denials). */
   log?: (line: string) => void;
+  /**
+   * The task's check (`--check`, plan `check:`), run after each answer in the agent's folder: a failure is given back
+   * to the agent (its Claude session resumed with the check's output) within `retries`, then fails the task.
+   */
+  check?: TaskCheck;
 }
 
 /** Least time between two progress records of one agent (ms): at most one state write per 3 s (issue "Agents you can steer while they run"). */
 export const PROGRESS_INTERVAL_MS = 3000;
+
+/**
+ * After a try that gave an answer: the task's check (check-step.ts). @returns the outcome (completed: no check or it
+ * passed; failed: it failed with no retry left), or the session to resume and the check's output to give it, once the
+ * task was marked for its next try.
+ */
+async function afterAnswer(
+  ctx: AgentContext,
+  options: ClaudeExecutorOptions,
+  run: { text: string; totals: ClaudeUsage | null; tryNumber: number; evidence: Evidence; sessionId: string | null },
+  log: (line: string) => void,
+): Promise<AgentOutcome | { sessionId: string | null; prompt: string }> {
+  const { text, totals, tryNumber, sessionId } = run;
+  const step = await checkStep(ctx, options.check, { tryNumber, retries: options.retries }, log);
+  if (step.kind === 'retry') {
+    const how = sessionId ? `resuming Claude session ${sessionId} with its output` : 'starting afresh with its output';
+    await nextTry(ctx, log, `${step.reason}; ${how}, retry ${tryNumber} of ${options.retries}`, 0);
+    return { sessionId, prompt: step.prompt };
+  }
+  const receipt = await run.evidence.document({ completed: step.kind === 'passed', result: text }, checkReceipt(step.run));
+  if (step.kind === 'failed') return { ...checkFailed(ctx, step.run, totals, tryNumber, options.retries), receipt };
+  return completed(text, totals, tryNumber, receipt);
+}
+
+/**
+ * A try's arguments and prompt: the task's own, or, to resume, `--resume <session>` and the instruction (a stall's
+ * continue, a check's output); without a session id, afresh: the task's prompt followed by the instruction.
+ */
+function tryInput(args: string[], prompt: string, resuming: { sessionId: string | null; prompt: string } | null) {
+  if (!resuming) return { args, prompt };
+  if (resuming.sessionId === null) return { args, prompt: `${prompt}\n${resuming.prompt}` };
+  return { args: [...args, '--resume', resuming.sessionId], prompt: resuming.prompt };
+}
 
 /** The prompt of a resumed run: the conversation so far is in the Claude session already. */
 export function resumePrompt(reason: string): string {
@@ -72,6 +112,10 @@ export function resumePrompt(reason: string): string {
  * continue, so the work done is kept; without a session id it starts afresh. A resume the CLI
  * refuses (usage error) is tried again afresh, within `retries`.
  *
+ * With a `check`, an answer counts only once the check passes (check-step.ts): a failed check is given back to the
+ * agent (its session resumed, the check's output as the next instruction; afresh with the task's prompt plus that
+ * output when no session id is known) within `retries`, then the task fails with the check's output.
+ *
  * Receipts (claude-receipts.ts): every try's tool calls, files written, commands and denials, read from the same
  * lines; their totals go with each progress record (task field `receipts`, no extra write), and the outcome carries
  * the receipt document with the verdict on a completed task (verification/evidence.ts), judged against the declared
@@ -92,18 +136,16 @@ export function createClaudeExecutor(options: ClaudeExecutorOptions): AgentExecu
     let totals: ClaudeUsage | null = null;
     let done: LiveProgress | null = null;
     const evidence = await Evidence.begin(ctx);
-    /** The Claude session to resume on the next try (set by a stall), and why. */
-    const next: { resume: { sessionId: string; reason: string } | null } = { resume: null };
+    /** The Claude session to resume on the next try (set by a stall or a failed check; null: afresh), and what to tell it. */
+    const next: { resume: { sessionId: string | null; prompt: string } | null } = { resume: null };
     const { report, reported } = rateLimitReporter(ctx, log);
     for (let tryNumber = 1; ; tryNumber++) {
       const receipt = new ReceiptCollector(ctx.attempt, ctx.cwd);
       const tracker = new StreamTracker(undefined, receipt);
       const resuming = next.resume;
-      const args = withBudgetCap(options.args, ctx.budgetShareUsd, totals?.cost_usd ?? 0);
       const run = await runClaude({
         bin: options.bin,
-        args: resuming ? [...args, '--resume', resuming.sessionId] : args,
-        prompt: resuming ? resumePrompt(resuming.reason) : prompt,
+        ...tryInput(withBudgetCap(options.args, ctx.budgetShareUsd, totals?.cost_usd ?? 0), prompt, resuming),
         cwd: ctx.cwd,
         env: options.env,
         timeoutMs: options.timeoutS * 1000,
@@ -135,13 +177,17 @@ export function createClaudeExecutor(options: ClaudeExecutorOptions): AgentExecu
       await reported();
       if (verdict.ok) {
         warnDenials(ctx, totals, log);
-        return completed(verdict.text, totals, tryNumber, await evidence.document({ completed: true, result: verdict.text }));
+        const sessionId = tracker.sessionId ?? resuming?.sessionId ?? null;
+        const ended = await afterAnswer(ctx, options, { text: verdict.text, totals, tryNumber, evidence, sessionId }, log);
+        if ('status' in ended) return ended;
+        next.resume = ended;
+        continue;
       }
       // A resumed session the CLI could not open (a usage error, nothing printed): start afresh instead.
       const resumeRefused = resuming !== null && verdict.kind === 'permanent' && (verdict.code === 'usage' || verdict.code === 'no_result');
       if ((verdict.kind === 'transient' || resumeRefused) && tryNumber <= options.retries && !ctx.signal.aborted) {
         const sessionId: string | null = tracker.sessionId ?? resuming?.sessionId ?? null;
-        const resume = verdict.code === 'stalled' && sessionId !== null ? { sessionId, reason: verdict.message } : null;
+        const resume = verdict.code === 'stalled' && sessionId !== null ? { sessionId, prompt: resumePrompt(verdict.message) } : null;
         next.resume = resume;
         const waitMs = verdict.code === 'stalled' ? 0 : backoffDelay(tryNumber, options.backoffMs, BACKOFF_CAP_MS, options.random);
         const how = resume
@@ -149,96 +195,16 @@ export function createClaudeExecutor(options: ClaudeExecutorOptions): AgentExecu
           : resumeRefused
             ? 'the session could not be resumed: starting afresh, '
             : '';
-        const reason = `${verdict.message}; ${how}retry ${tryNumber} of ${options.retries} in ${(waitMs / 1000).toFixed(1)} s`;
-        log(`[${ctx.agent}] ${ctx.taskName}: retrying: ${reason}`);
-        await ctx.markRetrying(reason, waitMs);
-        await delay(waitMs, undefined, { signal: ctx.signal });
-        await ctx.markRunning();
+        await nextTry(
+          ctx,
+          log,
+          `${verdict.message}; ${how}retry ${tryNumber} of ${options.retries} in ${(waitMs / 1000).toFixed(1)} s`,
+          waitMs,
+        );
         continue;
       }
       const receiptDocument = await evidence.document({ completed: false, result: '' });
       return { ...failed(ctx, verdict, totals, tryNumber, options.retries, run.stderr), receipt: receiptDocument };
     }
-  };
-}
-
-/** Logs the permission denials of a run that succeeded anyway (a denied agent may "succeed" without doing the work). */
-function warnDenials(ctx: AgentContext, totals: ClaudeUsage | null, log: (line: string) => void): void {
-  if (!totals || totals.permission_denials === 0) return;
-  log(
-    `[${ctx.agent}] ${ctx.taskName}: warning: ${totals.permission_denials} tool call(s) denied by permissions (${totals.denied_tools.join(', ')})`,
-  );
-}
-
-/**
- * The CLI's arguments with `--max-budget-usd` set to the task's budget share less what its earlier
- * tries cost, or to the agent's own `--max-budget-usd` when that is smaller (every such flag in
- * `args`, passed-through ones included, is replaced by the one value). Unchanged without a share.
- * @param shareUsd - the task's share when it started (scheduling/budget.ts `agentBudgetShare`), USD.
- * @param spentUsd - what this task's earlier tries cost, USD.
- */
-export function withBudgetCap(args: readonly string[], shareUsd: number | null | undefined, spentUsd: number): string[] {
-  if (shareUsd === null || shareUsd === undefined) return [...args];
-  const kept: string[] = [];
-  let own = Infinity;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (arg === '--max-budget-usd' && i + 1 < args.length) {
-      const value = Number(args[++i]);
-      if (Number.isFinite(value)) own = Math.min(own, value);
-    } else if (arg.startsWith('--max-budget-usd=')) {
-      const value = Number(arg.slice('--max-budget-usd='.length));
-      if (Number.isFinite(value)) own = Math.min(own, value);
-    } else {
-      kept.push(arg);
-    }
-  }
-  const cap = Math.max(0.0001, Math.min(own, shareUsd - spentUsd));
-  const at = kept.indexOf('--verbose');
-  const flag = ['--max-budget-usd', String(Math.floor(cap * 1e6 + 1e-3) / 1e6)];
-  // Before any pass-through arguments (after the fixed `-p --output-format stream-json --verbose`).
-  if (at !== -1) kept.splice(at + 1, 0, ...flag);
-  else kept.push(...flag);
-  return kept;
-}
-
-function usageFrontmatter(totals: ClaudeUsage | null, tries: number): Record<string, unknown> {
-  if (!totals) return { tries };
-  const { denied_tools, ...rest } = totals;
-  return { ...rest, ...(denied_tools.length > 0 ? { denied_tools } : {}), tries };
-}
-
-function completed(text: string, totals: ClaudeUsage | null, tries: number, receipt: ReceiptDocument): AgentOutcome {
-  return {
-    receipt,
-    status: 'completed',
-    body: text.trim() === '' ? '_(the agent returned an empty answer)_\n' : text,
-    frontmatter: { ...usageFrontmatter(totals, tries), ...(text.trim() === '' ? { empty_result: true } : {}) },
-    record: recordFields(totals),
-  };
-}
-
-function failed(
-  ctx: AgentContext,
-  verdict: Extract<ClaudeVerdict, { ok: false }>,
-  totals: ClaudeUsage | null,
-  tries: number,
-  retries: number,
-  stderr: string,
-): AgentOutcome {
-  const triesText = countOf(tries, 'try', 'tries');
-  const gaveUp = verdict.kind === 'transient' ? `; gave up after ${triesText} (--retries ${retries})` : '';
-  const error = `${verdict.message}${gaveUp}`;
-  const stderrTail = stderr.trim().split('\n').slice(-20).join('\n');
-  return {
-    status: 'failed',
-    error,
-    body:
-      `# ${ctx.taskName}: failed\n\n## Error\n${error}\n\n` +
-      `Failure: ${verdict.kind} (${verdict.code}), after ${triesText}.\n\n` +
-      `## Goal\n${quote(ctx.goal)}\n` +
-      (stderrTail ? `\n## claude stderr (last lines)\n\`\`\`\n${stderrTail}\n\`\`\`\n` : ''),
-    frontmatter: { ...usageFrontmatter(totals, tries), failure: verdict.code, failure_kind: verdict.kind },
-    record: recordFields(totals),
   };
 }

@@ -102,7 +102,7 @@ export const MANY_TASK_CLAUDE_FLAGS = {
   }),
   retries: flag.integer({
     placeholder: 'N',
-    description: 'claude only: retries of transient API failures per task (default 3).',
+    description: 'Retries per task: after a transient API failure (claude) or a failed --check (claude and mock) (default 3).',
     min: 0,
     max: 20,
     default: 3,

@@ -7,6 +7,8 @@ import { OrchestratorError } from '../core/errors.ts';
 import type { AgentContext, AgentExecutor, AgentOutcome } from './agent-types.ts';
 import { Evidence } from '../verification/evidence.ts';
 import { emptyAttempt, lineCount, type AttemptReceipt } from '../verification/receipts.ts';
+import { describeCheckFailure as describeCheck, type TaskCheck } from '../verification/task-check.ts';
+import { checkReceipt, checkStep, nextTry } from './check-step.ts';
 
 /** Default delay range of a mock agent when `--delay_ms` is not given (ms): the seeds' 1-3 s. */
 export const MOCK_DELAY_RANGE_MS = [1000, 3000] as const;
@@ -31,6 +33,15 @@ export interface MockOptions {
   claim?: string;
   /** Commands the mock pretends it ran, with their exit codes (never run: the receipt records them as simulated). */
   ran?: MockCommand[];
+  /**
+   * The task's check, run for real after the simulated work (check-step.ts): a failure is tried again (the simulated
+   * work once more, without its edits) within `retries`, then fails the task with the check's output.
+   */
+  check?: TaskCheck;
+  /** Tries after a failed check (default 0). */
+  retries?: number;
+  /** Progress lines (the check, retries). */
+  log?: (line: string) => void;
 }
 
 /** A command a mock agent pretends it ran: `--ran "CMD=EXIT"`, or a plan's `ran: { CMD: EXIT }`. */
@@ -188,38 +199,68 @@ export function randomMockDelay(random = Math.random): number {
  * quoting the goal, marked SIMULATED in its title, its first line and its frontmatter (`simulated: true`). Used by `spawn-agent-mock` and by `orchestrate --agent mock`.
  */
 export function createMockExecutor(options: MockOptions = {}): AgentExecutor {
+  const log = options.log ?? (() => {});
   return async (ctx: AgentContext): Promise<AgentOutcome> => {
     const delayMs = options.delayMs ?? randomMockDelay();
-    const half = Math.floor(delayMs / 2);
     const evidence = await Evidence.begin(ctx);
-    await delay(half, undefined, { signal: ctx.signal });
-    if (!options.fail && !options.lazy) for (const edit of options.edits ?? []) await applyEdit(ctx.cwd, edit);
-    await delay(delayMs - half, undefined, { signal: ctx.signal });
-    evidence.add(mockReceipt(ctx.attempt, ctx.files, options));
     const quoted = ctx.goal
       .split('\n')
       .map((line) => `> ${line}`)
       .join('\n');
-    if (options.fail) {
+    for (let tryNumber = 1; ; tryNumber++) {
+      const half = Math.floor(delayMs / 2);
+      await delay(half, undefined, { signal: ctx.signal });
+      // Edits once: a later try (after a failed check) simulates the work again without repeating them.
+      const edits = tryNumber === 1 ? options : { ...options, edits: [] };
+      if (!options.fail && !options.lazy) for (const edit of edits.edits ?? []) await applyEdit(ctx.cwd, edit);
+      await delay(delayMs - half, undefined, { signal: ctx.signal });
+      evidence.add(mockReceipt(ctx.attempt + tryNumber - 1, ctx.files, edits));
+      const frontmatter = { simulated: true, mock_delay_ms: delayMs, ...(options.check ? { tries: tryNumber } : {}) };
+      if (options.fail) {
+        return {
+          status: 'failed',
+          error: 'mock agent failed on purpose (--fail)',
+          body: `# ${ctx.taskName}: failed (SIMULATED)\n\n${SIMULATED_NOTE}\n\n## Goal\n${quoted}\n\n## Error\nThe mock agent was asked to fail (--fail).\n`,
+          frontmatter,
+          receipt: await evidence.document({ completed: false, result: '' }),
+        };
+      }
+      const step = await checkStep(ctx, options.check, { tryNumber, retries: options.retries ?? 0 }, log);
+      if (step.kind === 'retry') {
+        await nextTry(ctx, log, `${step.reason}; the mock agent tries again, retry ${tryNumber} of ${options.retries ?? 0}`, 0);
+        continue;
+      }
+      const result = mockAnswer(ctx, options, delayMs);
+      const receipt = await evidence.document({ completed: step.kind === 'passed', result }, checkReceipt(step.run));
+      if (step.kind === 'failed') {
+        const error = `${describeCheck(step.run)} after ${tryNumber} ${tryNumber === 1 ? 'try' : 'tries'} (--retries ${options.retries ?? 0})`;
+        return {
+          status: 'failed',
+          error,
+          body:
+            `# ${ctx.taskName}: failed (SIMULATED)\n\n${SIMULATED_NOTE}\n\n## Goal\n${quoted}\n\n## Error\n${error}\n\n` +
+            `## Check output (last lines)\n\`\`\`\n${step.run.output_tail.trim()}\n\`\`\`\n`,
+          frontmatter: { ...frontmatter, failure: 'check_failed' },
+          receipt,
+        };
+      }
       return {
-        status: 'failed',
-        error: 'mock agent failed on purpose (--fail)',
-        body: `# ${ctx.taskName}: failed (SIMULATED)\n\n${SIMULATED_NOTE}\n\n## Goal\n${quoted}\n\n## Error\nThe mock agent was asked to fail (--fail).\n`,
-        frontmatter: { simulated: true, mock_delay_ms: delayMs },
-        receipt: await evidence.document({ completed: false, result: '' }),
+        status: 'completed',
+        body: `# ${ctx.taskName} (SIMULATED)\n\n${SIMULATED_NOTE}\n\n## Goal\n${quoted}\n\n## Result\n${result.trimEnd()}\n`,
+        frontmatter,
+        receipt,
       };
     }
-    const edited = options.lazy ? [] : (options.edits ?? []).map((edit) => `${edit.kind} ${edit.path}`);
-    const deps = ctx.dependsOn.length > 0 ? ctx.dependsOn.join(', ') : 'none';
-    const result =
-      options.claim ??
-      `SIMULATED by ${ctx.agent} (mock agent, attempt ${ctx.attempt}) in ${delayMs} ms, after dependencies: ${deps}. ` +
-        `No analysis was made.\n${edited.length > 0 ? `\nFiles edited as told (${edited.join(', ')}).\n` : ''}`;
-    return {
-      status: 'completed',
-      body: `# ${ctx.taskName} (SIMULATED)\n\n${SIMULATED_NOTE}\n\n## Goal\n${quoted}\n\n## Result\n${result.trimEnd()}\n`,
-      frontmatter: { simulated: true, mock_delay_ms: delayMs },
-      receipt: await evidence.document({ completed: true, result }),
-    };
   };
+}
+
+/** A mock agent's answer: its `claim`, or a SIMULATED summary naming its attempt, delay, dependencies and edits. */
+function mockAnswer(ctx: AgentContext, options: MockOptions, delayMs: number): string {
+  const edited = options.lazy ? [] : (options.edits ?? []).map((edit) => `${edit.kind} ${edit.path}`);
+  const deps = ctx.dependsOn.length > 0 ? ctx.dependsOn.join(', ') : 'none';
+  return (
+    options.claim ??
+    `SIMULATED by ${ctx.agent} (mock agent, attempt ${ctx.attempt}) in ${delayMs} ms, after dependencies: ${deps}. ` +
+      `No analysis was made.\n${edited.length > 0 ? `\nFiles edited as told (${edited.join(', ')}).\n` : ''}`
+  );
 }

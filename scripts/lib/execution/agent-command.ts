@@ -7,6 +7,7 @@ import { errorMessage, usageError } from '../core/errors.ts';
 import { resolveSessionPaths } from '../state/session-paths.ts';
 import { readSpawnSettings, SPAWN_FLAGS } from './spawn-options.ts';
 import { AGENT_SCRIPTS, type AgentLaunch, type AgentScript } from './launch-types.ts';
+import { launchSignatureValid, signLaunch } from './launch-signature.ts';
 
 export { AGENT_SCRIPTS, type AgentLaunch, type AgentScript } from './launch-types.ts';
 
@@ -52,10 +53,12 @@ export function agentFlagSpec(script: AgentScript): CommandSpec {
 
 /**
  * The launch to record for an agent started with `argv`: the same flags minus `--new_session` and
- * `--session_id` (a replacement or a queued task's agent joins the current session) and `--wait`.
+ * `--session_id` (a replacement or a queued task's agent joins the current session) and `--wait`. One with `--check`
+ * (a program of the user's) is signed with the user's launch key (launch-signature.ts), without which it is never replayed.
  */
-export function agentLaunch(script: AgentScript, argv: readonly string[], cwd: string): AgentLaunch {
+export function agentLaunch(script: AgentScript, argv: readonly string[], cwd: string, env: NodeJS.ProcessEnv = process.env): AgentLaunch {
   const args: string[] = [];
+  let runsProgram = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--') {
@@ -64,13 +67,16 @@ export function agentLaunch(script: AgentScript, argv: readonly string[], cwd: s
     }
     const name = arg.replace(/^--?/, '').split('=')[0]!.replace(/-/g, '_');
     if (name === 'new_session' || name === 'wait') continue;
+    if (name === 'check' && arg.startsWith('-')) runsProgram = true;
     if (name === 'session_id') {
       if (!arg.includes('=')) i++;
       continue;
     }
     args.push(arg);
   }
-  return { script, args, cwd: path.resolve(cwd) };
+  const launch: AgentLaunch = { script, args, cwd: path.resolve(cwd) };
+  const signature = runsProgram ? signLaunch(launch, env) : null;
+  return signature === null ? launch : { ...launch, signature };
 }
 
 /**
@@ -88,7 +94,8 @@ const REPLAYABLE_PASSTHROUGH: ReadonlySet<string> = new Set(['--effort', '--fall
  * directory exists and the flags resolve to the same session state file as `statePath`; path
  * flags (`--output_dir`, `--task_file`, `--add_dir`, `--cwd`) stay inside that directory; and, for
  * spawn-agent, no `--claude_bin` (it names an executable), no `--permission_mode bypassPermissions`
- * and, after `--`, only {@link REPLAYABLE_PASSTHROUGH} options.
+ * and, after `--`, only {@link REPLAYABLE_PASSTHROUGH} options; a `--check` (a program to run) only with this user's
+ * signature of the launch (launch-signature.ts), so a state file from elsewhere never runs one.
  *
  * @param raw - the recorded `launch` (any shape).
  * @param taskName - the task it must start.
@@ -121,6 +128,7 @@ export function validateAgentLaunch(raw: unknown, taskName: string, statePath: s
     throw usageError(`the recorded flags of ${script} do not parse: ${errorMessage(error)}`);
   }
   if (parsed.help) throw usageError('the recorded flags ask for --help');
+  if (parsed.flags.check !== undefined) refuseUnsigned({ script, args: launch.args, cwd: launch.cwd, signature: launch.signature });
   const name = stringFlag(parsed.flags, 'task_name');
   if (name !== undefined && name !== taskName)
     throw usageError(`the recorded --task_name ${JSON.stringify(name)} is not the task's name ${JSON.stringify(taskName)}`);
@@ -172,7 +180,16 @@ export function validateAgentLaunch(raw: unknown, taskName: string, statePath: s
       }
     }
   }
-  return { script, args: [...launch.args], cwd: launch.cwd };
+  return { script, args: [...launch.args], cwd: launch.cwd, ...(launch.signature === undefined ? {} : { signature: launch.signature }) };
+}
+
+/** Refuses a recorded launch that runs a check unless this user's launch key signed it (launch-signature.ts). */
+function refuseUnsigned(launch: AgentLaunch): void {
+  if (launchSignatureValid(launch)) return;
+  throw usageError(
+    "the recorded --check is not signed with this user's launch key: a check read from a state file runs only when this " +
+      "user's own agent recorded it (never from a state file made elsewhere, e.g. in a cloned repository); start the task again by hand",
+  );
 }
 
 /**

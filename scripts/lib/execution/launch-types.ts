@@ -11,4 +11,9 @@ export interface AgentLaunch {
   args: string[];
   /** Absolute directory the agent was started in (where its session folder is resolved). */
   cwd: string;
+  /**
+   * With a flag that runs a program of the user's (`--check`): the HMAC-SHA256 of the launch made with this user's launch
+   * key (launch-signature.ts), so such a launch is replayed only when this user's own agent recorded it.
+   */
+  signature?: string;
 }

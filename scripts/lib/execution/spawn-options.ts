@@ -5,6 +5,7 @@ import { usageError } from '../core/errors.ts';
 import { TASK_NAME_RULE, validateSessionId, validateTaskName } from '../core/names.ts';
 import { DEP_FAILURE_POLICIES, PRIORITIES, type RunnerKind } from '../state/model.ts';
 import { DEFAULT_OUTPUT_DIR, resolveSessionPaths, SESSION_DIR_FLAG } from '../state/session-paths.ts';
+import { DEFAULT_CHECK_TIMEOUT_S, readTaskCheck, type TaskCheck } from '../verification/task-check.ts';
 import { ADOPT_TOKEN_ENV, DEFAULT_DEP_TIMEOUT_MS, type BackgroundTaskOptions } from './background-options.ts';
 
 /**
@@ -78,6 +79,14 @@ export const SPAWN_FLAGS: Record<string, FlagSpec> = {
     description:
       'If the task is queued, stay until it ends and exit with its outcome (the process only reads the state; it holds no worker slot).',
   },
+  check: {
+    type: 'string',
+    placeholder: 'CMD',
+    description:
+      "A program to run after the agent's answer, in its folder (its worktree when isolated), without a shell: a non-zero exit " +
+      'gives the agent its output and another try (its Claude session resumed), within --retries, then fails the task.',
+  },
+  check_timeout: { type: 'string', placeholder: 'S', description: 'Time limit of one run of --check in seconds (default 600).' },
   detach: {
     type: 'boolean',
     description:
@@ -99,6 +108,22 @@ export function sessionLimits(flags: ParsedFlags): { adaptive?: boolean; budgetU
     ...(budgetUsd === undefined ? {} : { budgetUsd }),
     ...(onBudget === undefined ? {} : { onBudget }),
   };
+}
+
+/**
+ * `--check CMD` and `--check_timeout S`, validated (verification/task-check.ts: one program and its arguments, no shell).
+ * @returns the check, or undefined without `--check`.
+ * @throws OrchestratorError usage naming the flag and value (also for `--check_timeout` without `--check`).
+ */
+export async function readCheckFlags(flags: ParsedFlags): Promise<TaskCheck | undefined> {
+  const command = stringFlag(flags, 'check');
+  const timeoutS = durationFlag(flags, 'check_timeout', { unit: 's', min: 0, exclusiveMin: true });
+  if (command === undefined) {
+    if (timeoutS !== undefined)
+      throw usageError('--check_timeout was given without --check: name the check to run, e.g. --check "npm test".');
+    return undefined;
+  }
+  return readTaskCheck(command, timeoutS ?? DEFAULT_CHECK_TIMEOUT_S, '--check');
 }
 
 /** The parsed, validated common spawn options. */

@@ -29,7 +29,9 @@ export function checkAgent(agent: RunnerKind | undefined, flags: ParsedFlags, pa
   }
   if (agent !== 'mock') return agent;
   const misplaced = [
-    ...[...Object.keys(MANY_TASK_CLAUDE_FLAGS), 'skip_preflight'].filter((name) => flags[name] !== undefined).map((name) => `--${name}`),
+    ...[...Object.keys(MANY_TASK_CLAUDE_FLAGS).filter((name) => name !== 'retries'), 'skip_preflight']
+      .filter((name) => flags[name] !== undefined)
+      .map((name) => `--${name}`),
     ...(passthrough.length ? ['-- ...'] : []),
   ];
   if (misplaced.length > 0)

@@ -23,11 +23,12 @@ import type { SessionPaths } from '../state/session-paths.ts';
 import { readState } from '../state/state-store.ts';
 import type { IsolationChoice } from './orchestrate-checks.ts';
 import type { Plan, PlanTask } from './plan.ts';
+import type { TaskCheck } from '../verification/task-check.ts';
 import { abortOnSignals, runPlan, type PlanRunOptions } from './plan-runner.ts';
 
 /**
- * Each task's agent: a mock agent with the task's own delay, failure and edits, or one claude executor built from the
- * claude flags (validated here, before anything runs: a bad flag throws a usage error). `--agent_timeout` is
+ * Each task's agent: a mock agent with the task's own delay, failure and edits, or a claude executor built from the
+ * claude flags (one for every task without a check); either runs the task's check, if any, after its answer (validated here, before anything runs: a bad flag throws a usage error). `--agent_timeout` is
  * spawn-agent's `--timeout` (one claude run); orchestrate's `--timeout` bounds the whole plan.
  */
 export function agentsFor(options: {
@@ -36,17 +37,24 @@ export function agentsFor(options: {
   passthrough: string[];
   retries: number;
   log: (line: string) => void;
+  /** Each task's check (plan-checks.ts), by task id. */
+  checks: ReadonlyMap<string, TaskCheck>;
 }): (task: PlanTask) => AgentExecutor {
+  const { checks, retries, log } = options;
   if (options.agent === 'mock') {
     return (task) =>
-      createMockExecutor({ delayMs: task.delayMs, fail: task.fail, edits: task.edits, lazy: task.lazy, claim: task.claim, ran: task.ran });
+      createMockExecutor({
+        ...{ delayMs: task.delayMs, fail: task.fail, edits: task.edits, lazy: task.lazy, claim: task.claim, ran: task.ran },
+        ...{ check: checks.get(task.id), retries, log },
+      });
   }
   const { bin, args, timeoutS, stallTimeoutS, backoffMs } = readClaudeSettings(
     { ...options.flags, timeout: options.flags.agent_timeout },
     options.passthrough,
   );
-  const executor = createClaudeExecutor({ bin, args, timeoutS, stallTimeoutS, backoffMs, retries: options.retries, log: options.log });
-  return () => executor;
+  const settings = { bin, args, timeoutS, stallTimeoutS, backoffMs, retries, log };
+  const executor = createClaudeExecutor(settings);
+  return (task) => (checks.has(task.id) ? createClaudeExecutor({ ...settings, check: checks.get(task.id) }) : executor);
 }
 
 /** Each task's executor: its agent, in a worktree of its own where the task is isolated (its work merged after). */

@@ -36,6 +36,12 @@ const YamlTaskSchema = z
     ran: z.record(z.string().min(1), z.number().int().min(0).max(255)).optional(),
     isolation: z.enum(['none', 'worktree']).optional(),
     expect_changes: z.boolean().optional(),
+    check: z.string().min(1).optional(),
+    check_timeout: z
+      .number()
+      .positive()
+      .max(MAX_TIMER_MS / 1000)
+      .optional(),
   })
   .strict();
 

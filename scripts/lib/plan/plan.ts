@@ -34,6 +34,10 @@ export interface PlanTask {
   isolation?: 'none' | 'worktree';
   /** With isolation: the task must change files (flagged when it changes none); default true when `files` is given. */
   expectChanges?: boolean;
+  /** A program to run after the agent's answer (`check:`), run only with `--allow_plan_checks` (plan-checks.ts). */
+  check?: string;
+  /** Time limit of one run of the check (s; `check_timeout:`). */
+  checkTimeoutS?: number;
 }
 
 /** A validated plan. */
@@ -97,7 +101,7 @@ export function parsePlanText(text: string, file: string, format: Plan['format']
 
 /**
  * Parses a YAML plan: `tasks: [{ id, goal, depends_on, priority, files, delay_ms, fail, write, append, lazy, claim, ran,
- * isolation, expect_changes }]`, optional `request`, `max_workers`, `isolation` (plan-yaml-schema.ts). `write`/`append`
+ * isolation, expect_changes, check, check_timeout }]`, optional `request`, `max_workers`, `isolation` (plan-yaml-schema.ts). `write`/`append`
  * map relative paths to text, `ran` commands to exit codes (mock agents only, never run); a `..` or absolute path is refused. A merge check command is never read from a plan (a plan is data).
  */
 export function parseYamlPlan(text: string, file = 'plan.yaml'): Plan {
@@ -112,7 +116,7 @@ export function parseYamlPlan(text: string, file = 'plan.yaml'): Plan {
     throw new OrchestratorError(
       'invalid_plan',
       `The plan ${file} does not match the YAML plan format (${formatIssues(parsed.error)}). ` +
-        'Expected: tasks: [{ id, goal, depends_on, priority, files, delay_ms, fail, write, append, lazy, claim, ran, isolation, expect_changes }], optional request, max_workers and isolation.',
+        'Expected: tasks: [{ id, goal, depends_on, priority, files, delay_ms, fail, write, append, lazy, claim, ran, isolation, expect_changes, check, check_timeout }], optional request, max_workers and isolation.',
     );
   }
   return {
@@ -141,6 +145,8 @@ export function parseYamlPlan(text: string, file = 'plan.yaml'): Plan {
       ran: task.ran ? Object.entries(task.ran).map(([command, exit]) => ({ command, exit })) : undefined,
       isolation: task.isolation,
       expectChanges: task.expect_changes,
+      check: task.check,
+      checkTimeoutS: task.check_timeout,
     })),
   };
 }

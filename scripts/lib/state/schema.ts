@@ -98,11 +98,12 @@ export const TaskRecordSchema = z.object({
    * How to start this task's agent again (`poll-session --replace_dead`), as data: which agent script,
    * its flags, and the directory it ran in. Never run as found: the replacement's command is rebuilt
    * from these fields after validation (see worker-replacement.ts). The older layout (`argv`: node
-   * arguments) is read as no launch, so it is never executed.
+   * arguments) is read as no launch, so it is never executed. `signature`: the HMAC of the user's launch key over a
+   * launch that runs a program of the user's (`--check`), without which it is never replayed (execution/launch-signature.ts).
    */
   launch: z
     .union([
-      z.object({ script: z.string(), args: z.array(z.string()), cwd: z.string() }),
+      z.object({ script: z.string(), args: z.array(z.string()), cwd: z.string(), signature: z.string().optional() }),
       z.object({ argv: z.array(z.string()), cwd: z.string() }).transform(() => null),
     ])
     .nullable()

@@ -134,6 +134,10 @@ export const TASK_MERGE = object({
   expected_changes_missing: boolean,
 });
 
+/** A recorded launch; one that runs a program of the user's (`--check`) is signed (execution/launch-signature.ts). */
+const LAUNCH = object({ script: string, args: arrayOf(string), cwd: string });
+const SIGNED_LAUNCH = object({ script: string, args: arrayOf(string), cwd: string, signature: string });
+
 /** The fields of `TaskRecordSchema`. `launch` in its current layout only (the older one goes to the schema, which drops it). */
 export const TASK_RECORD = object({
   status: oneOf(TASK_STATUSES),
@@ -165,7 +169,7 @@ export const TASK_RECORD = object({
   agent_died: boolean,
   replaced_attempt: nullable(intNonnegative),
   replaced_at: nullable(isoTime),
-  launch: nullable(object({ script: string, args: arrayOf(string), cwd: string })),
+  launch: nullable((v) => LAUNCH(v) || SIGNED_LAUNCH(v)),
   cost_usd: nullable(nonnegative),
   input_tokens: nullable(nonnegative),
   output_tokens: nullable(nonnegative),
