@@ -2,8 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
-import { terminateProcessTree } from '../process/tree.ts';
+import { runBounded } from '../process/bounded-run.ts';
 import { commitIdentity, git, isAncestor, resolveCommit } from './git.ts';
 import { copyIncludedFiles, removeWorktree, withGitLock, type Repository } from './worktree.ts';
 
@@ -172,12 +171,10 @@ async function runGate(
 }
 
 /**
- * Runs the gate's `sh -c` in a process group of its own (detached), keeping only the last
- * {@link GATE_TAIL_CHARS} characters of its output (stdout and stderr interleaved), so a gate that
- * prints hundreds of MB costs no memory. At `timeoutMs`, and when `sh` exits, the group and every
- * descendant still running are stopped (process/tree.ts `terminateProcessTree`: SIGTERM, SIGKILL
- * after 2 s): a child the gate left running can neither hold its output open, and with it the
- * merge lock, nor live on.
+ * Runs the gate's `sh -c` within bounds (process/bounded-run.ts): a process group of its own, only the last
+ * {@link GATE_TAIL_CHARS} characters of its output kept, and the group with every descendant stopped at `timeoutMs`,
+ * on a cancel and as soon as `sh` exits (SIGTERM, SIGKILL after 2 s): a child the gate left running can neither hold its
+ * output open, and with it the merge lock, nor live on.
  * @returns the exit code (null when killed by a signal), whether the time limit ended it, and the tail.
  */
 async function runGateCommand(
@@ -186,45 +183,15 @@ async function runGateCommand(
   commit: string,
   signal?: AbortSignal,
 ): Promise<{ exitCode: number | null; timedOut: boolean; tail: string }> {
-  const { execa } = await import('execa');
-  const child = execa('sh', ['-c', check.command], {
+  const run = await runBounded({
+    file: 'sh',
+    args: ['-c', check.command],
     cwd,
-    reject: false,
-    all: true,
-    buffer: false,
-    detached: true,
-    stdin: 'ignore',
     env: { DTO_MERGE_CANDIDATE: commit },
+    timeoutMs: check.timeoutMs,
+    graceMs: 2000,
+    tailChars: GATE_TAIL_CHARS,
+    signal,
   });
-  const decoder = new StringDecoder('utf8');
-  let tail = '';
-  let dropped = false;
-  child.all?.on('data', (chunk: Buffer) => {
-    tail += decoder.write(chunk);
-    if (tail.length > GATE_TAIL_CHARS) {
-      tail = tail.slice(-GATE_TAIL_CHARS);
-      dropped = true;
-    }
-  });
-  let timedOut = false;
-  // Once: the time limit's SIGTERM makes sh exit, which would stop the tree a second time.
-  let stopping: Promise<unknown> | null = null;
-  const stop = () => (stopping ??= child.pid === undefined ? Promise.resolve() : terminateProcessTree(child.pid, { graceMs: 2000 }));
-  const timer = setTimeout(() => {
-    timedOut = true;
-    void stop();
-  }, check.timeoutMs);
-  child.once('exit', () => void stop());
-  // Cancelled: the gate's answer no longer matters.
-  const onAbort = () => void stop();
-  signal?.addEventListener('abort', onAbort, { once: true });
-  if (signal?.aborted) onAbort();
-  try {
-    const result = await child;
-    tail += decoder.end();
-    return { exitCode: result.exitCode ?? null, timedOut, tail: dropped ? `...${tail.slice(-GATE_TAIL_CHARS)}` : tail };
-  } finally {
-    clearTimeout(timer);
-    signal?.removeEventListener('abort', onAbort);
-  }
+  return { exitCode: run.exitCode, timedOut: run.timedOut, tail: run.dropped ? `...${run.tail}` : run.tail };
 }

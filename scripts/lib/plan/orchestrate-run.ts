@@ -28,8 +28,9 @@ import { abortOnSignals, runPlan, type PlanRunOptions } from './plan-runner.ts';
 
 /**
  * Each task's agent: a mock agent with the task's own delay, failure and edits, or a claude executor built from the
- * claude flags (one for every task without a check); either runs the task's check, if any, after its answer (validated here, before anything runs: a bad flag throws a usage error). `--agent_timeout` is
- * spawn-agent's `--timeout` (one claude run); orchestrate's `--timeout` bounds the whole plan.
+ * claude flags (validated here, before anything runs: a bad flag throws a usage error); either runs the task's check,
+ * if any, after its answer. `--agent_timeout` is spawn-agent's `--timeout` (one claude run); orchestrate's `--timeout`
+ * bounds the whole plan.
  */
 export function agentsFor(options: {
   agent: RunnerKind;
@@ -52,9 +53,7 @@ export function agentsFor(options: {
     { ...options.flags, timeout: options.flags.agent_timeout },
     options.passthrough,
   );
-  const settings = { bin, args, timeoutS, stallTimeoutS, backoffMs, retries, log };
-  const executor = createClaudeExecutor(settings);
-  return (task) => (checks.has(task.id) ? createClaudeExecutor({ ...settings, check: checks.get(task.id) }) : executor);
+  return (task) => createClaudeExecutor({ bin, args, timeoutS, stallTimeoutS, backoffMs, retries, log, check: checks.get(task.id) });
 }
 
 /** Each task's executor: its agent, in a worktree of its own where the task is isolated (its work merged after). */

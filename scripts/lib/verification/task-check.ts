@@ -1,7 +1,7 @@
 // A task's check (`--check CMD`, plan field `check:`): parsed into a program and its arguments (never a shell), run after the agent in its folder with a time limit.
 import { OrchestratorError } from '../core/errors.ts';
-import { identityOf } from '../process/identity.ts';
-import { DEFAULT_KILL_GRACE_MS, terminateProcessTree } from '../process/tree.ts';
+import { runBounded } from '../process/bounded-run.ts';
+import { DEFAULT_KILL_GRACE_MS } from '../process/tree.ts';
 
 /** A task's check, ready to run: the program and its arguments, and the time limit of one run. */
 export interface TaskCheck {
@@ -29,8 +29,6 @@ export interface CheckRun {
 export const DEFAULT_CHECK_TIMEOUT_S = 600;
 /** Longest output tail kept of a check (characters). */
 export const CHECK_TAIL_CHARS = 4000;
-/** How long a check's output may stay open after it exited (a daemon it left behind) before its process group is ended (ms). */
-const STDIO_LINGER_MS = 2000;
 
 /**
  * Parses a check into a program and its arguments, as a POSIX shell would split the words (shell-quote's parser:
@@ -81,58 +79,31 @@ export async function readTaskCheck(command: string, timeoutS: number, source: s
 }
 
 /**
- * Runs a check in `cwd` (the agent's folder: its worktree when isolated), no shell, standard input closed, in a process
- * group of its own so a time-out, an abort or a process it left holding its output is ended with everything it started
- * (SIGTERM, then SIGKILL after the grace; process/tree.ts). Never throws for the check's own failure: a program that
- * cannot start is exit null with the reason as its output.
+ * Runs a check in `cwd` (the agent's folder: its worktree when isolated) within bounds (process/bounded-run.ts): no
+ * shell, standard input closed, a process group of its own stopped with everything it started at its time limit, on an
+ * abort and as soon as it exits (SIGTERM, then SIGKILL after the grace), only the tail of its output kept. Never throws
+ * for the check's own failure: a program that cannot start is exit null with the reason as its output.
  */
 export async function runCheck(check: TaskCheck, cwd: string, signal?: AbortSignal): Promise<CheckRun> {
-  const { execa } = await import('execa');
   const started = Date.now();
-  const child = execa(check.argv[0]!, check.argv.slice(1), {
+  const run = await runBounded({
+    file: check.argv[0]!,
+    args: check.argv.slice(1),
     cwd,
-    shell: false,
-    detached: true,
-    reject: false,
-    all: true,
-    stdin: 'ignore',
-    stripFinalNewline: false,
-    maxBuffer: 64 * 1024 * 1024,
+    timeoutMs: check.timeoutMs,
+    graceMs: DEFAULT_KILL_GRACE_MS,
+    tailChars: CHECK_TAIL_CHARS,
+    signal,
   });
-  // Its identity now, while it surely is our unreaped child: a later signal goes to its group only if it is ours.
-  const spawned = child.pid === undefined ? null : identityOf(child.pid);
-  let timedOut = false;
-  let ended = false;
-  const end = () => {
-    if (ended || spawned === null) return;
-    ended = true;
-    void terminateProcessTree(spawned, { graceMs: DEFAULT_KILL_GRACE_MS, ownGroup: true });
+  const all = `${run.tail}${run.startError === null ? '' : `\n${run.startError}`}`;
+  const tail = outputTail(all, run.dropped, run.stderrTail);
+  return {
+    command: check.command,
+    exit: run.timedOut ? null : run.exitCode,
+    output_tail: run.timedOut ? `${tail}\n(timed out after ${check.timeoutMs / 1000} s)` : tail,
+    timedOut: run.timedOut,
+    duration_ms: Date.now() - started,
   };
-  const timer = setTimeout(() => {
-    timedOut = true;
-    end();
-  }, check.timeoutMs);
-  let linger: NodeJS.Timeout | undefined;
-  child.once('exit', () => (linger = setTimeout(end, STDIO_LINGER_MS)));
-  signal?.addEventListener('abort', end, { once: true });
-  try {
-    const result = await child;
-    const failedToStart = result.exitCode === undefined && result.signal === undefined;
-    const all = String(result.all ?? '');
-    const output = failedToStart ? `${all}\n${String(result.originalMessage ?? result.shortMessage)}` : all;
-    const tail = outputTail(output, String(result.stderr ?? ''));
-    return {
-      command: check.command,
-      exit: timedOut ? null : (result.exitCode ?? null),
-      output_tail: timedOut ? `${tail}\n(timed out after ${check.timeoutMs / 1000} s)` : tail,
-      timedOut,
-      duration_ms: Date.now() - started,
-    };
-  } finally {
-    clearTimeout(timer);
-    clearTimeout(linger);
-    signal?.removeEventListener('abort', end);
-  }
 }
 
 /** Characters of standard error kept apart when the interleaved tail lost them. */
@@ -142,14 +113,15 @@ const STDERR_TAIL_CHARS = 1000;
  * The last {@link CHECK_TAIL_CHARS} characters of a check's interleaved output. Standard output and error are two pipes
  * read apart, so their interleaving is only approximate: when the last lines of standard error (often the reason it
  * failed) fell out of the tail, they are put back under a heading of their own, in place of older output.
+ * @param dropped - output older than `all` was dropped already (marked `…`, as any cut).
  */
-function outputTail(all: string, stderr: string): string {
-  const cut = (text: string, chars: number) => (text.length > chars ? `…${text.slice(-chars)}` : text);
-  const whole = cut(all, CHECK_TAIL_CHARS);
+function outputTail(all: string, dropped: boolean, stderr: string): string {
+  const cut = (text: string, chars: number, older = false) => (older || text.length > chars ? `…${text.slice(-chars)}` : text);
+  const whole = cut(all, CHECK_TAIL_CHARS, dropped);
   const errLines = stderr.trim() === '' ? '' : cut(stderr.trimEnd(), STDERR_TAIL_CHARS);
   if (errLines === '' || whole.includes(errLines.replace(/^…/, ''))) return whole;
   const heading = '\n(standard error, last lines:)\n';
-  return `${cut(all, CHECK_TAIL_CHARS - errLines.length - heading.length - 1)}${heading}${errLines}\n`;
+  return `${cut(all, CHECK_TAIL_CHARS - errLines.length - heading.length - 1, dropped)}${heading}${errLines}\n`;
 }
 
 /** The instruction that resumes an agent whose check failed: the check, its exit code and its output's tail. */
